@@ -1,0 +1,34 @@
+//! Compiles `monitor/v1/*.proto` with protox (pure Rust, so no `protoc` has to
+//! be installed), then generates prost messages, tonic clients and servers,
+//! pbjson serde impls (canonical proto3 JSON) and the encoded descriptor set
+//! that server reflection serves.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message;
+
+const PROTOS: &[&str] = &[
+    "monitor/v1/job.proto",
+    "monitor/v1/job_service.proto",
+    "monitor/v1/admin_service.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let out_dir = PathBuf::from(env::var("OUT_DIR")?);
+    let descriptors = protox::compile(PROTOS, ["."])?;
+    let encoded = descriptors.encode_to_vec();
+    fs::write(out_dir.join("monitor_descriptor.bin"), &encoded)?;
+
+    tonic_prost_build::configure()
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .compile_fds(descriptors)?;
+
+    pbjson_build::Builder::new()
+        .register_descriptors(&encoded)?
+        .build(&[".monitor"])?;
+    Ok(())
+}

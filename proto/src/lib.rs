@@ -1,0 +1,18 @@
+//! The `monitor.v1` contract shared by the server, the workers and tests.
+//!
+//! Messages come from prost, clients and servers from tonic, and the serde
+//! impls from pbjson, so JSON uses the canonical proto3 mapping (the same field
+//! names and formats grpcurl prints). [`FILE_DESCRIPTOR_SET`] feeds server
+//! reflection.
+
+/// Version 1 of the monitor API.
+pub mod v1 {
+    #![allow(clippy::all, missing_docs, rust_2018_idioms)]
+    tonic::include_proto!("monitor.v1");
+    include!(concat!(env!("OUT_DIR"), "/monitor.v1.serde.rs"));
+}
+
+/// Encoded `FileDescriptorSet` of every `monitor.v1` file and its imports.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/monitor_descriptor.bin"));
+
+pub use pbjson_types;

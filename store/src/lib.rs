@@ -1,0 +1,18 @@
+//! PostgreSQL persistence shared by the control plane and the aggregators.
+//!
+//! - [`pool`]: the diesel-async connection pool (deadpool) and a liveness ping.
+//! - [`migrations`]: the `migrations/` directory embedded in the binary.
+//! - [`schema`]: the diesel table definitions (`diesel print_schema` output).
+//! - [`models`]: one module per table with its rows and queries.
+//! - [`testing`] (feature `testing`): a fresh database per test.
+
+pub mod error;
+pub mod migrations;
+pub mod models;
+pub mod pool;
+pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use pool::{DbConn, DbPool, connect};

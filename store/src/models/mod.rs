@@ -1,0 +1,3 @@
+//! One module per table: its row types and the queries over it.
+
+pub mod job;
