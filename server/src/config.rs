@@ -1,0 +1,109 @@
+//! Command line and environment configuration of `monitor-server`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The monitor control plane: stores jobs and serves the API.
+#[derive(Debug, Parser)]
+#[command(name = "monitor-server", version, about, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of `serve`, which runs when no subcommand is given.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL connection URL.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/monitor",
+        value_parser = parse_database_url
+    )]
+    pub database_url: String,
+    /// Log format.
+    #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address for gRPC (and, later, REST, grpc-web and the dashboard).
+    #[arg(long, env = "MONITOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Largest number of database connections.
+    #[arg(long, env = "MONITOR_DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub db_pool_size: u16,
+    /// Do not apply pending migrations at start (run `monitor-server migrate` instead).
+    #[arg(long, env = "MONITOR_NO_MIGRATE")]
+    pub no_migrate: bool,
+    /// Jobs to import at start, idempotently by name (e.g. jobs.json).
+    #[arg(long, env = "MONITOR_JOBS_FILE")]
+    pub jobs_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Accepts only postgres:// or postgresql:// URLs naming a host.
+fn parse_database_url(raw: &str) -> Result<String, String> {
+    let url =
+        url::Url::parse(raw).map_err(|err| format!("not a URL ({err}); expected postgres://user@host:port/db"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "scheme must be postgres or postgresql (got {:?})",
+            url.scheme()
+        ));
+    }
+    if url.path().trim_start_matches('/').is_empty() {
+        return Err("must name a database, e.g. postgres://postgres@127.0.0.1:5432/monitor".into());
+    }
+    Ok(raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_subcommands() {
+        let cli = Cli::try_parse_from(["monitor-server"]).unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:8080");
+        let cli = Cli::try_parse_from(["monitor-server", "migrate", "--database-url", "postgres://h/db"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Migrate(args)) if args.database_url == "postgres://h/db"));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for (args, flag) in [
+            (vec!["--listen", "nowhere"], "--listen"),
+            (vec!["--database-url", "mysql://h/db"], "--database-url"),
+            (vec!["--database-url", "postgres://h"], "--database-url"),
+            (vec!["--db-pool-size", "0"], "--db-pool-size"),
+            (vec!["--log-format", "xml"], "--log-format"),
+        ] {
+            let err = Cli::try_parse_from(std::iter::once("monitor-server").chain(args))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(flag), "{err}");
+        }
+    }
+}

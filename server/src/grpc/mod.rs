@@ -1,0 +1,5 @@
+//! Thin tonic adapters over the domain: unwrap the request, call, convert the
+//! result. No SQL and no rules live here.
+
+pub mod admin_service;
+pub mod job_service;

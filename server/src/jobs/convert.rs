@@ -1,0 +1,116 @@
+//! Stored rows back into API messages.
+
+use chrono::{DateTime, Utc};
+use monitor_proto::v1::{HttpCheck, Job, JobState, job::Check};
+use monitor_store::models::job::{JobRow, STATE_RUNNING};
+
+use super::validate::KIND_HTTP;
+use crate::error::ApiError;
+
+/// A protobuf Timestamp for a database time.
+pub fn timestamp(at: DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// A protobuf Duration for a number of milliseconds.
+pub fn duration_ms(ms: i64) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: ms / 1000,
+        nanos: ((ms % 1000) * 1_000_000) as i32,
+    }
+}
+
+/// The API state for a stored desired state.
+pub fn job_state(stored: &str) -> JobState {
+    if stored == STATE_RUNNING {
+        JobState::Running
+    } else {
+        JobState::Stopped
+    }
+}
+
+/// Turns a stored row into the API's `Job`. Fails only if the row was
+/// written by something other than this server and cannot be read back.
+pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
+    let unreadable = |what: &str, err: serde_json::Error| {
+        tracing::error!(job_id = %row.id, %what, error = %err, "stored job is unreadable");
+        ApiError::Internal(format!("stored job {} has an unreadable {what}", row.id))
+    };
+    let labels = serde_json::from_value(row.labels.clone()).map_err(|err| unreadable("labels", err))?;
+    let check = match row.check_kind.as_str() {
+        KIND_HTTP => Check::Http(
+            serde_json::from_value::<HttpCheck>(row.check_spec.clone()).map_err(|err| unreadable("check", err))?,
+        ),
+        other => {
+            return Err(ApiError::Internal(format!(
+                "stored job {} has unknown check kind {other:?}",
+                row.id
+            )));
+        }
+    };
+    Ok(Job {
+        id: row.id.to_string(),
+        name: row.name,
+        labels,
+        interval: Some(duration_ms(row.interval_ms)),
+        timeout: Some(duration_ms(row.timeout_ms)),
+        desired_state: job_state(&row.desired_state) as i32,
+        version: row.version,
+        create_time: Some(timestamp(row.created_at)),
+        update_time: Some(timestamp(row.updated_at)),
+        state_change_time: Some(timestamp(row.state_changed_at)),
+        check: Some(check),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_keep_milliseconds() {
+        assert_eq!(
+            duration_ms(1500),
+            pbjson_types::Duration {
+                seconds: 1,
+                nanos: 500_000_000
+            }
+        );
+        assert_eq!(duration_ms(60_000), pbjson_types::Duration { seconds: 60, nanos: 0 });
+    }
+
+    #[test]
+    fn unreadable_rows_are_internal_errors_not_panics() {
+        let now = Utc::now();
+        let row = JobRow {
+            id: uuid::Uuid::now_v7(),
+            name: "x".into(),
+            labels: serde_json::json!({}),
+            check_kind: "smtp".into(),
+            check_spec: serde_json::json!({}),
+            interval_ms: 1000,
+            timeout_ms: 1000,
+            desired_state: "stopped".into(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            state_changed_at: now,
+        };
+        assert!(matches!(job_from_row(row.clone()), Err(ApiError::Internal(m)) if m.contains("unknown check kind")));
+        let bad_spec = JobRow {
+            check_kind: "http".into(),
+            check_spec: serde_json::json!({"url": 5}),
+            ..row.clone()
+        };
+        assert!(matches!(job_from_row(bad_spec), Err(ApiError::Internal(m)) if m.contains("unreadable check")));
+        let bad_labels = JobRow {
+            labels: serde_json::json!([1]),
+            check_kind: "http".into(),
+            ..row
+        };
+        assert!(matches!(job_from_row(bad_labels), Err(ApiError::Internal(m)) if m.contains("unreadable labels")));
+    }
+}

@@ -1,0 +1,343 @@
+//! The job catalog: the domain operations behind JobService, shared by the
+//! gRPC service, the REST gateway and the jobs-file import.
+//!
+//! Methods take and return `monitor.v1` messages, so every surface speaks
+//! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
+
+pub mod convert;
+pub mod page_token;
+pub mod validate;
+
+use monitor_proto::v1::{
+    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobPhase, JobState, JobStatus, ListJobsRequest,
+    ListJobsResponse, UpdateJobRequest,
+};
+use monitor_store::{
+    DbConn, DbPool, StoreError,
+    models::job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
+};
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use convert::job_from_row;
+use validate::{is_label_key, validate_job};
+
+/// Default and largest ListJobs page sizes.
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 1000;
+
+/// Fields UpdateJob may name in its update mask.
+pub const UPDATABLE_FIELDS: &[&str] = &["name", "labels", "interval", "timeout", "desired_state", "http"];
+
+/// Jobs in PostgreSQL, behind the API's rules.
+#[derive(Clone)]
+pub struct JobCatalog {
+    pool: DbPool,
+}
+
+/// Result of StartJob / StopJob.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateChange {
+    pub job: Job,
+    pub changed: bool,
+    pub message: String,
+}
+
+/// Parses an API job id.
+pub fn parse_id(field: &str, id: &str) -> Result<Uuid, ApiError> {
+    if id.is_empty() {
+        return Err(ApiError::invalid(field, "is required"));
+    }
+    Uuid::parse_str(id).map_err(|_| ApiError::invalid(field, format!("{id:?} is not a job id (a UUID)")))
+}
+
+fn not_found(id: Uuid) -> ApiError {
+    ApiError::NotFound(format!("job {id} not found"))
+}
+
+/// Maps a store error about job `id` (or the job named `name`).
+fn job_error(err: StoreError, id: Option<Uuid>, name: Option<&str>) -> ApiError {
+    match err {
+        StoreError::NotFound => match id {
+            Some(id) => not_found(id),
+            None => ApiError::NotFound("job not found".into()),
+        },
+        StoreError::UniqueViolation { constraint } if constraint == "jobs_name_key" => {
+            ApiError::AlreadyExists(format!("a job named {:?} already exists", name.unwrap_or_default()))
+        }
+        StoreError::VersionConflict { current } => ApiError::Aborted(format!(
+            "job {} was changed concurrently and is now at version {current}; read it again and retry",
+            id.map(|id| id.to_string()).unwrap_or_default()
+        )),
+        other => ApiError::from_store(other),
+    }
+}
+
+impl JobCatalog {
+    pub fn new(pool: DbPool) -> Self {
+        JobCatalog { pool }
+    }
+
+    /// The pool, for health checks.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    async fn conn(&self) -> Result<DbConn, ApiError> {
+        self.pool.get().await.map_err(|err| ApiError::from_store(err.into()))
+    }
+
+    #[instrument(skip_all)]
+    pub async fn create(&self, request: CreateJobRequest) -> Result<Job, ApiError> {
+        let job = request.job.ok_or_else(|| ApiError::invalid("job", "is required"))?;
+        let valid = validate_job(&job).map_err(|err| err.within("job."))?;
+        let mut conn = self.conn().await?;
+        let row = job::insert(&mut conn, &valid.fields)
+            .await
+            .map_err(|err| job_error(err, None, Some(&job.name)))?;
+        tracing::info!(job_id = %row.id, name = %row.name, "job created");
+        job_from_row(row)
+    }
+
+    #[instrument(skip_all)]
+    pub async fn get(&self, request: GetJobRequest) -> Result<Job, ApiError> {
+        let id = parse_id("id", &request.id)?;
+        let mut conn = self.conn().await?;
+        let row = job::get(&mut conn, id)
+            .await
+            .map_err(|err| job_error(err, Some(id), None))?;
+        job_from_row(row)
+    }
+
+    #[instrument(skip_all)]
+    pub async fn list(&self, request: ListJobsRequest) -> Result<ListJobsResponse, ApiError> {
+        let page_size = match i64::from(request.page_size) {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n < 0 => return Err(ApiError::invalid("page_size", "must not be negative")),
+            n => n.min(MAX_PAGE_SIZE),
+        };
+        let (filter, fingerprint) = list_filter(&request)?;
+        let after = if request.page_token.is_empty() {
+            None
+        } else {
+            Some(page_token::decode(&request.page_token, &fingerprint)?)
+        };
+        let mut conn = self.conn().await?;
+        let mut rows = job::list(&mut conn, &filter, after, page_size + 1)
+            .await
+            .map_err(ApiError::from_store)?;
+        let next_page_token = if rows.len() as i64 > page_size {
+            rows.truncate(page_size as usize);
+            rows.last()
+                .map(|row| page_token::encode(row.id, &fingerprint))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let total_size = job::count(&mut conn, &filter).await.map_err(ApiError::from_store)?;
+        let jobs = rows.into_iter().map(job_from_row).collect::<Result<_, _>>()?;
+        Ok(ListJobsResponse {
+            jobs,
+            next_page_token,
+            total_size,
+        })
+    }
+
+    #[instrument(skip_all)]
+    pub async fn update(&self, request: UpdateJobRequest) -> Result<Job, ApiError> {
+        let changes = request.job.ok_or_else(|| ApiError::invalid("job", "is required"))?;
+        let id = parse_id("job.id", &changes.id)?;
+        if changes.version <= 0 {
+            return Err(ApiError::invalid(
+                "job.version",
+                "is required: send the version you read (optimistic concurrency)",
+            ));
+        }
+        let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
+        for (i, path) in paths.iter().enumerate() {
+            if !UPDATABLE_FIELDS.contains(&path.as_str()) {
+                return Err(ApiError::invalid(
+                    format!("update_mask.paths[{i}]"),
+                    format!("{path:?} cannot be updated; use one of {}", UPDATABLE_FIELDS.join(", ")),
+                ));
+            }
+        }
+        let mut conn = self.conn().await?;
+        let current = job::get(&mut conn, id)
+            .await
+            .map_err(|err| job_error(err, Some(id), None))?;
+        if current.version != changes.version {
+            return Err(job_error(
+                StoreError::VersionConflict {
+                    current: current.version,
+                },
+                Some(id),
+                None,
+            ));
+        }
+        let current_fields = fields_of(&current);
+        let mut merged = job_from_row(current.clone())?;
+        let replace_all = paths.is_empty();
+        let wants = |field: &str| replace_all || paths.iter().any(|p| p == field);
+        if wants("name") {
+            merged.name = changes.name.clone();
+        }
+        if wants("labels") {
+            merged.labels = changes.labels.clone();
+        }
+        if wants("interval") {
+            merged.interval = changes.interval;
+        }
+        if wants("timeout") {
+            merged.timeout = changes.timeout;
+        }
+        if wants("desired_state") {
+            // A full replace without a state keeps the current one.
+            if !(replace_all && changes.desired_state == JobState::Unspecified as i32) {
+                merged.desired_state = changes.desired_state;
+            }
+        }
+        if wants("http") {
+            merged.check = changes.check.clone();
+        }
+        let valid = validate_job(&merged).map_err(|err| err.within("job."))?;
+        if valid.fields == current_fields {
+            return job_from_row(current);
+        }
+        let row = job::update(&mut conn, id, changes.version, &valid.fields)
+            .await
+            .map_err(|err| job_error(err, Some(id), Some(&merged.name)))?;
+        tracing::info!(job_id = %id, version = row.version, "job updated");
+        job_from_row(row)
+    }
+
+    #[instrument(skip_all)]
+    pub async fn delete(&self, request: DeleteJobRequest) -> Result<(), ApiError> {
+        let id = parse_id("id", &request.id)?;
+        if request.version < 0 {
+            return Err(ApiError::invalid("version", "must not be negative"));
+        }
+        let expected = (request.version > 0).then_some(request.version);
+        let mut conn = self.conn().await?;
+        job::delete(&mut conn, id, expected)
+            .await
+            .map_err(|err| job_error(err, Some(id), None))?;
+        tracing::info!(job_id = %id, "job deleted");
+        Ok(())
+    }
+
+    /// Sets the desired state; idempotent, and says whether anything changed.
+    #[instrument(skip_all)]
+    pub async fn set_running(&self, id: &str, running: bool) -> Result<StateChange, ApiError> {
+        let id = parse_id("id", id)?;
+        let state = if running { STATE_RUNNING } else { STATE_STOPPED };
+        let mut conn = self.conn().await?;
+        let change = job::set_desired_state(&mut conn, id, state)
+            .await
+            .map_err(|err| job_error(err, Some(id), None))?;
+        let message = match (running, change.changed) {
+            (true, true) => "job started",
+            (true, false) => "job was already running; nothing changed",
+            (false, true) => "job stopped",
+            (false, false) => "job was already stopped; nothing changed",
+        };
+        if change.changed {
+            tracing::info!(job_id = %id, state, "job state changed");
+        }
+        Ok(StateChange {
+            job: job_from_row(change.job)?,
+            changed: change.changed,
+            message: message.into(),
+        })
+    }
+
+    #[instrument(skip_all)]
+    pub async fn status(&self, id: &str) -> Result<JobStatus, ApiError> {
+        let job = self.get(GetJobRequest { id: id.to_owned() }).await?;
+        let running = job.desired_state == JobState::Running as i32;
+        // Until probe workers connect, a running job is pending placement.
+        let (phase, message) = if running {
+            (JobPhase::Pending, "job should run but no probe worker has it yet")
+        } else {
+            (JobPhase::Stopped, "job is stopped")
+        };
+        Ok(JobStatus {
+            job_id: job.id,
+            desired_state: job.desired_state,
+            phase: phase as i32,
+            version: job.version,
+            state_change_time: job.state_change_time,
+            assigned_workers: Vec::new(),
+            message: message.into(),
+        })
+    }
+
+    /// Job counts by desired state.
+    pub async fn counts(&self) -> Result<JobCounts, ApiError> {
+        let mut conn = self.conn().await?;
+        job::counts(&mut conn).await.map_err(ApiError::from_store)
+    }
+
+    /// Deletes every job; returns how many were deleted.
+    #[instrument(skip_all)]
+    pub async fn delete_all(&self) -> Result<i64, ApiError> {
+        let mut conn = self.conn().await?;
+        let deleted = job::delete_all(&mut conn).await.map_err(ApiError::from_store)?;
+        tracing::warn!(deleted, "all jobs deleted (database reset)");
+        Ok(deleted)
+    }
+}
+
+/// The stored fields of a row, for comparing with a validated change.
+pub fn fields_of(row: &job::JobRow) -> JobFields {
+    JobFields {
+        name: row.name.clone(),
+        labels: row.labels.clone(),
+        check_kind: row.check_kind.clone(),
+        check_spec: row.check_spec.clone(),
+        interval_ms: row.interval_ms,
+        timeout_ms: row.timeout_ms,
+        desired_state: row.desired_state.clone(),
+    }
+}
+
+/// The store filter for a ListJobs request and the fingerprint its page
+/// tokens carry.
+fn list_filter(request: &ListJobsRequest) -> Result<(JobFilter, String), ApiError> {
+    let desired_state = match JobState::try_from(request.state) {
+        Ok(JobState::Unspecified) => None,
+        Ok(JobState::Running) => Some(STATE_RUNNING.to_owned()),
+        Ok(JobState::Stopped) => Some(STATE_STOPPED.to_owned()),
+        Err(_) => return Err(ApiError::invalid("state", format!("unknown state {}", request.state))),
+    };
+    let mut labels = serde_json::Map::new();
+    let mut violations = Vec::new();
+    for (i, selector) in request.label_selector.iter().enumerate() {
+        match selector.split_once('=') {
+            Some((key, value)) if is_label_key(key) => {
+                labels.insert(key.to_owned(), value.into());
+            }
+            _ => violations.push(crate::error::FieldViolation::new(
+                format!("label_selector[{i}]"),
+                format!("{selector:?} must be key=value with a valid label key"),
+            )),
+        }
+    }
+    if !violations.is_empty() {
+        return Err(ApiError::InvalidArgument(violations));
+    }
+    let mut selectors = request.label_selector.clone();
+    selectors.sort();
+    let fingerprint = page_token::fingerprint(&[
+        desired_state.as_deref().unwrap_or(""),
+        &selectors.join("\u{1}"),
+        &request.name_contains,
+    ]);
+    let filter = JobFilter {
+        desired_state,
+        labels: (!labels.is_empty()).then_some(serde_json::Value::Object(labels)),
+        name_contains: (!request.name_contains.is_empty()).then(|| request.name_contains.clone()),
+    };
+    Ok((filter, fingerprint))
+}

@@ -1,0 +1,20 @@
+//! The monitor control plane.
+//!
+//! - [`config`]: flags and environment.
+//! - [`jobs`]: the job catalog (domain rules over the store), shared by every API surface.
+//! - [`jobs_file`]: idempotent import of `jobs.json`.
+//! - [`admin`]: server info and database reset.
+//! - [`grpc`]: thin tonic adapters over the domain.
+//! - [`health`]: `grpc.health.v1` driven by database reachability.
+//! - [`error`]: the API error and its mapping to gRPC codes.
+//! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
+//!   listener and a shutdown future, so tests run the real server on port 0.
+
+pub mod admin;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod health;
+pub mod jobs;
+pub mod jobs_file;
+pub mod server;

@@ -1,0 +1,81 @@
+//! `monitor-server`: parses configuration, prepares the database and serves.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use monitor_server::{
+    config::{Cli, Command, LogFormat, ServeArgs},
+    jobs_file, server,
+};
+use tokio::net::TcpListener;
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let url = &args.database.database_url;
+    if !args.no_migrate {
+        let applied = monitor_store::migrations::run_pending(url)
+            .await
+            .context("applying migrations")?;
+        tracing::info!(applied = ?applied, "database schema up to date");
+    }
+    let pool = monitor_store::connect(url, usize::from(args.db_pool_size)).context("database pool")?;
+    if let Some(path) = &args.jobs_file {
+        let report = jobs_file::import_file(&pool, path).await?;
+        tracing::info!(
+            created = ?report.created, updated = ?report.updated, unchanged = report.unchanged.len(),
+            "imported {}", path.display()
+        );
+    }
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(address = %listener.local_addr()?, "serving gRPC");
+    server::run(listener, pool, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Migrate(args)) => {
+            init_tracing(args.log_format);
+            let applied = monitor_store::migrations::run_pending(&args.database_url).await?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            } else {
+                println!("applied {} migration(s): {}", applied.len(), applied.join(", "));
+            }
+            Ok(())
+        }
+        Some(Command::Serve(args)) => {
+            init_tracing(args.database.log_format);
+            serve(args).await
+        }
+        None => {
+            init_tracing(cli.serve.database.log_format);
+            serve(cli.serve).await
+        }
+    }
+}
