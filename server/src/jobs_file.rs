@@ -80,7 +80,15 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<DeclaredJob>, JobsFileError> 
                 }
             }
         }
-        let job: Job = serde_json::from_value(entry).map_err(|err| invalid(format!("{label}: {err}")))?;
+        let job: Job = serde_path_to_error::deserialize(entry).map_err(|err| {
+            let path = err.path().to_string();
+            let cause = err.into_inner();
+            if path == "." || path.is_empty() {
+                invalid(format!("{label}: {cause}"))
+            } else {
+                invalid(format!("{label}: field {path}: {cause}"))
+            }
+        })?;
         let valid = validate_job(&job).map_err(|err| {
             let problems: Vec<String> = err.violations().iter().map(ToString::to_string).collect();
             invalid(format!("{label}: {}", problems.join("; ")))

@@ -1,0 +1,63 @@
+//! AdminService: server info and the guarded database reset.
+
+use monitor_proto::v1::{GetServerInfoRequest, JobState, ListJobsRequest, ResetDatabaseRequest};
+
+use crate::harness::{TestServer, http_job, violated_fields};
+
+#[tokio::test]
+async fn info_counts_jobs_by_state() {
+    let server = TestServer::start().await;
+    let mut running = http_job("r");
+    running.desired_state = JobState::Running as i32;
+    server.create(running).await;
+    server.create(http_job("s1")).await;
+    server.create(http_job("s2")).await;
+    let info = server
+        .admin
+        .clone()
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.name, "monitor-server");
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    let jobs = info.jobs.unwrap();
+    assert_eq!((jobs.total, jobs.running, jobs.stopped), (3, 1, 2));
+    assert!(info.start_time.is_some());
+    assert!(info.uptime.unwrap().seconds >= 0);
+}
+
+#[tokio::test]
+async fn reset_requires_confirmation_then_deletes_every_job() {
+    let server = TestServer::start().await;
+    server.create(http_job("a")).await;
+    server.create(http_job("b")).await;
+    let mut admin = server.admin.clone();
+    let err = admin
+        .reset_database(ResetDatabaseRequest { confirm: false })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["confirm"]);
+    let listed = server
+        .jobs
+        .clone()
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_size, 2, "an unconfirmed reset deletes nothing");
+    let reset = admin
+        .reset_database(ResetDatabaseRequest { confirm: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reset.deleted_jobs, 2);
+    let listed = server
+        .jobs
+        .clone()
+        .list_jobs(ListJobsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.total_size, 0);
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the control plane: the real server on port 0 over a
+//! fresh PostgreSQL database per test, driven by tonic clients and grpcurl.
+
+mod admin;
+mod grpcurl;
+mod harness;
+mod health_reflection;
+mod job_service;
+mod jobs_file;
