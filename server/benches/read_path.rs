@@ -2,7 +2,7 @@
 //! with `grpc.health.v1.Health/Check` (no database work) measured in the same
 //! run as the reference. Prints a table and the GetJob/Health ratio.
 //!
-//! `cargo bench -p monitor-server --bench read_path -- [--seconds 10] [--concurrency 32] [--connections 4] [--jobs 1000]`
+//! `cargo bench -p monitor-server --bench read_path -- [--seconds 10] [--concurrency 32] [--connections 4] [--jobs 1000] [--pool 16]`
 //!
 //! The server runs in this process on port 0 over a fresh database (the
 //! same code path as `monitor-server`), so client and server share the
@@ -21,6 +21,7 @@ struct Options {
     concurrency: usize,
     connections: usize,
     jobs: usize,
+    pool: usize,
 }
 
 fn options() -> Options {
@@ -29,6 +30,7 @@ fn options() -> Options {
         concurrency: 32,
         connections: 4,
         jobs: 1000,
+        pool: 16,
     };
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut it = args.iter();
@@ -43,6 +45,7 @@ fn options() -> Options {
             "--concurrency" => options.concurrency = value("--concurrency").max(1),
             "--connections" => options.connections = value("--connections").max(1),
             "--jobs" => options.jobs = value("--jobs").max(1),
+            "--pool" => options.pool = value("--pool").max(1),
             other => panic!("unknown argument {other}; see the file header for usage"),
         }
     }
@@ -127,7 +130,7 @@ fn print(figures: &Figures, reference: f64) {
 async fn main() {
     let options = options();
     let db = TestDb::new().await;
-    let pool = monitor_store::connect(&db.url, 16).unwrap();
+    let pool = monitor_store::connect(&db.url, options.pool).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -184,11 +187,12 @@ async fn main() {
     let ids = std::sync::Arc::new(ids);
 
     println!(
-        "read path: {} s per phase, {} concurrent callers over {} HTTP/2 connections, {} jobs, {} cores",
+        "read path: {} s per phase, {} concurrent callers over {} HTTP/2 connections, {} jobs, pool of {}, {} cores",
         options.seconds,
         options.concurrency,
         options.connections,
         options.jobs,
+        options.pool,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let health = measure("Health/Check", &channels, &options, |channel, _| async move {

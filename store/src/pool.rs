@@ -3,7 +3,7 @@
 use diesel_async::{
     AsyncPgConnection, RunQueryDsl,
     pooled_connection::{
-        AsyncDieselConnectionManager,
+        AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
         deadpool::{Object, Pool},
     },
 };
@@ -19,7 +19,12 @@ pub type DbConn = Object<AsyncPgConnection>;
 /// lazily, so this succeeds even while the database is down; use [`ping`] to
 /// find out whether it answers.
 pub fn connect(database_url: &str, max_size: usize) -> Result<DbPool, StoreError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    // Fast recycling skips the `SELECT 1` deadpool would otherwise run on every
+    // checkout (doubling round trips); a connection that broke is still
+    // detected and dropped, and the request that met it fails once.
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(5)))

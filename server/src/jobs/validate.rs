@@ -274,7 +274,7 @@ fn validate_http(
         {
             v.push(FieldViolation::new(
                 "http.assertions.body_regex",
-                format!("is not a valid regular expression: {}", first_line(&err.to_string())),
+                format!("is not a valid regular expression: {}", last_line(&err.to_string())),
             ));
         }
         if let Some(max) = &assertions.max_response_time
@@ -303,10 +303,10 @@ fn validate_http(
     Some(serde_json::to_value(&normalised).expect("HttpCheck serialises"))
 }
 
-fn first_line(text: &str) -> String {
+/// The last non-empty line: regex errors end with the one-line reason.
+fn last_line(text: &str) -> String {
     text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or(text)
         .trim()
         .to_owned()

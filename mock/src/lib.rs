@@ -1,0 +1,104 @@
+//! A fake website with predictable results, for testing the monitor.
+//!
+//! `/website_mock` answers with a status, delay and body drawn from
+//! configured distributions by a seeded, counter-based generator: request
+//! `n` (counting from 0 since start or the last `POST /__reset`) gets draw
+//! `(seed, n)`, so a test that knows the seed knows every answer, and
+//! `GET /__stats` says exactly what was served. Scenario routes exercise
+//! the monitor's error paths (timeouts, resets, redirects, flaky servers,
+//! bad and expired certificates).
+//!
+//! Modules:
+//! - [`config`]: the command line and environment, parsed into domain types.
+//! - [`draw`]: the seeded generator and what it draws.
+//! - [`limits`]: the bounds every flag and parameter is checked against.
+//! - [`routes`]: what each route answers (the route table is there).
+//! - [`stats`]: the served counts behind `/__stats`.
+//! - [`tls`]: the self-signed certificate and the HTTPS listener.
+//! - `server`: accepting, serving HTTP/1.1 and HTTP/2, shutdown.
+//! - `error` and `query`: refusing bad requests with the parameter named.
+
+pub mod config;
+pub mod draw;
+pub mod error;
+pub mod limits;
+mod query;
+pub mod routes;
+mod server;
+pub mod stats;
+pub mod tls;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use config::{Config, MockConfig, TlsConfig};
+pub use draw::{Draw, DrawPlan};
+pub use routes::EchoReport;
+pub use stats::{RouteSnapshot, StatsSnapshot};
+pub use tls::{SelfSignedCertificate, TlsError, TlsListener};
+
+/// Serves plain HTTP on `listener` until `shutdown` completes, then drains
+/// requests in flight for at most the configured grace period.
+pub async fn run(listener: TcpListener, config: MockConfig, shutdown: impl Future<Output = ()>) {
+    run_with_tls(listener, None, config, shutdown).await;
+}
+
+/// Like [`run`], and also serves HTTPS on `tls` when given.
+pub async fn run_with_tls(
+    listener: TcpListener,
+    tls: Option<TlsListener>,
+    config: MockConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let site = Arc::new(routes::Site {
+        plan: config.plan(),
+        seed: config.seed,
+        stats: stats::Stats::new(),
+        shutdown: CancellationToken::new(),
+        certificate_pem: tls.as_ref().map(|tls| tls.certificate_pem().to_owned()),
+    });
+    let address = |address: std::io::Result<std::net::SocketAddr>| {
+        address.map_or_else(|_| "unknown".to_owned(), |address| address.to_string())
+    };
+    info!(
+        http = %address(listener.local_addr()),
+        https = %tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
+        seed = config.seed,
+        codes = %config.codes,
+        latency_ms = %config.latency_ms,
+        body_bytes = %config.body_bytes,
+        "mock website listening"
+    );
+    server::serve(listener, tls, site, shutdown, config.shutdown_grace()).await;
+}
+
+/// Completes on the first SIGINT or SIGTERM (Ctrl-C only, off Unix).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => info!("SIGINT received"),
+        () = terminate => info!("SIGTERM received"),
+    }
+}
