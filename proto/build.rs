@@ -24,11 +24,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     tonic_prost_build::configure()
         .compile_well_known_types(true)
+        .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 
     pbjson_build::Builder::new()
         .register_descriptors(&encoded)?
+        .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .build(&[".monitor"])?;
     Ok(())
 }

@@ -16,3 +16,5 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/monitor_descriptor.bin"));
 
 pub use pbjson_types;
+
+pub mod wkt;

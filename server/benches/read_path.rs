@@ -134,7 +134,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(monitor_server::server::run(listener, pool, async {
+    let server = tokio::spawn(monitor_server::server::run(listener, pool, Default::default(), async {
         let _ = stopped.await;
     }));
 

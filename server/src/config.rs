@@ -2,6 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use axum::http::HeaderValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The monitor control plane: stores jobs and serves the API.
@@ -54,6 +55,38 @@ pub struct ServeArgs {
     /// Jobs to import at start, idempotently by name (e.g. jobs.json).
     #[arg(long, env = "MONITOR_JOBS_FILE")]
     pub jobs_file: Option<PathBuf>,
+    /// API tokens as role:token pairs separated by commas (roles: read, write, admin).
+    /// Without any token the server runs open (dev mode) and the database reset is disabled.
+    #[arg(long, env = "MONITOR_API_TOKENS", hide_env_values = true)]
+    pub api_tokens: Option<String>,
+    /// File with one role:token per line (# comments); merged with --api-tokens.
+    #[arg(long, env = "MONITOR_API_TOKENS_FILE")]
+    pub api_tokens_file: Option<PathBuf>,
+    /// Origins browsers may call the API from (CORS), comma-separated, e.g. https://ops.example.com.
+    #[arg(long, env = "MONITOR_CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Longest a REST request may take, in milliseconds.
+    #[arg(long, env = "MONITOR_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub request_timeout_ms: u64,
+    /// Largest REST request body in bytes.
+    #[arg(long, env = "MONITOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
+    pub max_body_bytes: u64,
+}
+
+/// An origin is scheme://host[:port], nothing more.
+fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
+    let raw = raw.trim();
+    let url = url::Url::parse(raw)
+        .map_err(|err| format!("{raw:?} is not an origin ({err}); expected e.g. https://ops.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} must be http(s)://host[:port]"));
+    }
+    if url.path() != "/" || url.query().is_some() || raw.ends_with('/') {
+        return Err(format!(
+            "{raw:?} must not have a path: an origin is scheme://host[:port]"
+        ));
+    }
+    HeaderValue::from_str(raw).map_err(|err| err.to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +122,13 @@ mod tests {
         assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:8080");
         let cli = Cli::try_parse_from(["monitor-server", "migrate", "--database-url", "postgres://h/db"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Migrate(args)) if args.database_url == "postgres://h/db"));
+        let cli = Cli::try_parse_from([
+            "monitor-server",
+            "--cors-allowed-origins",
+            "http://localhost:3000,https://ops.example.com",
+        ])
+        .unwrap();
+        assert_eq!(cli.serve.cors_allowed_origins.len(), 2);
     }
 
     #[test]
@@ -99,6 +139,16 @@ mod tests {
             (vec!["--database-url", "postgres://h"], "--database-url"),
             (vec!["--db-pool-size", "0"], "--db-pool-size"),
             (vec!["--log-format", "xml"], "--log-format"),
+            (
+                vec!["--cors-allowed-origins", "https://a.example/path"],
+                "--cors-allowed-origins",
+            ),
+            (
+                vec!["--cors-allowed-origins", "ftp://a.example"],
+                "--cors-allowed-origins",
+            ),
+            (vec!["--request-timeout-ms", "0"], "--request-timeout-ms"),
+            (vec!["--max-body-bytes", "10"], "--max-body-bytes"),
         ] {
             let err = Cli::try_parse_from(std::iter::once("monitor-server").chain(args))
                 .unwrap_err()

@@ -51,6 +51,24 @@ pub enum ApiError {
     /// A server-side fault; the message says what without leaking internals.
     #[error("{0}")]
     Internal(String),
+    /// No or unknown credentials.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Valid credentials without the needed role.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// REST: the body is not JSON (HTTP 415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// REST: the body is over the size limit (HTTP 413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// REST: the route exists but not with this method (HTTP 405).
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request took longer than the server allows.
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 fn describe_violations(violations: &[FieldViolation]) -> String {
@@ -74,6 +92,24 @@ impl ApiError {
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Internal(_) => Code::Internal,
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::PermissionDenied(_) => Code::PermissionDenied,
+            ApiError::UnsupportedMediaType(_) => Code::InvalidArgument,
+            ApiError::PayloadTooLarge(_) => Code::ResourceExhausted,
+            ApiError::MethodNotAllowed(_) => Code::Unimplemented,
+            ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        }
+    }
+
+    /// The HTTP status of this error: derived from the gRPC code, except for
+    /// the REST transport errors that have their own status.
+    pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            ApiError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
+            other => http_status_of(other.code()),
         }
     }
 
@@ -118,6 +154,71 @@ impl ApiError {
             }
             StoreError::Migration(reason) => ApiError::Internal(format!("migration failed: {reason}")),
         }
+    }
+}
+
+/// The HTTP status for a gRPC code (the mapping grpc-gateway uses).
+pub fn http_status_of(code: Code) -> http::StatusCode {
+    use http::StatusCode as S;
+    match code {
+        Code::Ok => S::OK,
+        Code::Cancelled => S::from_u16(499).unwrap_or(S::BAD_REQUEST),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => S::BAD_REQUEST,
+        Code::DeadlineExceeded => S::GATEWAY_TIMEOUT,
+        Code::NotFound => S::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => S::CONFLICT,
+        Code::PermissionDenied => S::FORBIDDEN,
+        Code::Unauthenticated => S::UNAUTHORIZED,
+        Code::ResourceExhausted => S::TOO_MANY_REQUESTS,
+        Code::Unimplemented => S::NOT_IMPLEMENTED,
+        Code::Unavailable => S::SERVICE_UNAVAILABLE,
+        Code::Unknown | Code::Internal | Code::DataLoss => S::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The error as JSON in the google.rpc.Status shape (canonical proto3 JSON):
+/// `{"code": 3, "message": "...", "details": [{"@type": ".../google.rpc.BadRequest", "fieldViolations": [...]}]}`.
+pub fn status_json(err: &ApiError) -> serde_json::Value {
+    let mut details = Vec::new();
+    if !err.violations().is_empty() {
+        let violations: Vec<_> = err
+            .violations()
+            .iter()
+            .map(|v| serde_json::json!({"field": v.field, "description": v.description}))
+            .collect();
+        details.push(serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": violations,
+        }));
+    }
+    serde_json::json!({"code": err.code() as i32, "message": err.to_string(), "details": details})
+}
+
+/// The HTTP response for an error on a REST route.
+pub fn http_response(err: ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = err.http_status();
+    if status.is_server_error() {
+        tracing::warn!(%status, error = %err, "request failed");
+    }
+    let mut response = (status, axum::Json(status_json(&err))).into_response();
+    if matches!(err, ApiError::Unauthenticated(_)) {
+        response
+            .headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, http::HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// A trailers-only gRPC response for an error raised before a service ran
+/// (authentication).
+pub fn grpc_response(err: ApiError) -> axum::response::Response {
+    Status::from(err).into_http()
+}
+
+impl axum::response::IntoResponse for ApiError {
+    fn into_response(self) -> axum::response::Response {
+        http_response(self)
     }
 }
 
@@ -184,6 +285,33 @@ mod tests {
         );
         assert_eq!(ApiError::invalid("a", "b").violations().len(), 1);
         assert!(ApiError::Internal("x".into()).violations().is_empty());
+    }
+
+    #[test]
+    fn http_statuses_follow_the_grpc_code() {
+        use http::StatusCode as S;
+        let cases = [
+            (ApiError::invalid("f", "d"), S::BAD_REQUEST),
+            (ApiError::NotFound(String::new()), S::NOT_FOUND),
+            (ApiError::AlreadyExists(String::new()), S::CONFLICT),
+            (ApiError::Aborted(String::new()), S::CONFLICT),
+            (ApiError::FailedPrecondition(String::new()), S::BAD_REQUEST),
+            (ApiError::Unavailable(String::new()), S::SERVICE_UNAVAILABLE),
+            (ApiError::Internal(String::new()), S::INTERNAL_SERVER_ERROR),
+            (ApiError::Unauthenticated(String::new()), S::UNAUTHORIZED),
+            (ApiError::PermissionDenied(String::new()), S::FORBIDDEN),
+            (ApiError::UnsupportedMediaType(String::new()), S::UNSUPPORTED_MEDIA_TYPE),
+            (ApiError::PayloadTooLarge(String::new()), S::PAYLOAD_TOO_LARGE),
+            (ApiError::MethodNotAllowed(String::new()), S::METHOD_NOT_ALLOWED),
+            (ApiError::DeadlineExceeded(String::new()), S::GATEWAY_TIMEOUT),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.http_status(), status, "{err:?}");
+        }
+        let json = status_json(&ApiError::invalid("job.name", "must not be empty"));
+        assert_eq!(json["code"], 3);
+        assert_eq!(json["details"][0]["fieldViolations"][0]["field"], "job.name");
+        assert_eq!(http_status_of(Code::Cancelled).as_u16(), 499);
     }
 
     fn diesel_not_found() -> monitor_store::diesel_error::Error {

@@ -5,16 +5,20 @@
 //! - [`jobs_file`]: idempotent import of `jobs.json`.
 //! - [`admin`]: server info and database reset.
 //! - [`grpc`]: thin tonic adapters over the domain.
+//! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
+//! - [`auth`]: bearer tokens and roles for every surface.
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
 //! - [`error`]: the API error and its mapping to gRPC codes.
 //! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
 //!   listener and a shutdown future, so tests run the real server on port 0.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod health;
 pub mod jobs;
 pub mod jobs_file;
+pub mod rest;
 pub mod server;

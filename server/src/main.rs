@@ -3,9 +3,12 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use monitor_server::{
+    auth::Tokens,
     config::{Cli, Command, LogFormat, ServeArgs},
-    jobs_file, server,
+    jobs_file,
+    server::{self, ServerOptions},
 };
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 fn init_tracing(format: LogFormat) {
@@ -31,6 +34,8 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Refuse bad token configuration before touching the database.
+    Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?;
     let url = &args.database.database_url;
     if !args.no_migrate {
         let applied = monitor_store::migrations::run_pending(url)
@@ -46,11 +51,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "imported {}", path.display()
         );
     }
+    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?;
+    let options = ServerOptions {
+        tokens,
+        cors_allowed_origins: args.cors_allowed_origins.clone(),
+        request_timeout: Duration::from_millis(args.request_timeout_ms),
+        max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "serving gRPC");
-    server::run(listener, pool, shutdown_signal()).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving gRPC, grpc-web and REST");
+    server::run(listener, pool, options, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,30 +1,65 @@
-//! Wires the services onto one listener and serves until shutdown.
+//! Wires every surface onto one listener and serves until shutdown: native
+//! gRPC (JobService, AdminService, health, reflection v1 and v1alpha),
+//! grpc-web, the REST gateway and the legacy routes, behind CORS, token
+//! authentication and request tracing.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc, time::Duration};
 
+use axum::response::IntoResponse as _;
+use axum::{Router, body::Body, http::HeaderValue, middleware};
 use monitor_proto::v1::{admin_service_server::AdminServiceServer, job_service_server::JobServiceServer};
 use monitor_store::DbPool;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tower::{Layer as _, ServiceExt as _};
+use tower_http::{
+    compression::CompressionLayer,
+    cors::{AllowOrigin, CorsLayer},
+    trace::TraceLayer,
+};
 
 use crate::{
     admin::Admin,
+    auth::{self, Tokens},
     grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl},
     health,
     jobs::JobCatalog,
+    rest,
 };
 
 /// Largest gRPC message accepted or sent.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How the server treats requests; the defaults suit tests and local use.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// API tokens; empty means dev mode (open, reset disabled).
+    pub tokens: Tokens,
+    /// Origins browsers may call from (CORS); empty allows none.
+    pub cors_allowed_origins: Vec<HeaderValue>,
+    /// Longest a REST request may take.
+    pub request_timeout: Duration,
+    /// Largest REST request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            tokens: Tokens::default(),
+            cors_allowed_origins: Vec::new(),
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
 
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("reflection descriptors: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("transport: {0}")]
-    Transport(#[from] tonic::transport::Error),
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Reflection over every service served here, plus google.rpc error
@@ -38,10 +73,38 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET)
 }
 
-/// Serves gRPC (JobService, AdminService, health, reflection v1 and
-/// v1alpha) on an already-bound `listener` until `shutdown` completes, then
-/// lets in-flight requests finish.
-pub async fn run(listener: TcpListener, pool: DbPool, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+/// CORS for browsers (grpc-web and REST): the configured origins, preflight
+/// answered, gRPC status headers readable by scripts.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    use axum::http::{HeaderName, Method, header};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-grpc-web"),
+            HeaderName::from_static("x-user-agent"),
+            HeaderName::from_static("grpc-timeout"),
+            HeaderName::from_static("connect-protocol-version"),
+            HeaderName::from_static("connect-timeout-ms"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("grpc-status"),
+            HeaderName::from_static("grpc-message"),
+            HeaderName::from_static("grpc-status-details-bin"),
+        ])
+        .max_age(Duration::from_secs(3600))
+}
+
+/// Builds the whole HTTP application (also used by tests and benchmarks).
+pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, tokio::task::JoinHandle<()>), ServeError> {
     let catalog = JobCatalog::new(pool.clone());
     let admin = Admin::new(catalog.clone());
 
@@ -49,28 +112,90 @@ pub async fn run(listener: TcpListener, pool: DbPool, shutdown: impl Future<Outp
     health::report(&reporter, false).await;
     let watcher = tokio::spawn(health::watch_database(pool, reporter));
 
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-
-    let jobs = JobServiceServer::new(JobServiceImpl::new(catalog))
+    let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
-    let admin = AdminServiceServer::new(AdminServiceImpl::new(admin))
+    let admin_service = AdminServiceServer::new(AdminServiceImpl::new(admin.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-
-    let result = Server::builder()
-        .tcp_nodelay(true)
-        .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+    let mut grpc = tonic::service::Routes::builder();
+    grpc.add_service(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
         .add_service(jobs)
-        .add_service(admin)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .add_service(admin_service);
+    let grpc = grpc.routes().into_axum_router();
+
+    let rest_state = rest::RestState {
+        catalog,
+        admin,
+        max_body_bytes: options.max_body_bytes,
+        openapi: Arc::new(rest::openapi::document(monitor_proto::FILE_DESCRIPTOR_SET)),
+    };
+    // Compression only for REST: gRPC negotiates its own.
+    let rest = rest::router(rest_state, options.request_timeout).layer(CompressionLayer::new());
+
+    let inner = grpc
+        .merge(rest)
+        .fallback(rest::fallback)
+        .method_not_allowed_fallback(rest::method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            options.tokens.clone(),
+            auth::require_token,
+        ))
+        .layer(TraceLayer::new_for_http());
+
+    // grpc-web requests are translated outside the router (the translation
+    // hands tonic bodies inwards); everything else goes straight in. CORS
+    // wraps both, so preflights are answered before authentication.
+    let grpc_web = tonic_web::GrpcWebLayer::new().layer(
+        inner
+            .clone()
+            .map_request(|request: axum::http::Request<tonic::body::Body>| request.map(Body::new)),
+    );
+    let dispatch = move |request: axum::extract::Request| {
+        let inner = inner.clone();
+        let grpc_web = grpc_web.clone();
+        async move {
+            let is_grpc_web = request
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/grpc-web"));
+            if is_grpc_web {
+                grpc_web.oneshot(request).await.into_response()
+            } else {
+                inner.oneshot(request).await.into_response()
+            }
+        }
+    };
+    let app = Router::new()
+        .fallback(dispatch)
+        .layer(cors(&options.cors_allowed_origins));
+    Ok((app, watcher))
+}
+
+/// Serves on an already-bound `listener` until `shutdown` completes, then
+/// lets in-flight requests finish.
+pub async fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    options: ServerOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    if options.tokens.is_empty() {
+        tracing::warn!(
+            "NO API TOKENS CONFIGURED: every API call is allowed without authentication (dev mode) and the \
+             database reset is disabled. Set MONITOR_API_TOKENS or MONITOR_API_TOKENS_FILE in production."
+        );
+    }
+    let (app, watcher) = app(pool, options).await?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     watcher.abort();
     Ok(result?)
 }

@@ -8,8 +8,8 @@ use super::validate::KIND_HTTP;
 use crate::error::ApiError;
 
 /// A protobuf Timestamp for a database time.
-pub fn timestamp(at: DateTime<Utc>) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp {
+pub fn timestamp(at: DateTime<Utc>) -> monitor_proto::wkt::Timestamp {
+    monitor_proto::wkt::Timestamp {
         seconds: at.timestamp(),
         nanos: at.timestamp_subsec_nanos() as i32,
     }

@@ -2,7 +2,7 @@
 
 use monitor_proto::v1::{GetServerInfoRequest, JobState, ListJobsRequest, ResetDatabaseRequest};
 
-use crate::harness::{TestServer, http_job, violated_fields};
+use crate::harness::{ADMIN_TOKEN, TestServer, WRITE_TOKEN, http_job, violated_fields};
 
 #[tokio::test]
 async fn info_counts_jobs_by_state() {
@@ -28,16 +28,17 @@ async fn info_counts_jobs_by_state() {
 }
 
 #[tokio::test]
-async fn reset_requires_confirmation_then_deletes_every_job() {
+async fn reset_is_disabled_without_an_admin_token() {
     let server = TestServer::start().await;
     server.create(http_job("a")).await;
-    server.create(http_job("b")).await;
-    let mut admin = server.admin.clone();
-    let err = admin
-        .reset_database(ResetDatabaseRequest { confirm: false })
+    let err = server
+        .admin
+        .clone()
+        .reset_database(ResetDatabaseRequest { confirm: true })
         .await
         .unwrap_err();
-    assert_eq!(violated_fields(&err), ["confirm"]);
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    assert!(err.message().contains("configure an admin token"), "{}", err.message());
     let listed = server
         .jobs
         .clone()
@@ -45,6 +46,36 @@ async fn reset_requires_confirmation_then_deletes_every_job() {
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(listed.total_size, 1);
+}
+
+#[tokio::test]
+async fn reset_requires_confirmation_then_deletes_every_job() {
+    let server = TestServer::start_with_tokens().await;
+    let mut jobs = server.jobs_as(Some(WRITE_TOKEN));
+    jobs.create_job(monitor_proto::v1::CreateJobRequest {
+        job: Some(http_job("a")),
+    })
+    .await
+    .unwrap();
+    jobs.create_job(monitor_proto::v1::CreateJobRequest {
+        job: Some(http_job("b")),
+    })
+    .await
+    .unwrap();
+    let err = server
+        .admin_as(Some(WRITE_TOKEN))
+        .reset_database(ResetDatabaseRequest { confirm: true })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+    let mut admin = server.admin_as(Some(ADMIN_TOKEN));
+    let err = admin
+        .reset_database(ResetDatabaseRequest { confirm: false })
+        .await
+        .unwrap_err();
+    assert_eq!(violated_fields(&err), ["confirm"]);
+    let listed = jobs.list_jobs(ListJobsRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.total_size, 2, "an unconfirmed reset deletes nothing");
     let reset = admin
         .reset_database(ResetDatabaseRequest { confirm: true })
@@ -52,12 +83,6 @@ async fn reset_requires_confirmation_then_deletes_every_job() {
         .unwrap()
         .into_inner();
     assert_eq!(reset.deleted_jobs, 2);
-    let listed = server
-        .jobs
-        .clone()
-        .list_jobs(ListJobsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
+    let listed = jobs.list_jobs(ListJobsRequest::default()).await.unwrap().into_inner();
     assert_eq!(listed.total_size, 0);
 }

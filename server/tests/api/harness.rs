@@ -6,9 +6,44 @@ use monitor_proto::v1::{
     CreateJobRequest, HttpCheck, Job, admin_service_client::AdminServiceClient, job::Check,
     job_service_client::JobServiceClient,
 };
+use monitor_server::server::ServerOptions;
 use monitor_store::{DbPool, testing::TestDb};
 use tokio::{net::TcpListener, sync::oneshot};
 use tonic::transport::Channel;
+
+/// Test tokens, one per role.
+pub const READ_TOKEN: &str = "read-token-for-tests-0001";
+pub const WRITE_TOKEN: &str = "write-token-for-tests-0002";
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests-0003";
+
+/// Options with one token of each role.
+pub fn with_tokens() -> ServerOptions {
+    ServerOptions {
+        tokens: monitor_server::auth::Tokens::parse(
+            "tests",
+            &format!("read:{READ_TOKEN},write:{WRITE_TOKEN},admin:{ADMIN_TOKEN}"),
+        )
+        .unwrap(),
+        ..ServerOptions::default()
+    }
+}
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub Option<&'static str>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        Ok(request)
+    }
+}
+
+pub type AuthedChannel = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 /// A running server over its own database; stops when dropped.
 pub struct TestServer {
@@ -33,12 +68,17 @@ impl TestServer {
     /// Serves with `pool` (which may point elsewhere than `db`, e.g. at a
     /// database that does not answer).
     pub async fn start_with(db: TestDb, pool: DbPool) -> TestServer {
+        TestServer::start_with_options(db, pool, ServerOptions::default()).await
+    }
+
+    /// Serves with the given options (tokens, CORS, limits).
+    pub async fn start_with_options(db: TestDb, pool: DbPool, options: ServerOptions) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let serve_pool = pool.clone();
         let task = tokio::spawn(async move {
-            monitor_server::server::run(listener, serve_pool, async {
+            monitor_server::server::run(listener, serve_pool, options, async {
                 let _ = stopped.await;
             })
             .await
@@ -59,6 +99,28 @@ impl TestServer {
             task: Some(task),
             db,
         }
+    }
+
+    /// Starts a server with one token per role over a fresh database.
+    pub async fn start_with_tokens() -> TestServer {
+        let db = TestDb::new().await;
+        let pool = db.pool();
+        TestServer::start_with_options(db, pool, with_tokens()).await
+    }
+
+    /// JobService client sending `token`.
+    pub fn jobs_as(&self, token: Option<&'static str>) -> JobServiceClient<AuthedChannel> {
+        JobServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
+    }
+
+    /// AdminService client sending `token`.
+    pub fn admin_as(&self, token: Option<&'static str>) -> AdminServiceClient<AuthedChannel> {
+        AdminServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
+    }
+
+    /// Base URL for HTTP clients.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     /// Stops the server and waits until it has finished.

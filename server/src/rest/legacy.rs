@@ -1,0 +1,42 @@
+//! The proof of concept's routes, kept as aliases of the new ones:
+//! `GET /` (server info), `GET /job`, `GET /job/{id}`, `GET|POST
+//! /job/{id}/start` and `/stop` (GET kept because the old clients used it),
+//! and `POST /db/init` (database reset; admin only, disabled until an admin
+//! token is configured).
+
+use axum::{
+    Json, Router,
+    extract::{Path, RawQuery, Request, State},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use monitor_proto::v1::{GetJobRequest, GetJobResponse, ResetDatabaseRequest};
+
+use super::{RestState, list_request, no_body, server_info, start_job, stop_job};
+use crate::error::ApiError;
+
+pub fn router() -> Router<RestState> {
+    Router::new()
+        .route("/", get(server_info))
+        .route("/job", get(list_jobs))
+        .route("/job/{id}", get(get_job))
+        .route("/job/{id}/start", get(start_job).post(start_job))
+        .route("/job/{id}/stop", get(stop_job).post(stop_job))
+        .route("/db/init", post(db_init))
+}
+
+async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let request = list_request(query.as_deref())?;
+    Ok(Json(state.catalog.list(request).await?).into_response())
+}
+
+async fn get_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let job = state.catalog.get(GetJobRequest { id }).await?;
+    Ok(Json(GetJobResponse { job: Some(job) }).into_response())
+}
+
+/// The POST itself (with an admin token) is the confirmation.
+async fn db_init(State(state): State<RestState>, request: Request) -> Result<Response, ApiError> {
+    no_body(request.into_body()).await?;
+    Ok(Json(state.admin.reset(ResetDatabaseRequest { confirm: true }).await?).into_response())
+}

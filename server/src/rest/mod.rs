@@ -1,0 +1,297 @@
+//! The REST/JSON gateway under `/v1` and the proof of concept's routes, as
+//! thin handlers over the same domain code as the gRPC services. Bodies are
+//! the proto messages in canonical proto3 JSON (pbjson), exactly what grpcurl
+//! prints; errors are google.rpc.Status JSON ([`crate::error::http_response`]).
+
+pub mod body;
+pub mod legacy;
+pub mod openapi;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::{Path, RawQuery, Request, State},
+    http::{HeaderMap, Method, Uri},
+    middleware::Next,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use monitor_proto::v1::{
+    CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
+    GetJobStatusResponse, Job, JobState, ListJobsRequest, ResetDatabaseRequest, StartJobResponse, StopJobResponse,
+    UpdateJobRequest, UpdateJobResponse,
+};
+
+use crate::{admin::Admin, error::ApiError, jobs::JobCatalog};
+use body::{decode, decode_value, query_pairs, read_json_bytes, snake_case};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct RestState {
+    pub catalog: JobCatalog,
+    pub admin: Admin,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// The OpenAPI document, built once from the proto descriptors.
+    pub openapi: Arc<serde_json::Value>,
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// The `/v1` routes and the legacy aliases, with the request timeout.
+pub fn router(state: RestState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/jobs", get(list_jobs).post(create_job))
+        .route("/v1/jobs/{id}", get(get_job).patch(update_job).delete(delete_job))
+        .route("/v1/jobs/{id}/start", post(start_job))
+        .route("/v1/jobs/{id}/stop", post(stop_job))
+        .route("/v1/jobs/{id}/status", get(job_status))
+        .route("/v1/info", get(server_info))
+        .route("/v1/admin/reset", post(reset_database))
+        .route("/v1/openapi.json", get(openapi_document))
+        .merge(legacy::router())
+        .with_state(state)
+        .layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| async move {
+                match tokio::time::timeout(request_timeout, next.run(request)).await {
+                    Ok(response) => response,
+                    Err(_) => ApiError::DeadlineExceeded(format!(
+                        "the request took longer than {} ms",
+                        request_timeout.as_millis()
+                    ))
+                    .into_response(),
+                }
+            },
+        ))
+}
+
+/// Unknown routes: JSON 404 for REST clients, UNIMPLEMENTED for gRPC ones.
+pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let grpc = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/grpc"));
+    if grpc {
+        return tonic::Status::unimplemented(format!("unknown method {}", uri.path())).into_http();
+    }
+    ApiError::NotFound(format!(
+        "no route for {method} {}; the routes are listed at /v1/openapi.json",
+        uri.path()
+    ))
+    .into_response()
+}
+
+/// Known route, wrong method: JSON 405.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let hint = if uri.path() == "/db/init" { " (use POST)" } else { "" };
+    ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}{hint}", uri.path())).into_response()
+}
+
+/// Reads and decodes a JSON body of type `T`.
+async fn json_body<T: serde::de::DeserializeOwned>(state: &RestState, request: Request) -> Result<T> {
+    let (parts, body) = request.into_parts();
+    let bytes = read_json_bytes(&parts.headers, body, state.max_body_bytes).await?;
+    decode(&bytes)
+}
+
+/// Builds a ListJobs request from query parameters (camelCase or snake_case):
+/// `pageSize`, `pageToken`, `state` (`JOB_STATE_RUNNING` or `running`),
+/// repeated `labelSelector=key=value`, `nameContains`.
+pub fn list_request(query: Option<&str>) -> Result<ListJobsRequest> {
+    let mut request = ListJobsRequest::default();
+    for (key, value) in query_pairs(query) {
+        match snake_case(&key).as_str() {
+            "page_size" => {
+                request.page_size = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid("page_size", format!("{value:?} is not a whole number")))?;
+            }
+            "page_token" => request.page_token = value,
+            "state" => {
+                let upper = value.to_ascii_uppercase();
+                let name = if upper.starts_with("JOB_STATE_") {
+                    upper
+                } else {
+                    format!("JOB_STATE_{upper}")
+                };
+                request.state = JobState::from_str_name(&name).ok_or_else(|| {
+                    ApiError::invalid("state", format!("{value:?} is not a state; use running or stopped"))
+                })? as i32;
+            }
+            "label_selector" => request.label_selector.push(value),
+            "name_contains" => request.name_contains = value,
+            _ => {
+                return Err(ApiError::invalid(
+                    key.clone(),
+                    "unknown query parameter; use pageSize, pageToken, state, labelSelector or nameContains",
+                ));
+            }
+        }
+    }
+    Ok(request)
+}
+
+async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
+    let request = list_request(query.as_deref())?;
+    Ok(Json(state.catalog.list(request).await?).into_response())
+}
+
+/// `POST /v1/jobs`: the body is the Job.
+async fn create_job(State(state): State<RestState>, request: Request) -> Result<Response> {
+    let job: Job = json_body(&state, request).await?;
+    let job = state.catalog.create(CreateJobRequest { job: Some(job) }).await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        Json(CreateJobResponse { job: Some(job) }),
+    )
+        .into_response())
+}
+
+async fn get_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+    let job = state.catalog.get(GetJobRequest { id }).await?;
+    Ok(Json(GetJobResponse { job: Some(job) }).into_response())
+}
+
+/// `PATCH /v1/jobs/{id}`: the body holds `version` and the fields to change.
+/// Without `?updateMask=a,b` the fields present in the body are the mask.
+async fn update_job(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response> {
+    let mut mask = None;
+    for (key, value) in query_pairs(query.as_deref()) {
+        match snake_case(&key).as_str() {
+            "update_mask" => {
+                mask = Some(
+                    value
+                        .split(',')
+                        .map(|p| snake_case(p.trim()))
+                        .filter(|p| !p.is_empty())
+                        .collect(),
+                )
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    key,
+                    "unknown query parameter; only updateMask is accepted",
+                ));
+            }
+        }
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = read_json_bytes(&parts.headers, body, state.max_body_bytes).await?;
+    let value: serde_json::Value = decode(&bytes)?;
+    let serde_json::Value::Object(fields) = &value else {
+        return Err(ApiError::invalid(
+            "body",
+            "must be a JSON object with the job's fields and its version",
+        ));
+    };
+    let paths: Vec<String> = match mask {
+        Some(paths) => paths,
+        None => fields
+            .keys()
+            .map(|k| snake_case(k))
+            .filter(|k| k != "id" && k != "version")
+            .collect(),
+    };
+    if paths.is_empty() {
+        return Err(ApiError::invalid("body", "names no field to change"));
+    }
+    let mut job: Job = decode_value(value)?;
+    if !job.id.is_empty() && job.id != id {
+        return Err(ApiError::invalid(
+            "id",
+            "the id in the body differs from the id in the path",
+        ));
+    }
+    job.id = id;
+    let update_mask = Some(pbjson_types::FieldMask { paths });
+    let job = state
+        .catalog
+        .update(UpdateJobRequest {
+            job: Some(job),
+            update_mask,
+        })
+        .await?;
+    Ok(Json(UpdateJobResponse { job: Some(job) }).into_response())
+}
+
+/// `DELETE /v1/jobs/{id}?version=N` (version optional).
+async fn delete_job(
+    State(state): State<RestState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let mut version = 0;
+    for (key, value) in query_pairs(query.as_deref()) {
+        match key.as_str() {
+            "version" => {
+                version = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid("version", format!("{value:?} is not a whole number")))?;
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    key,
+                    "unknown query parameter; only version is accepted",
+                ));
+            }
+        }
+    }
+    state.catalog.delete(DeleteJobRequest { id, version }).await?;
+    Ok(Json(DeleteJobResponse {}).into_response())
+}
+
+pub(crate) async fn start_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+    let change = state.catalog.set_running(&id, true).await?;
+    Ok(Json(StartJobResponse {
+        job: Some(change.job),
+        changed: change.changed,
+        message: change.message,
+    })
+    .into_response())
+}
+
+pub(crate) async fn stop_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+    let change = state.catalog.set_running(&id, false).await?;
+    Ok(Json(StopJobResponse {
+        job: Some(change.job),
+        changed: change.changed,
+        message: change.message,
+    })
+    .into_response())
+}
+
+async fn job_status(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+    let status = state.catalog.status(&id).await?;
+    Ok(Json(GetJobStatusResponse { status: Some(status) }).into_response())
+}
+
+pub(crate) async fn server_info(State(state): State<RestState>) -> Result<Response> {
+    Ok(Json(state.admin.info().await?).into_response())
+}
+
+async fn reset_database(State(state): State<RestState>, request: Request) -> Result<Response> {
+    let reset: ResetDatabaseRequest = json_body(&state, request).await?;
+    Ok(Json(state.admin.reset(reset).await?).into_response())
+}
+
+async fn openapi_document(State(state): State<RestState>) -> Response {
+    Json(state.openapi.as_ref().clone()).into_response()
+}
+
+/// Reads the whole body of a request that should have none, refusing one.
+pub(crate) async fn no_body(body: Body) -> Result<()> {
+    let bytes = axum::body::to_bytes(body, 1024)
+        .await
+        .map_err(|_| ApiError::invalid("body", "this route takes no body"))?;
+    if bytes.iter().any(|b| !b.is_ascii_whitespace()) {
+        return Err(ApiError::invalid("body", "this route takes no body"));
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! The OpenAPI 3 description served at `/v1/openapi.json`. Schemas are
+//! generated from the proto descriptors with the proto3 JSON mapping (the
+//! same mapping pbjson applies to the bodies), so they cannot drift from the
+//! contract; the route table below lists the gateway's routes.
+
+use prost::Message;
+use prost_types::{
+    DescriptorProto, FieldDescriptorProto, FileDescriptorSet,
+    field_descriptor_proto::{Label, Type},
+};
+use serde_json::{Map, Value, json};
+
+/// One documented route.
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    operation: &'static str,
+    summary: &'static str,
+    role: &'static str,
+    request: Option<&'static str>,
+    response: &'static str,
+    query: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const LIST_QUERY: &[(&str, &str, &str)] = &[
+    ("pageSize", "integer", "jobs per page (default 50, at most 1000)"),
+    ("pageToken", "string", "nextPageToken of the previous page"),
+    (
+        "state",
+        "string",
+        "running or stopped (or JOB_STATE_RUNNING / JOB_STATE_STOPPED)",
+    ),
+    (
+        "labelSelector",
+        "string",
+        "key=value; repeat for several (all must match)",
+    ),
+    ("nameContains", "string", "case-insensitive substring of the name"),
+];
+
+const ROUTES: &[Route] = &[
+    Route {
+        method: "get",
+        path: "/v1/jobs",
+        operation: "ListJobs",
+        summary: "List jobs a page at a time",
+        role: "read",
+        request: None,
+        response: "ListJobsResponse",
+        query: LIST_QUERY,
+    },
+    Route {
+        method: "post",
+        path: "/v1/jobs",
+        operation: "CreateJob",
+        summary: "Create a job (body: the Job)",
+        role: "write",
+        request: Some("Job"),
+        response: "CreateJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/jobs/{id}",
+        operation: "GetJob",
+        summary: "Get one job",
+        role: "read",
+        request: None,
+        response: "GetJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "patch",
+        path: "/v1/jobs/{id}",
+        operation: "UpdateJob",
+        summary: "Change a job: the body carries version and the fields to change (they form the mask unless updateMask is given)",
+        role: "write",
+        request: Some("Job"),
+        response: "UpdateJobResponse",
+        query: &[("updateMask", "string", "comma-separated fields to change")],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/jobs/{id}",
+        operation: "DeleteJob",
+        summary: "Delete a job",
+        role: "write",
+        request: None,
+        response: "DeleteJobResponse",
+        query: &[("version", "integer", "delete only at this version")],
+    },
+    Route {
+        method: "post",
+        path: "/v1/jobs/{id}/start",
+        operation: "StartJob",
+        summary: "Set the desired state to running (idempotent)",
+        role: "write",
+        request: None,
+        response: "StartJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/v1/jobs/{id}/stop",
+        operation: "StopJob",
+        summary: "Set the desired state to stopped (idempotent)",
+        role: "write",
+        request: None,
+        response: "StopJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/jobs/{id}/status",
+        operation: "GetJobStatus",
+        summary: "Where the job stands",
+        role: "read",
+        request: None,
+        response: "GetJobStatusResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/info",
+        operation: "GetServerInfo",
+        summary: "Server name, version, uptime and job counts",
+        role: "read",
+        request: None,
+        response: "GetServerInfoResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/v1/admin/reset",
+        operation: "ResetDatabase",
+        summary: "Delete every job (needs confirm: true)",
+        role: "admin",
+        request: Some("ResetDatabaseRequest"),
+        response: "ResetDatabaseResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/",
+        operation: "LegacyInfo",
+        summary: "Proof-of-concept alias of /v1/info",
+        role: "read",
+        request: None,
+        response: "GetServerInfoResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/job",
+        operation: "LegacyListJobs",
+        summary: "Proof-of-concept alias of GET /v1/jobs",
+        role: "read",
+        request: None,
+        response: "ListJobsResponse",
+        query: LIST_QUERY,
+    },
+    Route {
+        method: "get",
+        path: "/job/{id}",
+        operation: "LegacyGetJob",
+        summary: "Proof-of-concept alias of GET /v1/jobs/{id}",
+        role: "read",
+        request: None,
+        response: "GetJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/job/{id}/start",
+        operation: "LegacyStartJob",
+        summary: "Proof-of-concept alias of POST /v1/jobs/{id}/start (GET also accepted)",
+        role: "write",
+        request: None,
+        response: "StartJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/job/{id}/stop",
+        operation: "LegacyStopJob",
+        summary: "Proof-of-concept alias of POST /v1/jobs/{id}/stop (GET also accepted)",
+        role: "write",
+        request: None,
+        response: "StopJobResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/db/init",
+        operation: "LegacyDbInit",
+        summary: "Proof-of-concept database reset; admin only, disabled without an admin token",
+        role: "admin",
+        request: None,
+        response: "ResetDatabaseResponse",
+        query: &[],
+    },
+];
+
+/// Every (method, path) the document lists, for tests.
+pub fn documented_routes() -> Vec<(&'static str, &'static str)> {
+    ROUTES.iter().map(|r| (r.method, r.path)).collect()
+}
+
+fn scalar_schema(field: &FieldDescriptorProto) -> Value {
+    match field.r#type() {
+        Type::Double | Type::Float => json!({"type": "number"}),
+        Type::Int64 | Type::Sint64 | Type::Sfixed64 => json!({"type": "string", "format": "int64"}),
+        Type::Uint64 | Type::Fixed64 => json!({"type": "string", "format": "uint64"}),
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 => json!({"type": "integer", "format": "int32"}),
+        Type::Uint32 | Type::Fixed32 => json!({"type": "integer", "format": "uint32"}),
+        Type::Bool => json!({"type": "boolean"}),
+        Type::String => json!({"type": "string"}),
+        Type::Bytes => json!({"type": "string", "format": "byte"}),
+        Type::Enum | Type::Message | Type::Group => type_ref(field.type_name()),
+    }
+}
+
+fn type_ref(type_name: &str) -> Value {
+    match type_name {
+        ".google.protobuf.Duration" => {
+            json!({"type": "string", "example": "30s", "description": "seconds with an s suffix"})
+        }
+        ".google.protobuf.Timestamp" => json!({"type": "string", "format": "date-time"}),
+        ".google.protobuf.FieldMask" => json!({"type": "string", "example": "name,interval"}),
+        other => json!({"$ref": format!("#/components/schemas/{}", other.trim_start_matches(".monitor.v1."))}),
+    }
+}
+
+fn message_schema(message: &DescriptorProto) -> Value {
+    let mut properties = Map::new();
+    for field in &message.field {
+        let map_entry = message.nested_type.iter().find(|n| {
+            field.type_name().ends_with(&format!(".{}", n.name())) && n.options.as_ref().is_some_and(|o| o.map_entry())
+        });
+        let schema = if let Some(entry) = map_entry {
+            json!({"type": "object", "additionalProperties": scalar_schema(&entry.field[1])})
+        } else if field.label() == Label::Repeated {
+            json!({"type": "array", "items": scalar_schema(field)})
+        } else {
+            scalar_schema(field)
+        };
+        properties.insert(field.json_name().to_owned(), schema);
+    }
+    json!({"type": "object", "properties": properties, "additionalProperties": false})
+}
+
+/// Builds the document from the encoded descriptor set of `monitor.v1`.
+pub fn document(descriptors: &[u8]) -> Value {
+    let set = FileDescriptorSet::decode(descriptors).expect("the compiled descriptor set decodes");
+    let mut schemas = Map::new();
+    for file in set.file.iter().filter(|f| f.package() == "monitor.v1") {
+        for message in &file.message_type {
+            schemas.insert(message.name().to_owned(), message_schema(message));
+        }
+        for enumeration in &file.enum_type {
+            let values: Vec<_> = enumeration.value.iter().map(|v| v.name().to_owned()).collect();
+            schemas.insert(enumeration.name().to_owned(), json!({"type": "string", "enum": values}));
+        }
+    }
+    schemas.insert(
+        "Status".into(),
+        json!({
+            "type": "object",
+            "description": "google.rpc.Status: every error, with field violations for INVALID_ARGUMENT",
+            "properties": {
+                "code": {"type": "integer", "description": "gRPC status code"},
+                "message": {"type": "string"},
+                "details": {"type": "array", "items": {"type": "object", "properties": {
+                    "@type": {"type": "string"},
+                    "fieldViolations": {"type": "array", "items": {"type": "object", "properties": {
+                        "field": {"type": "string"}, "description": {"type": "string"}}}}
+                }}}
+            }
+        }),
+    );
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let mut parameters: Vec<Value> = Vec::new();
+        if route.path.contains("{id}") {
+            parameters.push(
+                json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}),
+            );
+        }
+        for (name, kind, description) in route.query {
+            parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}}));
+        }
+        let success = if route.operation == "CreateJob" { "201" } else { "200" };
+        let mut operation = json!({
+            "operationId": route.operation,
+            "summary": route.summary,
+            "description": format!("Needs a token with the {} role when tokens are configured.", route.role),
+            "parameters": parameters,
+            "responses": {
+                success: {"description": "OK", "content": {"application/json": {"schema": type_ref(&format!(".monitor.v1.{}", route.response))}}},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+            }
+        });
+        if let Some(request) = route.request {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": type_ref(&format!(".monitor.v1.{request}"))}}});
+        }
+        if route.role != "public" {
+            operation["security"] = json!([{"bearer": []}]);
+        }
+        let entry = paths.entry(route.path).or_insert_with(|| json!({}));
+        entry[route.method] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "monitor REST gateway", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "JSON over the monitor.v1 gRPC contract (canonical proto3 JSON mapping)."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_follow_the_proto3_json_mapping() {
+        let doc = document(monitor_proto::FILE_DESCRIPTOR_SET);
+        let job = &doc["components"]["schemas"]["Job"]["properties"];
+        assert_eq!(job["version"]["type"], "string", "int64 is a string");
+        assert_eq!(job["interval"]["example"], "30s");
+        assert_eq!(job["labels"]["additionalProperties"]["type"], "string");
+        assert_eq!(job["desiredState"]["$ref"], "#/components/schemas/JobState");
+        assert_eq!(job["http"]["$ref"], "#/components/schemas/HttpCheck");
+        let http = &doc["components"]["schemas"]["HttpCheck"]["properties"];
+        assert_eq!(http["headers"]["type"], "array");
+        assert_eq!(http["body"]["format"], "byte");
+        assert!(doc["paths"]["/v1/jobs/{id}"]["patch"]["requestBody"].is_object());
+        // Every $ref points at a schema that exists.
+        let text = doc.to_string();
+        for part in text.split("#/components/schemas/").skip(1) {
+            let name = part.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "missing schema {name}");
+        }
+    }
+}
