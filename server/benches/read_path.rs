@@ -1,6 +1,7 @@
 //! Read-path load: requests/s and p50/p99 latency of GetJob and ListJobs,
 //! with `grpc.health.v1.Health/Check` (no database work) measured in the same
-//! run as the reference. Prints a table and the GetJob/Health ratio.
+//! run as the reference, and REST `GET /v1/jobs/{id}` (HTTP/1.1 keep-alive)
+//! against gRPC GetJob. Prints a table and both ratios.
 //!
 //! `cargo bench -p monitor-server --bench read_path -- [--seconds 10] [--concurrency 32] [--connections 4] [--jobs 1000] [--pool 16]`
 //!
@@ -213,6 +214,22 @@ async fn main() {
         }
     })
     .await;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .unwrap();
+    let rest_ids = ids.clone();
+    let rest = measure("REST GET /v1/jobs/{id}", &channels, &options, move |_, i| {
+        let url = format!("http://{addr}/v1/jobs/{}", rest_ids[i % rest_ids.len()]);
+        let http = http.clone();
+        async move {
+            match http.get(url).send().await {
+                Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
     let list = measure("ListJobs (page of 50)", &channels, &options, |channel, _| async move {
         JobServiceClient::new(channel)
             .list_jobs(ListJobsRequest {
@@ -224,10 +241,16 @@ async fn main() {
     })
     .await;
     let reference = health.rate();
-    for figures in [&health, &get, &list] {
+    for figures in [&health, &get, &rest, &list] {
         print(figures, reference);
     }
     println!("GetJob / Health/Check = {:.2} (target >= 0.50)", get.rate() / reference);
+    println!(
+        "REST GetJob / gRPC GetJob = {:.2} (target >= 0.70); p99 {:.2} ms vs {:.2} ms",
+        rest.rate() / get.rate(),
+        rest.latency.value_at_quantile(0.99) as f64 / 1000.0,
+        get.latency.value_at_quantile(0.99) as f64 / 1000.0
+    );
     let _ = stop.send(());
     let _ = server.await;
 }

@@ -6,13 +6,13 @@
 
 use axum::{
     Json, Router,
-    extract::{Path, RawQuery, Request, State},
+    extract::{RawQuery, Request, State},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use monitor_proto::v1::{GetJobRequest, GetJobResponse, ResetDatabaseRequest};
 
-use super::{RestState, list_request, no_body, server_info, start_job, stop_job};
+use super::{JobId, RestState, list_request, no_body, server_info, start_job, stop_job};
 use crate::error::ApiError;
 
 pub fn router() -> Router<RestState> {
@@ -30,7 +30,7 @@ async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) ->
     Ok(Json(state.catalog.list(request).await?).into_response())
 }
 
-async fn get_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn get_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response, ApiError> {
     let job = state.catalog.get(GetJobRequest { id }).await?;
     Ok(Json(GetJobResponse { job: Some(job) }).into_response())
 }

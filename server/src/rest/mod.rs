@@ -89,6 +89,21 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     ApiError::MethodNotAllowed(format!("method {method} is not allowed on {}{hint}", uri.path())).into_response()
 }
 
+/// The `{id}` of a route; a path that does not decode is a JSON 400, not
+/// axum's plain-text rejection.
+pub struct JobId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for JobId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(JobId(id)),
+            Err(rejection) => Err(ApiError::invalid("id", rejection.body_text())),
+        }
+    }
+}
+
 /// Reads and decodes a JSON body of type `T`.
 async fn json_body<T: serde::de::DeserializeOwned>(state: &RestState, request: Request) -> Result<T> {
     let (parts, body) = request.into_parts();
@@ -149,7 +164,7 @@ async fn create_job(State(state): State<RestState>, request: Request) -> Result<
         .into_response())
 }
 
-async fn get_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+async fn get_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let job = state.catalog.get(GetJobRequest { id }).await?;
     Ok(Json(GetJobResponse { job: Some(job) }).into_response())
 }
@@ -158,7 +173,7 @@ async fn get_job(State(state): State<RestState>, Path(id): Path<String>) -> Resu
 /// Without `?updateMask=a,b` the fields present in the body are the mask.
 async fn update_job(
     State(state): State<RestState>,
-    Path(id): Path<String>,
+    JobId(id): JobId,
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response> {
@@ -222,11 +237,7 @@ async fn update_job(
 }
 
 /// `DELETE /v1/jobs/{id}?version=N` (version optional).
-async fn delete_job(
-    State(state): State<RestState>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Response> {
+async fn delete_job(State(state): State<RestState>, JobId(id): JobId, RawQuery(query): RawQuery) -> Result<Response> {
     let mut version = 0;
     for (key, value) in query_pairs(query.as_deref()) {
         match key.as_str() {
@@ -247,7 +258,7 @@ async fn delete_job(
     Ok(Json(DeleteJobResponse {}).into_response())
 }
 
-pub(crate) async fn start_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn start_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let change = state.catalog.set_running(&id, true).await?;
     Ok(Json(StartJobResponse {
         job: Some(change.job),
@@ -257,7 +268,7 @@ pub(crate) async fn start_job(State(state): State<RestState>, Path(id): Path<Str
     .into_response())
 }
 
-pub(crate) async fn stop_job(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+pub(crate) async fn stop_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let change = state.catalog.set_running(&id, false).await?;
     Ok(Json(StopJobResponse {
         job: Some(change.job),
@@ -267,7 +278,7 @@ pub(crate) async fn stop_job(State(state): State<RestState>, Path(id): Path<Stri
     .into_response())
 }
 
-async fn job_status(State(state): State<RestState>, Path(id): Path<String>) -> Result<Response> {
+async fn job_status(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let status = state.catalog.status(&id).await?;
     Ok(Json(GetJobStatusResponse { status: Some(status) }).into_response())
 }

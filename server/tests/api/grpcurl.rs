@@ -208,3 +208,46 @@ async fn invalid_create_fails_with_invalid_argument_and_field_details() {
     assert!(!unknown_field.success);
     assert!(unknown_field.stderr.contains("nmae"), "{}", unknown_field.stderr);
 }
+
+#[tokio::test]
+async fn a_job_created_over_rest_reads_the_same_in_grpcurl() {
+    let server = TestServer::start().await;
+    let body = serde_json::json!({
+        "name": "same-everywhere", "interval": "45s", "timeout": "2.500s", "labels": {"a": "b"},
+        "desiredState": "JOB_STATE_RUNNING",
+        "http": {"url": "https://example.com/x?y=1", "method": "HTTP_METHOD_POST", "body": "aGVsbG8=",
+                 "headers": [{"name": "X-A", "value": "1"}], "followRedirects": true,
+                 "assertions": {"acceptedStatus": [{"min": 200, "max": 204}], "bodyContains": "ok",
+                                "maxResponseTime": "1.250s"}}
+    });
+    let created: Value = reqwest::Client::new()
+        .post(server.url("/v1/jobs"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rest_job = created["job"].clone();
+    let id = rest_job["id"].as_str().unwrap();
+    let grpc = call(&server, "monitor.v1.JobService/GetJob", &format!(r#"{{"id": "{id}"}}"#)).await;
+    // Timestamps are compared as instants: grpcurl and pbjson may pick a
+    // different number of fractional digits for the same time.
+    let normalise = |mut job: Value| {
+        for key in ["createTime", "updateTime", "stateChangeTime"] {
+            let text = job[key].as_str().unwrap();
+            let at = chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
+            job[key] = at.into();
+        }
+        job
+    };
+    assert_eq!(
+        normalise(grpc["job"].clone()),
+        normalise(rest_job),
+        "REST and grpcurl disagree"
+    );
+}

@@ -2,8 +2,10 @@
 //! fresh PostgreSQL database per test, driven by tonic clients and grpcurl.
 
 mod admin;
+mod fuzz;
 mod grpcurl;
 mod harness;
 mod health_reflection;
 mod job_service;
 mod jobs_file;
+mod rest;
