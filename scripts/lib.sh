@@ -107,3 +107,11 @@ ensure_postgres() {
         psql "$admin" -qc "create database \"$name\"" >/dev/null
     fi
 }
+
+# tansu, an Apache-Kafka-protocol broker from crates.io (memory storage needs
+# the dynostore feature). Takes several minutes to build, once.
+ensure_tansu() {
+    command -v tansu >/dev/null && return 0
+    say "installing the tansu Kafka broker from crates.io (builds once, several minutes)"
+    cargo install --locked tansu --features dynostore,postgres
+}

@@ -179,11 +179,11 @@ async function startServer() {
         "--database-url",
         `${adminUrl.replace(/\/[^/?]*(\?.*)?$/, "")}/${database}`,
         "--cors-allowed-origins",
-        `${env.allowedOrigin},${env.blockedOrigin}`,
+        env.allowedOrigin,
         "--api-tokens",
         `read:${tokens.read},write:${tokens.write},admin:${tokens.admin}`,
       ],
-      { env: childEnv, stdio: ["ignore", log, log] },
+      { env: { ...childEnv, NO_COLOR: "1" }, stdio: ["ignore", log, log] },
     );
     fs.closeSync(log);
     env.server = child;
@@ -317,13 +317,13 @@ after(
 
 let jobId = "";
 
-test("ListJobs over grpc-web from another origin starts empty", async () => {
+test("ListJobs over grpc-web from another origin starts empty", async (t) => {
   const seen = env.page.waitForResponse((r) => r.url() === `${env.serverUrl}/monitor.v1.JobService/ListJobs`, {
     timeout: 10_000,
   });
   const value = expectOk(await api(env.page, "list"), "ListJobs");
-  assert.deepEqual(value.jobs, []);
-  assert.equal(value.totalSize, "0");
+  assert.deepEqual(value.jobs, [], "a fresh database should have no jobs");
+  assert.equal(value.totalSize, "0", "ListJobs totalSize on a fresh database");
 
   // It really was grpc-web, cross-origin, with CORS headers on the answer.
   const exchange = await describeExchange(await seen);
@@ -333,49 +333,56 @@ test("ListJobs over grpc-web from another origin starts empty", async () => {
   assert.equal(exchange.status, 200);
   assert.match(exchange.responseHeaders["content-type"] ?? "", /^application\/grpc-web/);
   assert.equal(exchange.responseHeaders["access-control-allow-origin"], env.allowedOrigin);
+  t.diagnostic(
+    `${exchange.requestHeaders.origin} -> ${exchange.url}: ${exchange.requestHeaders["content-type"]}, ` +
+      `answered ${exchange.status} ${exchange.responseHeaders["content-type"]}, ` +
+      `access-control-allow-origin ${exchange.responseHeaders["access-control-allow-origin"]}`,
+  );
 });
 
 test("CreateJob returns an id and the job is STOPPED", async () => {
   const value = expectOk(await api(env.page, "create", validJob("browser-job")), "CreateJob");
   assert.match(value.job.id, /^[0-9a-f-]{36}$/, `id ${value.job.id} is not a UUID`);
   assert.equal(value.job.name, "browser-job");
-  assert.equal(value.job.desiredState, "JOB_STATE_STOPPED");
+  assert.equal(value.job.desiredState, "JOB_STATE_STOPPED", "a new job should start STOPPED");
   assert.equal(value.job.interval, "30s");
   assert.equal(value.job.http.url, "http://127.0.0.1:8081/website_mock");
   jobId = value.job.id;
 });
 
-test("StartJob runs the job; starting again changes nothing", async () => {
+test("StartJob runs the job; starting again changes nothing", async (t) => {
   assert.ok(jobId, "no job was created");
   const first = expectOk(await api(env.page, "start", jobId), "StartJob");
-  assert.equal(first.changed, true);
-  assert.equal(first.job.desiredState, "JOB_STATE_RUNNING");
+  assert.equal(first.changed, true, "the first StartJob should change the job");
+  assert.equal(first.job.desiredState, "JOB_STATE_RUNNING", "desired state after StartJob");
 
   const again = expectOk(await api(env.page, "start", jobId), "second StartJob");
-  assert.equal(again.changed, false);
-  assert.equal(again.job.desiredState, "JOB_STATE_RUNNING");
+  assert.equal(again.changed, false, "a second StartJob should change nothing");
+  assert.equal(again.job.desiredState, "JOB_STATE_RUNNING", "desired state after the second StartJob");
   assert.ok(again.message, "an unchanged StartJob should say why");
+  t.diagnostic(`second StartJob: changed=false, message=${JSON.stringify(again.message)}`);
 
   const status = expectOk(await api(env.page, "status", jobId), "GetJobStatus");
-  assert.equal(status.status.desiredState, "JOB_STATE_RUNNING");
+  assert.equal(status.status.desiredState, "JOB_STATE_RUNNING", "GetJobStatus desired state");
   // No probe worker runs here, so nothing has picked the job up.
-  assert.equal(status.status.phase, "JOB_PHASE_PENDING");
+  assert.equal(status.status.phase, "JOB_PHASE_PENDING", "GetJobStatus phase of a running job without workers");
 });
 
 test("StopJob stops it and ListJobs shows the one job", async () => {
   assert.ok(jobId, "no job was created");
   const stopped = expectOk(await api(env.page, "stop", jobId), "StopJob");
-  assert.equal(stopped.changed, true);
-  assert.equal(stopped.job.desiredState, "JOB_STATE_STOPPED");
+  assert.equal(stopped.changed, true, "StopJob of a running job should change it");
+  assert.equal(stopped.job.desiredState, "JOB_STATE_STOPPED", "desired state after StopJob");
 
   const status = expectOk(await api(env.page, "status", jobId), "GetJobStatus");
-  assert.equal(status.status.phase, "JOB_PHASE_STOPPED");
+  assert.equal(status.status.phase, "JOB_PHASE_STOPPED", "GetJobStatus phase after StopJob");
 
   const list = expectOk(await api(env.page, "list"), "ListJobs");
-  assert.equal(list.totalSize, "2");
+  assert.equal(list.totalSize, "1", "ListJobs totalSize after creating one job");
   assert.deepEqual(
     list.jobs.map((j) => [j.id, j.desiredState]),
     [[jobId, "JOB_STATE_STOPPED"]],
+    "ListJobs should show the created job, stopped",
   );
   await screenshot(env.page, "lifecycle");
 });
@@ -387,7 +394,7 @@ test("a call without a token fails Unauthenticated", async () => {
 
 test("the read token may list but CreateJob fails PermissionDenied", async () => {
   const list = expectOk(await api(env.page, "list", { token: tokens.read, label: "read token" }), "ListJobs with the read token");
-  assert.equal(list.totalSize, "1");
+  assert.equal(list.totalSize, "1", "ListJobs totalSize with the read token");
   const outcome = expectCode(
     await api(env.page, "create", validJob("read-token-job"), { token: tokens.read, label: "read token" }),
     Code.PermissionDenied,
@@ -408,7 +415,7 @@ test("an invalid job fails InvalidArgument naming job.http.url", async () => {
   );
 });
 
-test("a page on an origin that is not allowed is blocked by the browser", async () => {
+test("a page on an origin that is not allowed is blocked by the browser", async (t) => {
   env.blockedPage = await openPage(env.blockedOrigin, {
     onConsole: (msg) => env.blockedConsole.push(msg.text()),
     onRequestFailed: (req) => env.blockedFailures.push(`${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
@@ -419,10 +426,13 @@ test("a page on an origin that is not allowed is blocked by the browser", async 
   assert.equal(create.ok, false, `CreateJob from ${env.blockedOrigin} should be blocked: ${JSON.stringify(create)}`);
   // A browser-side network failure, not an answer from the server.
   assert.match(create.rawMessage, /fetch/i, `expected a fetch failure, got ${create.codeName}: ${create.rawMessage}`);
+  const report = env.blockedConsole.find((text) => /blocked by CORS policy/.test(text));
   assert.ok(
-    env.blockedConsole.some((text) => /blocked by CORS policy/.test(text)),
+    report,
     `Chromium reported no CORS block; console: ${JSON.stringify(env.blockedConsole)}, failed requests: ${JSON.stringify(env.blockedFailures)}`,
   );
+
+  t.diagnostic(`Chromium: ${report}`);
 
   // The preflight failed, so the POST never reached the server: no job.
   const list2 = expectOk(await api(env.page, "list"), "ListJobs from the allowed origin");

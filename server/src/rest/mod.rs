@@ -51,6 +51,8 @@ pub fn router(state: RestState, request_timeout: Duration) -> Router {
         .route("/v1/info", get(server_info))
         .route("/v1/admin/reset", post(reset_database))
         .route("/v1/openapi.json", get(openapi_document))
+        .route("/healthz", get(alive))
+        .route("/readyz", get(ready))
         .merge(legacy::router())
         .with_state(state)
         .layer(axum::middleware::from_fn(
@@ -290,6 +292,26 @@ pub(crate) async fn server_info(State(state): State<RestState>) -> Result<Respon
 async fn reset_database(State(state): State<RestState>, request: Request) -> Result<Response> {
     let reset: ResetDatabaseRequest = json_body(&state, request).await?;
     Ok(Json(state.admin.reset(reset).await?).into_response())
+}
+
+/// Liveness: the process answers.
+async fn alive() -> Response {
+    Json(serde_json::json!({"status": "alive"})).into_response()
+}
+
+/// Readiness: PostgreSQL answers (503 with the reason otherwise).
+async fn ready(State(state): State<RestState>) -> Response {
+    let probe = tokio::time::timeout(Duration::from_secs(2), monitor_store::pool::ping(state.catalog.pool())).await;
+    match probe {
+        Ok(Ok(())) => Json(serde_json::json!({"status": "ready", "checks": {"database": "ok"}})).into_response(),
+        Ok(Err(err)) => not_ready(&err.to_string()),
+        Err(_) => not_ready("no answer within 2 s"),
+    }
+}
+
+fn not_ready(reason: &str) -> Response {
+    let body = serde_json::json!({"status": "not ready", "checks": {"database": reason}});
+    (axum::http::StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 async fn openapi_document(State(state): State<RestState>) -> Response {

@@ -290,13 +290,18 @@ pub fn document(descriptors: &[u8]) -> Value {
             parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}}));
         }
         let success = if route.operation == "CreateJob" { "201" } else { "200" };
+        let ok_schema = if route.response.is_empty() {
+            json!({"type": "object", "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}})
+        } else {
+            type_ref(&format!(".monitor.v1.{}", route.response))
+        };
         let mut operation = json!({
             "operationId": route.operation,
             "summary": route.summary,
             "description": format!("Needs a token with the {} role when tokens are configured.", route.role),
             "parameters": parameters,
             "responses": {
-                success: {"description": "OK", "content": {"application/json": {"schema": type_ref(&format!(".monitor.v1.{}", route.response))}}},
+                success: {"description": "OK", "content": {"application/json": {"schema": ok_schema}}},
                 "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
             }
         });

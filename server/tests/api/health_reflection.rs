@@ -37,6 +37,8 @@ async fn health_follows_the_database_down_and_back_up() {
     let server = TestServer::start().await;
     wait_for(&server, "", ServingStatus::Serving).await;
     wait_for(&server, "monitor.v1.JobService", ServingStatus::Serving).await;
+    let ready: serde_json::Value = reqwest::get(server.url("/readyz")).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
 
     // Take this test's database away, then bring it back.
     let admin_url = with_database(&base_url(), "postgres");
