@@ -11,6 +11,8 @@ const PROTOS: &[&str] = &[
     "monitor/v1/job.proto",
     "monitor/v1/job_service.proto",
     "monitor/v1/admin_service.proto",
+    "monitor/v1/check_result.proto",
+    "monitor/v1/worker_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -23,6 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     fs::write(out_dir.join("monitor_descriptor.bin"), &encoded)?;
 
     tonic_prost_build::configure()
+        // The generated `connect` constructor would clash with the
+        // WorkerService.Connect RPC; clients use `new(channel)` instead.
+        .build_transport(false)
         .compile_well_known_types(true)
         .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .extern_path(".google.protobuf", "::pbjson_types")

@@ -14,5 +14,6 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         state_changed_at -> Timestamptz,
+        locations -> Jsonb,
     }
 }

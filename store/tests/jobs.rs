@@ -16,6 +16,7 @@ fn fields(name: &str) -> JobFields {
         interval_ms: 10_000,
         timeout_ms: 5_000,
         desired_state: STATE_STOPPED.to_owned(),
+        locations: json!([]),
     }
 }
 

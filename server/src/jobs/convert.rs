@@ -1,10 +1,10 @@
 //! Stored rows back into API messages.
 
 use chrono::{DateTime, Utc};
-use monitor_proto::v1::{HttpCheck, Job, JobState, job::Check};
+use monitor_proto::v1::{HttpCheck, Job, JobState, TcpCheck, job::Check};
 use monitor_store::models::job::{JobRow, STATE_RUNNING};
 
-use super::validate::KIND_HTTP;
+use super::validate::{KIND_HTTP, KIND_TCP};
 use crate::error::ApiError;
 
 /// A protobuf Timestamp for a database time.
@@ -44,6 +44,9 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
         KIND_HTTP => Check::Http(
             serde_json::from_value::<HttpCheck>(row.check_spec.clone()).map_err(|err| unreadable("check", err))?,
         ),
+        KIND_TCP => Check::Tcp(
+            serde_json::from_value::<TcpCheck>(row.check_spec.clone()).map_err(|err| unreadable("check", err))?,
+        ),
         other => {
             return Err(ApiError::Internal(format!(
                 "stored job {} has unknown check kind {other:?}",
@@ -51,6 +54,7 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
             )));
         }
     };
+    let locations = serde_json::from_value(row.locations.clone()).map_err(|err| unreadable("locations", err))?;
     Ok(Job {
         id: row.id.to_string(),
         name: row.name,
@@ -62,6 +66,7 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
         create_time: Some(timestamp(row.created_at)),
         update_time: Some(timestamp(row.updated_at)),
         state_change_time: Some(timestamp(row.state_changed_at)),
+        locations,
         check: Some(check),
     })
 }
@@ -98,6 +103,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             state_changed_at: now,
+            locations: serde_json::json!([]),
         };
         assert!(matches!(job_from_row(row.clone()), Err(ApiError::Internal(m)) if m.contains("unknown check kind")));
         let bad_spec = JobRow {

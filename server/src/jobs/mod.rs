@@ -28,7 +28,16 @@ pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
 /// Fields UpdateJob may name in its update mask.
-pub const UPDATABLE_FIELDS: &[&str] = &["name", "labels", "interval", "timeout", "desired_state", "http"];
+pub const UPDATABLE_FIELDS: &[&str] = &[
+    "name",
+    "labels",
+    "interval",
+    "timeout",
+    "desired_state",
+    "locations",
+    "http",
+    "tcp",
+];
 
 /// Jobs in PostgreSQL, behind the API's rules.
 #[derive(Clone)]
@@ -198,7 +207,11 @@ impl JobCatalog {
                 merged.desired_state = changes.desired_state;
             }
         }
-        if wants("http") {
+        if wants("locations") {
+            merged.locations = changes.locations.clone();
+        }
+        // The check kind is one field: naming either member replaces it.
+        if wants("http") || wants("tcp") {
             merged.check = changes.check.clone();
         }
         let valid = validate_job(&merged).map_err(|err| err.within("job."))?;
@@ -299,6 +312,7 @@ pub fn fields_of(row: &job::JobRow) -> JobFields {
         interval_ms: row.interval_ms,
         timeout_ms: row.timeout_ms,
         desired_state: row.desired_state.clone(),
+        locations: row.locations.clone(),
     }
 }
 

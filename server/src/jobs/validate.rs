@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, job::Check};
+use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, TcpCheck, job::Check};
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
 use crate::error::{ApiError, FieldViolation};
@@ -25,8 +25,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_STATUS_RANGES: usize = 32;
 pub const MAX_ASSERTION_TEXT_CHARS: usize = 1024;
 
+pub const MAX_LOCATIONS: usize = 16;
+pub const MAX_HOST_CHARS: usize = 253;
+
 /// Check kind stored for [`Check::Http`].
 pub const KIND_HTTP: &str = "http";
+/// Check kind stored for [`Check::Tcp`].
+pub const KIND_TCP: &str = "tcp";
 
 /// A validated job, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,12 +82,14 @@ pub fn validate_job(job: &Job) -> Result<ValidJob, ApiError> {
             STATE_STOPPED
         }
     };
+    validate_locations(&job.locations, &mut v);
     let check = match &job.check {
         None => {
-            v.push(FieldViolation::new("check", "one check kind must be set (http)"));
+            v.push(FieldViolation::new("check", "one check kind must be set (http or tcp)"));
             None
         }
         Some(Check::Http(http)) => validate_http(http, timeout, &mut v).map(|spec| (KIND_HTTP, spec)),
+        Some(Check::Tcp(tcp)) => validate_tcp(tcp, &mut v).map(|spec| (KIND_TCP, spec)),
     };
     if !v.is_empty() {
         return Err(ApiError::InvalidArgument(v));
@@ -99,6 +106,7 @@ pub fn validate_job(job: &Job) -> Result<ValidJob, ApiError> {
             interval_ms: millis(interval),
             timeout_ms: millis(timeout),
             desired_state: desired_state.to_owned(),
+            locations: serde_json::to_value(&job.locations).expect("string list serialises"),
         },
         state_unspecified,
     })
@@ -195,6 +203,53 @@ fn to_std_duration(field: &str, value: &pbjson_types::Duration, v: &mut Vec<Fiel
     // Anything beyond a day is rejected by the range checks; cap to avoid overflow.
     let seconds = u64::try_from(value.seconds).unwrap_or(u64::MAX).min(10 * 365 * 86_400);
     Some(Duration::new(seconds, value.nanos.unsigned_abs()))
+}
+
+fn validate_locations(locations: &[String], v: &mut Vec<FieldViolation>) {
+    if locations.len() > MAX_LOCATIONS {
+        v.push(FieldViolation::new(
+            "locations",
+            format!("at most {MAX_LOCATIONS} locations"),
+        ));
+    }
+    for (i, location) in locations.iter().enumerate() {
+        if !is_label_key(location) {
+            v.push(FieldViolation::new(
+                format!("locations[{i}]"),
+                "must be 1 to 63 characters of letters, digits, '.', '_', '/', '-', starting with a letter or digit",
+            ));
+        } else if locations[..i].contains(location) {
+            v.push(FieldViolation::new(
+                format!("locations[{i}]"),
+                format!("{location:?} is listed twice"),
+            ));
+        }
+    }
+}
+
+fn validate_tcp(tcp: &TcpCheck, v: &mut Vec<FieldViolation>) -> Option<serde_json::Value> {
+    let before = v.len();
+    let host = tcp.host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        v.push(FieldViolation::new("tcp.host", "is required"));
+    } else if host.len() > MAX_HOST_CHARS {
+        v.push(FieldViolation::new(
+            "tcp.host",
+            format!("must be at most {MAX_HOST_CHARS} characters"),
+        ));
+    } else if host.parse::<std::net::IpAddr>().is_err() && url::Host::parse(host).is_err() {
+        v.push(FieldViolation::new(
+            "tcp.host",
+            format!("{:?} is not a host name or IP address", tcp.host),
+        ));
+    }
+    if !(1..=65535).contains(&tcp.port) {
+        v.push(FieldViolation::new("tcp.port", "must be 1 to 65535"));
+    }
+    if v.len() > before {
+        return None;
+    }
+    Some(serde_json::to_value(tcp).expect("TcpCheck serialises"))
 }
 
 /// Methods that may carry a request body.

@@ -13,7 +13,7 @@ use crate::harness::{TestServer, http_job, millis, secs, violated_fields};
 fn http(job: &mut Job) -> &mut monitor_proto::v1::HttpCheck {
     match job.check.as_mut() {
         Some(Check::Http(http)) => http,
-        None => panic!("job has no check"),
+        _ => panic!("job has no HTTP check"),
     }
 }
 
@@ -68,6 +68,41 @@ async fn create_defaults_method_to_get_and_can_start_running() {
         panic!()
     };
     assert_eq!(check.method, HttpMethod::Get as i32);
+}
+
+#[tokio::test]
+async fn tcp_jobs_with_locations_round_trip() {
+    let server = TestServer::start().await;
+    let mut job = http_job("db-port");
+    job.check = Some(Check::Tcp(monitor_proto::v1::TcpCheck {
+        host: "127.0.0.1".into(),
+        port: 5432,
+    }));
+    job.locations = vec!["eu-1".into(), "us-2".into()];
+    let created = server.create(job.clone()).await;
+    assert_eq!(created.check, job.check);
+    assert_eq!(created.locations, job.locations);
+    // Switching the kind through the mask replaces the check.
+    let mut change = http_job("db-port");
+    change.id = created.id.clone();
+    change.version = 1;
+    let updated = server
+        .jobs
+        .clone()
+        .update_job(UpdateJobRequest {
+            job: Some(change.clone()),
+            update_mask: Some(FieldMask {
+                paths: vec!["http".into(), "locations".into()],
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap();
+    let Some(Check::Http(check)) = updated.check else { panic!("kind switched to HTTP") };
+    assert_eq!(check.url, "http://127.0.0.1:8081/website_mock");
+    assert!(updated.locations.is_empty());
 }
 
 #[tokio::test]

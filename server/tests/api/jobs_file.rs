@@ -110,7 +110,10 @@ async fn the_repository_jobs_json_imports_cleanly() {
     let methods: Vec<_> = listed
         .jobs
         .iter()
-        .filter_map(|j| j.check.as_ref().map(|monitor_proto::v1::job::Check::Http(h)| h.method))
+        .filter_map(|j| match &j.check {
+            Some(monitor_proto::v1::job::Check::Http(h)) => Some(h.method),
+            _ => None,
+        })
         .collect();
     assert!(methods.contains(&(monitor_proto::v1::HttpMethod::Head as i32)));
     assert!(methods.contains(&(monitor_proto::v1::HttpMethod::Post as i32)));

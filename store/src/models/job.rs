@@ -36,6 +36,8 @@ pub struct JobRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub state_changed_at: DateTime<Utc>,
+    /// JSON array of location names; empty: any worker.
+    pub locations: serde_json::Value,
 }
 
 /// The caller-controlled fields of a job: what create writes and what an
@@ -50,6 +52,7 @@ pub struct JobFields {
     pub interval_ms: i64,
     pub timeout_ms: i64,
     pub desired_state: String,
+    pub locations: serde_json::Value,
 }
 
 /// Which jobs a listing returns.
