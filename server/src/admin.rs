@@ -48,8 +48,7 @@ impl Admin {
                 running: counts.running,
                 stopped: counts.stopped,
             }),
-            // Probe workers arrive with the worker registry.
-            connected_workers: 0,
+            connected_workers: self.catalog.workers().connected_count() as i64,
         })
     }
 

@@ -58,18 +58,25 @@ pub enum Access {
     Requires(Role),
     /// The database reset while no admin token is configured.
     Disabled,
+    /// A probe worker's stream: needs a worker token when any is configured.
+    Worker,
 }
 
 /// The configured tokens.
 #[derive(Clone, Default)]
 pub struct Tokens {
     entries: Arc<Vec<(Vec<u8>, Role)>>,
+    /// Tokens probe workers present; they grant nothing on the API.
+    workers: Arc<Vec<Vec<u8>>>,
 }
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the tokens themselves.
-        f.debug_struct("Tokens").field("count", &self.entries.len()).finish()
+        f.debug_struct("Tokens")
+            .field("count", &self.entries.len())
+            .field("worker_tokens", &self.workers.len())
+            .finish()
     }
 }
 
@@ -122,7 +129,36 @@ impl Tokens {
         }
         Ok(Tokens {
             entries: Arc::new(entries),
+            workers: Arc::default(),
         })
+    }
+
+    /// Adds probe-worker tokens (comma-separated, each at least 16
+    /// characters); `source_name` names the variable in errors.
+    pub fn with_worker_tokens(mut self, source_name: &str, text: &str) -> Result<Tokens, TokenConfigError> {
+        let mut workers = Vec::new();
+        for (i, token) in text.split(',').map(str::trim).filter(|t| !t.is_empty()).enumerate() {
+            let error = |message: String| TokenConfigError {
+                source_name: source_name.to_owned(),
+                message,
+            };
+            if token.chars().count() < MIN_TOKEN_CHARS {
+                return Err(error(format!(
+                    "token {} must be at least {MIN_TOKEN_CHARS} characters",
+                    i + 1
+                )));
+            }
+            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(error(format!("token {} must not contain whitespace", i + 1)));
+            }
+            workers.push(token.as_bytes().to_vec());
+        }
+        self.workers = Arc::new(workers);
+        Ok(self)
+    }
+
+    pub fn has_worker_tokens(&self) -> bool {
+        !self.workers.is_empty()
     }
 
     /// Tokens from the environment value and/or file, merged.
@@ -141,6 +177,7 @@ impl Tokens {
         }
         Ok(Tokens {
             entries: Arc::new(entries),
+            workers: Arc::default(),
         })
     }
 
@@ -169,6 +206,7 @@ impl Tokens {
     pub fn authorize(&self, access: Access, headers: &HeaderMap) -> Result<(), ApiError> {
         let needed = match access {
             Access::Public => return Ok(()),
+            Access::Worker => return self.authorize_worker(headers),
             Access::Disabled if !self.has_admin() => {
                 return Err(ApiError::PermissionDenied(
                     "database reset is disabled: configure an admin token (MONITOR_API_TOKENS) to enable it".into(),
@@ -180,16 +218,12 @@ impl Tokens {
         if self.is_empty() {
             return Ok(());
         }
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
+        if !headers.contains_key(header::AUTHORIZATION) {
             return Err(ApiError::Unauthenticated(
                 "missing credentials: send the header 'authorization: Bearer <token>'".into(),
             ));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim)
+        }
+        let token = bearer(headers)
             .ok_or_else(|| ApiError::Unauthenticated("the authorization header must be 'Bearer <token>'".into()))?;
         match self.role_of(token.as_bytes()) {
             None => Err(ApiError::Unauthenticated("unknown token".into())),
@@ -203,6 +237,35 @@ impl Tokens {
     }
 }
 
+impl Tokens {
+    fn authorize_worker(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.workers.is_empty() {
+            return Ok(());
+        }
+        let token = bearer(headers).ok_or_else(|| {
+            ApiError::Unauthenticated("probe workers must send 'authorization: Bearer <worker token>'".into())
+        })?;
+        let mut known = false;
+        for candidate in self.workers.iter() {
+            known |= bool::from(candidate.as_slice().ct_eq(token.as_bytes()));
+        }
+        if known {
+            Ok(())
+        } else {
+            Err(ApiError::Unauthenticated("unknown worker token".into()))
+        }
+    }
+}
+
+/// The token of an `authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
 /// What the gRPC method at `path` (`/package.Service/Method`) needs.
 pub fn grpc_access(path: &str, tokens: &Tokens) -> Access {
     let mut parts = path.trim_start_matches('/').splitn(2, '/');
@@ -211,6 +274,10 @@ pub fn grpc_access(path: &str, tokens: &Tokens) -> Access {
         "monitor.v1.JobService" => match method {
             "GetJob" | "ListJobs" | "GetJobStatus" => Access::Requires(Role::Read),
             _ => Access::Requires(Role::Write),
+        },
+        "monitor.v1.WorkerService" => match method {
+            "Connect" => Access::Worker,
+            _ => Access::Requires(Role::Read),
         },
         "monitor.v1.AdminService" => match method {
             "ResetDatabase" => reset_access(tokens),
@@ -359,6 +426,41 @@ mod tests {
     }
 
     #[test]
+    fn worker_tokens_are_separate_from_api_tokens() {
+        let tokens = tokens()
+            .with_worker_tokens("MONITOR_WORKER_TOKENS", "worker-token-0123456789")
+            .unwrap();
+        assert!(
+            tokens
+                .authorize(Access::Worker, &bearer("worker-token-0123456789"))
+                .is_ok()
+        );
+        assert!(matches!(
+            tokens.authorize(Access::Worker, &bearer(ADMIN)),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        assert!(matches!(
+            tokens.authorize(Access::Worker, &HeaderMap::new()),
+            Err(ApiError::Unauthenticated(_))
+        ));
+        assert!(
+            tokens
+                .authorize(Access::Requires(Role::Read), &bearer("worker-token-0123456789"))
+                .is_err(),
+            "a worker token grants nothing on the API"
+        );
+        assert!(
+            Tokens::default().authorize(Access::Worker, &HeaderMap::new()).is_ok(),
+            "open without worker tokens"
+        );
+        let err = Tokens::default()
+            .with_worker_tokens("MONITOR_WORKER_TOKENS", "short")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("MONITOR_WORKER_TOKENS:") && err.contains("16"), "{err}");
+    }
+
+    #[test]
     fn dev_mode_is_open_but_reset_stays_disabled() {
         let open = Tokens::default();
         assert!(open.authorize(Access::Requires(Role::Admin), &HeaderMap::new()).is_ok());
@@ -395,6 +497,11 @@ mod tests {
             Access::Requires(Role::Read)
         );
         assert_eq!(grpc_access("/grpc.health.v1.Health/Check", &t), Access::Public);
+        assert_eq!(grpc_access("/monitor.v1.WorkerService/Connect", &t), Access::Worker);
+        assert_eq!(
+            grpc_access("/monitor.v1.WorkerService/ListWorkers", &t),
+            Access::Requires(Role::Read)
+        );
         assert_eq!(http_access(&Method::GET, "/v1/jobs", &t), Access::Requires(Role::Read));
         assert_eq!(
             http_access(&Method::GET, "/job/x/start", &t),

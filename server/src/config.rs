@@ -68,6 +68,18 @@ pub struct ServeArgs {
     /// Longest a REST request may take, in milliseconds.
     #[arg(long, env = "MONITOR_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub request_timeout_ms: u64,
+    /// Tokens probe workers must present, comma-separated (each ≥ 16 characters).
+    /// Without any, every client may connect as a worker.
+    #[arg(long, env = "MONITOR_WORKER_TOKENS", hide_env_values = true)]
+    pub worker_tokens: Option<String>,
+    /// Worker lease in milliseconds: a worker pauses its jobs after this long
+    /// without hearing the server; the server moves a silent worker's jobs
+    /// after the lease plus one heartbeat interval.
+    #[arg(long, env = "MONITOR_WORKER_LEASE_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1_000..=600_000))]
+    pub worker_lease_ms: u64,
+    /// Heartbeat interval of the worker streams in milliseconds (at most a third of the lease).
+    #[arg(long, env = "MONITOR_WORKER_HEARTBEAT_MS", default_value_t = 3_000, value_parser = clap::value_parser!(u64).range(100..=200_000))]
+    pub worker_heartbeat_ms: u64,
     /// Largest REST request body in bytes.
     #[arg(long, env = "MONITOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,

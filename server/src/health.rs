@@ -6,7 +6,8 @@ use monitor_proto::v1::{admin_service_server::AdminServiceServer, job_service_se
 use monitor_store::{DbPool, pool::ping};
 use tonic_health::server::HealthReporter;
 
-use crate::grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl};
+use crate::grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl, worker_service::WorkerServiceImpl};
+use monitor_proto::v1::worker_service_server::WorkerServiceServer;
 
 /// How often the database is pinged.
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -24,9 +25,13 @@ pub async fn report(reporter: &HealthReporter, database_up: bool) {
     if database_up {
         reporter.set_serving::<JobServiceServer<JobServiceImpl>>().await;
         reporter.set_serving::<AdminServiceServer<AdminServiceImpl>>().await;
+        reporter.set_serving::<WorkerServiceServer<WorkerServiceImpl>>().await;
     } else {
         reporter.set_not_serving::<JobServiceServer<JobServiceImpl>>().await;
         reporter.set_not_serving::<AdminServiceServer<AdminServiceImpl>>().await;
+        reporter
+            .set_not_serving::<WorkerServiceServer<WorkerServiceImpl>>()
+            .await;
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`grpc`]: thin tonic adapters over the domain.
 //! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
 //! - [`auth`]: bearer tokens and roles for every surface.
+//! - [`workers`]: the probe-worker registry and the assignment loop.
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
 //! - [`error`]: the API error and its mapping to gRPC codes.
 //! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
@@ -22,3 +23,4 @@ pub mod jobs;
 pub mod jobs_file;
 pub mod rest;
 pub mod server;
+pub mod workers;

@@ -7,6 +7,7 @@ use monitor_server::{
     config::{Cli, Command, LogFormat, ServeArgs},
     jobs_file,
     server::{self, ServerOptions},
+    workers::RegistryConfig,
 };
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -34,8 +35,16 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // Refuse bad token configuration before touching the database.
-    Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?;
+    // Refuse bad configuration before touching the database.
+    Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
+        .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
+    if args.worker_heartbeat_ms * 3 > args.worker_lease_ms {
+        anyhow::bail!(
+            "MONITOR_WORKER_HEARTBEAT_MS ({}) must be at most a third of MONITOR_WORKER_LEASE_MS ({})",
+            args.worker_heartbeat_ms,
+            args.worker_lease_ms
+        );
+    }
     let url = &args.database.database_url;
     if !args.no_migrate {
         let applied = monitor_store::migrations::run_pending(url)
@@ -51,9 +60,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "imported {}", path.display()
         );
     }
-    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?;
+    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
+        .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
     let options = ServerOptions {
         tokens,
+        workers: RegistryConfig {
+            lease: Duration::from_millis(args.worker_lease_ms),
+            heartbeat_interval: Duration::from_millis(args.worker_heartbeat_ms),
+            ..RegistryConfig::default()
+        },
         cors_allowed_origins: args.cors_allowed_origins.clone(),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),

@@ -20,11 +20,14 @@ use tower_http::{
 use crate::{
     admin::Admin,
     auth::{self, Tokens},
+    grpc::worker_service::WorkerServiceImpl,
     grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl},
     health,
     jobs::JobCatalog,
     rest,
+    workers::{RegistryConfig, WorkerRegistry},
 };
+use monitor_proto::v1::worker_service_server::WorkerServiceServer;
 
 /// Largest gRPC message accepted or sent.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -40,6 +43,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Largest REST request body.
     pub max_body_bytes: usize,
+    /// Lease and heartbeat timing of the probe workers.
+    pub workers: RegistryConfig,
 }
 
 impl Default for ServerOptions {
@@ -49,6 +54,7 @@ impl Default for ServerOptions {
             cors_allowed_origins: Vec::new(),
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            workers: RegistryConfig::default(),
         }
     }
 }
@@ -103,14 +109,27 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
+/// Background tasks of a running server; aborted when it stops.
+pub struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for BackgroundTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
 /// Builds the whole HTTP application (also used by tests and benchmarks).
-pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, tokio::task::JoinHandle<()>), ServeError> {
-    let catalog = JobCatalog::new(pool.clone());
+pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, BackgroundTasks), ServeError> {
+    let registry = WorkerRegistry::new(options.workers);
+    let catalog = JobCatalog::new(pool.clone(), registry.clone());
     let admin = Admin::new(catalog.clone());
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::report(&reporter, false).await;
-    let watcher = tokio::spawn(health::watch_database(pool, reporter));
+    let watcher = tokio::spawn(health::watch_database(pool.clone(), reporter));
+    let assigner = tokio::spawn(registry.clone().run(pool));
 
     let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -120,8 +139,12 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, tokio:
     let admin_service = AdminServiceServer::new(AdminServiceImpl::new(admin.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let worker_service = WorkerServiceServer::new(WorkerServiceImpl::new(registry))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let mut grpc = tonic::service::Routes::builder();
     grpc.add_service(health_service)
+        .add_service(worker_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(jobs)
@@ -174,7 +197,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, tokio:
     let app = Router::new()
         .fallback(dispatch)
         .layer(cors(&options.cors_allowed_origins));
-    Ok((app, watcher))
+    Ok((app, BackgroundTasks(vec![watcher, assigner])))
 }
 
 /// Serves on an already-bound `listener` until `shutdown` completes, then
@@ -191,11 +214,16 @@ pub async fn run(
              database reset is disabled. Set MONITOR_API_TOKENS or MONITOR_API_TOKENS_FILE in production."
         );
     }
-    let (app, watcher) = app(pool, options).await?;
+    if !options.tokens.has_worker_tokens() {
+        tracing::warn!(
+            "no worker tokens configured: any client may connect as a probe worker (set MONITOR_WORKER_TOKENS)"
+        );
+    }
+    let (app, tasks) = app(pool, options).await?;
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    watcher.abort();
+    drop(tasks);
     Ok(result?)
 }

@@ -3,3 +3,4 @@
 
 pub mod admin_service;
 pub mod job_service;
+pub mod worker_service;

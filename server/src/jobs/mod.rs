@@ -19,7 +19,7 @@ use monitor_store::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{error::ApiError, workers::WorkerRegistry};
 use convert::job_from_row;
 use validate::{is_label_key, validate_job};
 
@@ -43,6 +43,8 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
 #[derive(Clone)]
 pub struct JobCatalog {
     pool: DbPool,
+    /// Told about every change, so workers hear of it at once.
+    workers: WorkerRegistry,
 }
 
 /// Result of StartJob / StopJob.
@@ -84,8 +86,13 @@ fn job_error(err: StoreError, id: Option<Uuid>, name: Option<&str>) -> ApiError 
 }
 
 impl JobCatalog {
-    pub fn new(pool: DbPool) -> Self {
-        JobCatalog { pool }
+    pub fn new(pool: DbPool, workers: WorkerRegistry) -> Self {
+        JobCatalog { pool, workers }
+    }
+
+    /// The worker registry, for server info.
+    pub fn workers(&self) -> &WorkerRegistry {
+        &self.workers
     }
 
     /// The pool, for health checks.
@@ -106,6 +113,7 @@ impl JobCatalog {
             .await
             .map_err(|err| job_error(err, None, Some(&job.name)))?;
         tracing::info!(job_id = %row.id, name = %row.name, "job created");
+        self.workers.wake();
         job_from_row(row)
     }
 
@@ -222,6 +230,7 @@ impl JobCatalog {
             .await
             .map_err(|err| job_error(err, Some(id), Some(&merged.name)))?;
         tracing::info!(job_id = %id, version = row.version, "job updated");
+        self.workers.wake();
         job_from_row(row)
     }
 
@@ -237,6 +246,7 @@ impl JobCatalog {
             .await
             .map_err(|err| job_error(err, Some(id), None))?;
         tracing::info!(job_id = %id, "job deleted");
+        self.workers.wake();
         Ok(())
     }
 
@@ -257,6 +267,7 @@ impl JobCatalog {
         };
         if change.changed {
             tracing::info!(job_id = %id, state, "job state changed");
+            self.workers.wake();
         }
         Ok(StateChange {
             job: job_from_row(change.job)?,
@@ -268,21 +279,60 @@ impl JobCatalog {
     #[instrument(skip_all)]
     pub async fn status(&self, id: &str) -> Result<JobStatus, ApiError> {
         let job = self.get(GetJobRequest { id: id.to_owned() }).await?;
+        let job_id = parse_id("id", id)?;
         let running = job.desired_state == JobState::Running as i32;
-        // Until probe workers connect, a running job is pending placement.
-        let (phase, message) = if running {
-            (JobPhase::Pending, "job should run but no probe worker has it yet")
-        } else {
-            (JobPhase::Stopped, "job is stopped")
+        let placements = self.workers.placements(job_id, &job.locations);
+        let mut assigned_workers: Vec<String> = placements
+            .iter()
+            .filter(|p| !p.worker_id.is_empty())
+            .map(|p| p.worker_id.clone())
+            .collect();
+        assigned_workers.dedup();
+        let (phase, message) = match (running, assigned_workers.is_empty()) {
+            (false, true) => (JobPhase::Stopped, "job is stopped".to_owned()),
+            (false, false) => (
+                JobPhase::Active,
+                "job is stopping: its worker has not released it yet".to_owned(),
+            ),
+            (true, true) => (
+                JobPhase::Pending,
+                "job should run but no probe worker has it yet".to_owned(),
+            ),
+            (true, false) => {
+                let unplaced = placements.iter().filter(|p| p.worker_id.is_empty()).count();
+                if unplaced == 0 {
+                    (JobPhase::Active, format!("running on {}", assigned_workers.join(", ")))
+                } else {
+                    let missing: Vec<_> = placements
+                        .iter()
+                        .filter(|p| p.worker_id.is_empty())
+                        .map(|p| p.location.as_str())
+                        .collect();
+                    (
+                        JobPhase::Active,
+                        format!("running, but no worker in location(s) {}", missing.join(", ")),
+                    )
+                }
+            }
         };
+        let (last_check_time, last_outcome, checks, failures) = crate::workers::summarize(&placements);
         Ok(JobStatus {
             job_id: job.id,
             desired_state: job.desired_state,
             phase: phase as i32,
             version: job.version,
             state_change_time: job.state_change_time,
-            assigned_workers: Vec::new(),
-            message: message.into(),
+            assigned_workers,
+            message,
+            placements: if running || !placements.iter().all(|p| p.worker_id.is_empty()) {
+                placements
+            } else {
+                Vec::new()
+            },
+            last_check_time,
+            last_outcome: last_outcome as i32,
+            checks,
+            failures,
         })
     }
 
@@ -298,6 +348,7 @@ impl JobCatalog {
         let mut conn = self.conn().await?;
         let deleted = job::delete_all(&mut conn).await.map_err(ApiError::from_store)?;
         tracing::warn!(deleted, "all jobs deleted (database reset)");
+        self.workers.wake();
         Ok(deleted)
     }
 }

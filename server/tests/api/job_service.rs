@@ -100,7 +100,9 @@ async fn tcp_jobs_with_locations_round_trip() {
         .into_inner()
         .job
         .unwrap();
-    let Some(Check::Http(check)) = updated.check else { panic!("kind switched to HTTP") };
+    let Some(Check::Http(check)) = updated.check else {
+        panic!("kind switched to HTTP")
+    };
     assert_eq!(check.url, "http://127.0.0.1:8081/website_mock");
     assert!(updated.locations.is_empty());
 }

@@ -272,3 +272,22 @@ pub async fn delete_all(conn: &mut AsyncPgConnection) -> Result<i64, StoreError>
     let deleted = diesel::delete(jobs::table).execute(conn).await?;
     Ok(i64::try_from(deleted).unwrap_or(i64::MAX))
 }
+
+/// Ids and versions of every job whose desired state is running: the cheap
+/// query the assignment loop polls to notice changes.
+pub async fn running_versions(conn: &mut AsyncPgConnection) -> Result<Vec<(Uuid, i64)>, StoreError> {
+    Ok(jobs::table
+        .filter(jobs::desired_state.eq(STATE_RUNNING))
+        .select((jobs::id, jobs::version))
+        .load(conn)
+        .await?)
+}
+
+/// Reads the given jobs (missing ids are skipped).
+pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<JobRow>, StoreError> {
+    Ok(jobs::table
+        .filter(jobs::id.eq_any(ids))
+        .select(JobRow::as_select())
+        .load(conn)
+        .await?)
+}

@@ -1,0 +1,715 @@
+//! The probe-worker registry: who is connected, what each runs, and the
+//! assignment loop that keeps every running job on exactly one worker per
+//! location.
+//!
+//! Safety rules (a job never runs on two workers at once):
+//! - An assignment moves only after its holder released it (answering a
+//!   Revoke, or draining), or after the holder's lease expired: the server
+//!   waits `lease + heartbeat interval` of silence, while a silent worker
+//!   pauses its jobs after `lease` without hearing the server.
+//! - Every move bumps the assignment's epoch; a worker that reconnects with
+//!   a stale epoch is told to stop (fenced).
+//!
+//! The loop wakes on every job change made through this server, on worker
+//! events, and at least every `reconcile_interval` (which also picks up
+//! changes other processes made in the database).
+
+pub mod placement;
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use monitor_proto::v1::{
+    Assign, AssignmentRef, CheckOutcome, ConnectRequest, ConnectResponse, Job, JobPlacement, JobReport, Revoke,
+    ServerHeartbeat, Welcome, Worker, WorkerHello, WorkerState, connect_request, connect_response,
+};
+use monitor_store::{DbPool, models::job};
+use tokio::sync::{Notify, mpsc};
+use uuid::Uuid;
+
+use crate::{error::ApiError, jobs::convert::job_from_row, jobs::validate::is_label_key};
+
+/// Label naming a worker's location.
+pub const LOCATION_LABEL: &str = "location";
+
+/// Timing of the assignment protocol.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryConfig {
+    /// A worker pauses after this long without hearing the server; the server
+    /// moves a silent worker's jobs after `lease + heartbeat_interval`.
+    pub lease: Duration,
+    /// How often both sides send heartbeats.
+    pub heartbeat_interval: Duration,
+    /// Longest time between two assignment passes.
+    pub reconcile_interval: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            lease: Duration::from_secs(15),
+            heartbeat_interval: Duration::from_secs(3),
+            reconcile_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// One assignment: a job in one location ("" when the job names none).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AssignmentKey {
+    pub job_id: Uuid,
+    pub location: String,
+}
+
+impl AssignmentKey {
+    fn hash_key(&self) -> String {
+        format!("{}/{}", self.job_id, self.location)
+    }
+}
+
+/// What a worker holds for one assignment.
+#[derive(Debug, Clone)]
+struct Held {
+    epoch: u64,
+    job_version: i64,
+    /// A Revoke was sent; the worker has not confirmed yet.
+    revoking: bool,
+    report: Option<JobReport>,
+}
+
+type Outbox = mpsc::UnboundedSender<Result<ConnectResponse, tonic::Status>>;
+
+/// The live stream of a connected worker.
+struct Session {
+    id: u64,
+    outbox: Outbox,
+}
+
+struct WorkerEntry {
+    labels: HashMap<String, String>,
+    version: String,
+    capacity: u32,
+    connect_time: DateTime<Utc>,
+    last_heard: Instant,
+    last_heard_at: DateTime<Utc>,
+    /// None while disconnected (lost, within its lease).
+    session: Option<Session>,
+    draining: bool,
+    held: HashMap<AssignmentKey, Held>,
+}
+
+impl WorkerEntry {
+    fn send(&self, message: connect_response::Kind) {
+        if let Some(session) = &self.session {
+            // A closed outbox means the stream is going away; the close path
+            // handles the rest.
+            let _ = session.outbox.send(Ok(ConnectResponse { kind: Some(message) }));
+        }
+    }
+
+    fn state(&self) -> WorkerState {
+        match (&self.session, self.draining) {
+            (None, _) => WorkerState::Lost,
+            (Some(_), true) => WorkerState::Draining,
+            (Some(_), false) => WorkerState::Connected,
+        }
+    }
+
+    /// Whether new assignments may go to this worker.
+    fn eligible_for(&self, location: &str) -> bool {
+        self.session.is_some()
+            && !self.draining
+            && (location.is_empty() || self.labels.get(LOCATION_LABEL).is_some_and(|l| l == location))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    workers: HashMap<String, WorkerEntry>,
+    /// Last epoch handed out per assignment.
+    epochs: HashMap<AssignmentKey, u64>,
+    /// Running jobs as last read from the database.
+    jobs: HashMap<Uuid, Arc<Job>>,
+    next_session: u64,
+}
+
+/// Handle to the registry; cheap to clone.
+#[derive(Clone)]
+pub struct WorkerRegistry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    wake: Notify,
+    config: RegistryConfig,
+}
+
+/// A connected worker's session, as the gRPC stream holds it.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub worker_id: String,
+    id: u64,
+}
+
+fn epoch_ms(at: DateTime<Utc>) -> monitor_proto::wkt::Timestamp {
+    at.into()
+}
+
+fn parse_key(assignment: &AssignmentRef) -> Option<AssignmentKey> {
+    Some(AssignmentKey {
+        job_id: Uuid::parse_str(&assignment.job_id).ok()?,
+        location: assignment.location.clone(),
+    })
+}
+
+impl WorkerRegistry {
+    pub fn new(config: RegistryConfig) -> Self {
+        WorkerRegistry {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                wake: Notify::new(),
+                config,
+            }),
+        }
+    }
+
+    pub fn config(&self) -> RegistryConfig {
+        self.inner.config
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves consistent-enough data; keep serving.
+        self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks the assignment loop to run now (after a job change).
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Workers with an open stream.
+    pub fn connected_count(&self) -> usize {
+        self.lock().workers.values().filter(|w| w.session.is_some()).count()
+    }
+
+    /// Registers a worker's session from its hello. Returns the session and
+    /// the stream of control messages to send it.
+    pub fn open(
+        &self,
+        hello: WorkerHello,
+    ) -> Result<
+        (
+            SessionHandle,
+            mpsc::UnboundedReceiver<Result<ConnectResponse, tonic::Status>>,
+        ),
+        ApiError,
+    > {
+        validate_hello(&hello)?;
+        let config = self.inner.config;
+        let (outbox, inbox) = mpsc::unbounded_channel();
+        let mut state = self.lock();
+        state.next_session += 1;
+        let session_id = state.next_session;
+        let now = Instant::now();
+        let now_at = Utc::now();
+        let worker_id = hello.worker_id.clone();
+        let State { workers, epochs, .. } = &mut *state;
+        let held_elsewhere: HashSet<AssignmentKey> = workers
+            .iter()
+            .filter(|(id, _)| **id != worker_id)
+            .flat_map(|(_, w)| w.held.keys().cloned())
+            .collect();
+        let entry = workers.entry(worker_id.clone()).or_insert_with(|| WorkerEntry {
+            labels: HashMap::new(),
+            version: String::new(),
+            capacity: 1,
+            connect_time: now_at,
+            last_heard: now,
+            last_heard_at: now_at,
+            session: None,
+            draining: false,
+            held: HashMap::new(),
+        });
+        if entry.session.is_some() {
+            tracing::warn!(
+                worker_id,
+                "worker reconnected while its previous stream was open; replacing it"
+            );
+        }
+        entry.labels = hello.labels.clone();
+        entry.version = hello.version.clone();
+        entry.capacity = hello.capacity.clamp(1, 10_000);
+        entry.connect_time = now_at;
+        entry.last_heard = now;
+        entry.last_heard_at = now_at;
+        entry.draining = false;
+        entry.session = Some(Session { id: session_id, outbox });
+        entry.send(connect_response::Kind::Welcome(Welcome {
+            lease: Some(to_duration(config.lease)),
+            heartbeat_interval: Some(to_duration(config.heartbeat_interval)),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+        }));
+        // Reconcile what the worker says it runs with what we think it runs.
+        let claimed: HashMap<AssignmentKey, &AssignmentRef> =
+            hello.held.iter().filter_map(|a| parse_key(a).map(|k| (k, a))).collect();
+        let mut fenced = Vec::new();
+        for (key, claim) in &claimed {
+            let ours = entry.held.get(key).map(|h| h.epoch);
+            let latest = epochs.get(key).copied().unwrap_or(0);
+            match ours {
+                Some(epoch) if epoch == claim.epoch => {}
+                // Unknown to us (e.g. this server restarted): adopt it if nobody
+                // newer holds it; the assignment loop re-checks placement.
+                None if claim.epoch >= latest && !held_elsewhere.contains(key) => {
+                    entry.held.insert(
+                        key.clone(),
+                        Held {
+                            epoch: claim.epoch,
+                            job_version: 0,
+                            revoking: false,
+                            report: None,
+                        },
+                    );
+                    epochs.insert(key.clone(), claim.epoch);
+                }
+                _ => fenced.push((*key).clone()),
+            }
+        }
+        // Assignments we thought it held but it no longer runs are gone.
+        entry.held.retain(|key, _| claimed.contains_key(key));
+        for key in &fenced {
+            tracing::info!(worker_id, job_id = %key.job_id, location = key.location, "fencing a stale assignment");
+            entry.send(connect_response::Kind::Revoke(Revoke {
+                job_id: key.job_id.to_string(),
+                location: key.location.clone(),
+                epoch: claimed[key].epoch,
+                reason: "stale epoch: the assignment moved to another worker".into(),
+            }));
+        }
+        // Confirm the ones it keeps (a paused worker resumes on Assign); the
+        // version check in the loop resends the spec when it changed.
+        for held in entry.held.values_mut() {
+            held.job_version = 0;
+        }
+        tracing::info!(worker_id, capacity = entry.capacity, labels = ?entry.labels, held = entry.held.len(), "worker connected");
+        drop(state);
+        self.wake();
+        Ok((
+            SessionHandle {
+                worker_id,
+                id: session_id,
+            },
+            inbox,
+        ))
+    }
+
+    /// Handles one message of an open session.
+    pub fn handle(&self, session: &SessionHandle, message: ConnectRequest) {
+        let mut state = self.lock();
+        let Some(entry) = state.workers.get_mut(&session.worker_id) else {
+            return;
+        };
+        if entry.session.as_ref().map(|s| s.id) != Some(session.id) {
+            return; // a replaced session
+        }
+        entry.last_heard = Instant::now();
+        entry.last_heard_at = Utc::now();
+        let mut wake = false;
+        match message.kind {
+            Some(connect_request::Kind::Heartbeat(_)) | None => {}
+            Some(connect_request::Kind::Hello(_)) => {
+                tracing::warn!(worker_id = session.worker_id, "ignoring a second hello on one stream");
+            }
+            Some(connect_request::Kind::Reports(reports)) => {
+                for report in reports.reports {
+                    let Some(key) = report.assignment.as_ref().and_then(parse_key) else {
+                        continue;
+                    };
+                    if let Some(held) = entry.held.get_mut(&key)
+                        && report.assignment.as_ref().is_some_and(|a| a.epoch == held.epoch)
+                    {
+                        held.report = Some(report);
+                    }
+                }
+            }
+            Some(connect_request::Kind::Released(released)) => {
+                for assignment in &released.assignments {
+                    let Some(key) = parse_key(assignment) else { continue };
+                    if entry.held.get(&key).is_some_and(|h| h.epoch == assignment.epoch) {
+                        entry.held.remove(&key);
+                        wake = true;
+                    }
+                }
+            }
+            Some(connect_request::Kind::Draining(_)) => {
+                tracing::info!(worker_id = session.worker_id, "worker draining");
+                entry.draining = true;
+                wake = true;
+            }
+        }
+        drop(state);
+        if wake {
+            self.wake();
+        }
+    }
+
+    /// The session's stream ended: the worker is lost until its lease expires.
+    pub fn close(&self, session: &SessionHandle) {
+        let mut state = self.lock();
+        if let Some(entry) = state.workers.get_mut(&session.worker_id)
+            && entry.session.as_ref().map(|s| s.id) == Some(session.id)
+        {
+            entry.session = None;
+            if entry.draining && entry.held.is_empty() {
+                state.workers.remove(&session.worker_id);
+                tracing::info!(worker_id = session.worker_id, "worker left after draining");
+            } else {
+                tracing::warn!(
+                    worker_id = session.worker_id,
+                    "worker stream closed; its jobs wait for its lease"
+                );
+            }
+        }
+        drop(state);
+        self.wake();
+    }
+
+    /// Replaces the running-job cache from the database, reading only jobs
+    /// that are new or changed.
+    async fn refresh_jobs(&self, pool: &DbPool) -> Result<(), monitor_store::StoreError> {
+        let mut conn = pool.get().await?;
+        let versions = job::running_versions(&mut conn).await?;
+        let stale: Vec<Uuid> = {
+            let state = self.lock();
+            versions
+                .iter()
+                .filter(|(id, version)| state.jobs.get(id).is_none_or(|j| j.version != *version))
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        let fresh = if stale.is_empty() {
+            Vec::new()
+        } else {
+            job::get_many(&mut conn, &stale).await?
+        };
+        let running: HashSet<Uuid> = versions.iter().map(|(id, _)| *id).collect();
+        let mut state = self.lock();
+        state.jobs.retain(|id, _| running.contains(id));
+        for row in fresh {
+            let id = row.id;
+            match job_from_row(row) {
+                Ok(job) => {
+                    state.jobs.insert(id, Arc::new(job));
+                }
+                Err(err) => tracing::error!(job_id = %id, error = %err, "cannot schedule an unreadable job"),
+            }
+        }
+        Ok(())
+    }
+
+    /// One assignment pass. Returns how many messages it sent.
+    pub fn reconcile(&self) -> usize {
+        let config = self.inner.config;
+        let silence_limit = config.lease + config.heartbeat_interval;
+        let mut state = self.lock();
+        let State {
+            workers, epochs, jobs, ..
+        } = &mut *state;
+        let now = Instant::now();
+
+        // Lost workers whose lease expired give up everything they held.
+        workers.retain(|id, w| {
+            let expired = w.session.is_none() && now.duration_since(w.last_heard) > silence_limit;
+            if expired {
+                tracing::warn!(
+                    worker_id = id,
+                    jobs = w.held.len(),
+                    "worker lease expired; moving its jobs"
+                );
+            }
+            !expired
+        });
+
+        let mut desired: HashMap<AssignmentKey, Arc<Job>> = HashMap::new();
+        for (id, job) in jobs.iter() {
+            if job.locations.is_empty() {
+                desired.insert(
+                    AssignmentKey {
+                        job_id: *id,
+                        location: String::new(),
+                    },
+                    job.clone(),
+                );
+            } else {
+                for location in &job.locations {
+                    desired.insert(
+                        AssignmentKey {
+                            job_id: *id,
+                            location: location.clone(),
+                        },
+                        job.clone(),
+                    );
+                }
+            }
+        }
+        // Where each assignment should run, by rendezvous over eligible workers.
+        let target = |workers: &HashMap<String, WorkerEntry>, key: &AssignmentKey| -> Option<String> {
+            let hash_key = key.hash_key();
+            placement::choose(
+                &hash_key,
+                workers
+                    .iter()
+                    .filter(|(_, w)| w.eligible_for(&key.location))
+                    .map(|(id, w)| (id.as_str(), w.capacity)),
+            )
+            .map(str::to_owned)
+        };
+        let targets: HashMap<AssignmentKey, String> = desired
+            .keys()
+            .filter_map(|key| target(workers, key).map(|t| (key.clone(), t)))
+            .collect();
+
+        let mut sent = 0;
+        // Revoke what should not run where it runs; refresh changed specs.
+        for (worker_id, w) in workers.iter_mut() {
+            if w.session.is_none() {
+                continue;
+            }
+            let mut messages = Vec::new();
+            for (key, held) in w.held.iter_mut() {
+                if held.revoking {
+                    continue;
+                }
+                let job = desired.get(key);
+                let stays = job.is_some() && targets.get(key) == Some(worker_id);
+                match job {
+                    Some(job) if stays => {
+                        if held.job_version != job.version {
+                            held.job_version = job.version;
+                            messages.push(connect_response::Kind::Assign(Assign {
+                                job: Some((**job).clone()),
+                                location: key.location.clone(),
+                                epoch: held.epoch,
+                            }));
+                        }
+                    }
+                    _ => {
+                        held.revoking = true;
+                        let reason = if job.is_none() {
+                            "job stopped or deleted"
+                        } else {
+                            "rebalanced to another worker"
+                        };
+                        messages.push(connect_response::Kind::Revoke(Revoke {
+                            job_id: key.job_id.to_string(),
+                            location: key.location.clone(),
+                            epoch: held.epoch,
+                            reason: reason.into(),
+                        }));
+                    }
+                }
+            }
+            sent += messages.len();
+            for message in messages {
+                w.send(message);
+            }
+        }
+
+        // Assign what nobody holds (a revoking or lost holder still holds).
+        let held: HashSet<AssignmentKey> = workers.values().flat_map(|w| w.held.keys().cloned()).collect();
+        for (key, job) in &desired {
+            if held.contains(key) {
+                continue;
+            }
+            let Some(worker_id) = targets.get(key) else { continue };
+            let Some(w) = workers.get_mut(worker_id) else { continue };
+            let epoch = epochs.entry(key.clone()).or_insert(0);
+            *epoch += 1;
+            w.held.insert(
+                key.clone(),
+                Held {
+                    epoch: *epoch,
+                    job_version: job.version,
+                    revoking: false,
+                    report: None,
+                },
+            );
+            w.send(connect_response::Kind::Assign(Assign {
+                job: Some((**job).clone()),
+                location: key.location.clone(),
+                epoch: *epoch,
+            }));
+            sent += 1;
+        }
+        // Forget epochs of assignments that no longer exist and nobody holds.
+        if epochs.len() > desired.len() + held.len() {
+            epochs.retain(|key, _| desired.contains_key(key) || held.contains(key));
+        }
+        sent
+    }
+
+    /// Sends every connected worker a heartbeat.
+    fn heartbeat(&self) {
+        let state = self.lock();
+        for w in state.workers.values() {
+            w.send(connect_response::Kind::Heartbeat(ServerHeartbeat {}));
+        }
+    }
+
+    /// Runs the assignment loop and the heartbeats until the task is aborted.
+    pub async fn run(self, pool: DbPool) {
+        let config = self.inner.config;
+        let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut db_ok = true;
+        loop {
+            tokio::select! {
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(config.reconcile_interval) => {}
+                _ = heartbeat.tick() => { self.heartbeat(); continue; }
+            }
+            match self.refresh_jobs(&pool).await {
+                Ok(()) => {
+                    if !db_ok {
+                        tracing::info!("assignment loop reads the database again");
+                    }
+                    db_ok = true;
+                }
+                Err(err) => {
+                    // Keep the last known jobs; workers keep running them.
+                    if db_ok {
+                        tracing::warn!(error = %err, "assignment loop cannot read jobs; keeping the last known set");
+                    }
+                    db_ok = false;
+                }
+            }
+            self.reconcile();
+        }
+    }
+
+    /// The workers, for ListWorkers.
+    pub fn list(&self) -> Vec<Worker> {
+        let state = self.lock();
+        let mut workers: Vec<Worker> = state
+            .workers
+            .iter()
+            .map(|(id, w)| Worker {
+                id: id.clone(),
+                labels: w.labels.clone(),
+                version: w.version.clone(),
+                capacity: w.capacity,
+                state: w.state() as i32,
+                connect_time: Some(epoch_ms(w.connect_time)),
+                last_heartbeat_time: Some(epoch_ms(w.last_heard_at)),
+                assigned_jobs: w.held.len() as i64,
+            })
+            .collect();
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        workers
+    }
+
+    /// Where a job runs and its latest reported outcome per location.
+    pub fn placements(&self, job_id: Uuid, locations: &[String]) -> Vec<JobPlacement> {
+        let state = self.lock();
+        let wanted: Vec<String> = if locations.is_empty() {
+            vec![String::new()]
+        } else {
+            locations.to_vec()
+        };
+        wanted
+            .into_iter()
+            .map(|location| {
+                let key = AssignmentKey {
+                    job_id,
+                    location: location.clone(),
+                };
+                let holder = state
+                    .workers
+                    .iter()
+                    .find_map(|(id, w)| w.held.get(&key).map(|h| (id, h)));
+                let mut placement = JobPlacement {
+                    location,
+                    ..Default::default()
+                };
+                if let Some((worker_id, held)) = holder {
+                    placement.worker_id = worker_id.clone();
+                    placement.epoch = held.epoch;
+                    if let Some(report) = &held.report {
+                        placement.last_check_time = report.last_check_time;
+                        placement.last_outcome = report.last_outcome;
+                        placement.checks = report.checks;
+                        placement.failures = report.failures;
+                    }
+                }
+                placement
+            })
+            .collect()
+    }
+}
+
+fn to_duration(duration: Duration) -> pbjson_types::Duration {
+    pbjson_types::Duration {
+        seconds: duration.as_secs() as i64,
+        nanos: duration.subsec_nanos() as i32,
+    }
+}
+
+/// Checks a hello before anything is registered.
+fn validate_hello(hello: &WorkerHello) -> Result<(), ApiError> {
+    let mut violations = Vec::new();
+    if hello.worker_id.is_empty() || hello.worker_id.len() > 128 || hello.worker_id.chars().any(char::is_control) {
+        violations.push(crate::error::FieldViolation::new(
+            "hello.worker_id",
+            "must be 1 to 128 printable characters",
+        ));
+    }
+    if hello.capacity > 10_000 {
+        violations.push(crate::error::FieldViolation::new(
+            "hello.capacity",
+            "must be at most 10000 (0 means 1)",
+        ));
+    }
+    for key in hello.labels.keys() {
+        if !is_label_key(key) {
+            violations.push(crate::error::FieldViolation::new(
+                format!("hello.labels[{key:?}]"),
+                "is not a valid label key",
+            ));
+        }
+    }
+    for (i, held) in hello.held.iter().enumerate() {
+        if parse_key(held).is_none() {
+            violations.push(crate::error::FieldViolation::new(
+                format!("hello.held[{i}].job_id"),
+                "is not a job id",
+            ));
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(violations))
+    }
+}
+
+/// The latest outcome over placements, for the job status summary.
+pub fn summarize(placements: &[JobPlacement]) -> (Option<monitor_proto::wkt::Timestamp>, CheckOutcome, u64, u64) {
+    let latest = placements
+        .iter()
+        .filter(|p| p.last_check_time.is_some())
+        .max_by_key(|p| p.last_check_time);
+    let outcome = latest.map_or(CheckOutcome::Unspecified, |p| {
+        CheckOutcome::try_from(p.last_outcome).unwrap_or(CheckOutcome::Unspecified)
+    });
+    (
+        latest.and_then(|p| p.last_check_time),
+        outcome,
+        placements.iter().map(|p| p.checks).sum(),
+        placements.iter().map(|p| p.failures).sum(),
+    )
+}
