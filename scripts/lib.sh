@@ -115,3 +115,28 @@ ensure_tansu() {
     say "installing the tansu Kafka broker from crates.io (builds once, several minutes)"
     cargo install --locked tansu --features dynostore,postgres
 }
+
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
+
+# Whether host:port accepts TCP connections.
+port_open() {
+    local host="${1%:*}" port="${1##*:}"
+    (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+
+# Starts tansu with memory storage on $1 (host:port) in the background,
+# logging to $2; prints its pid.
+start_tansu() {
+    local listen="$1" log="$2"
+    ensure_tansu
+    setsid tansu broker --storage-engine memory://tansu/ \
+        --listener-url "tcp://$listen" --advertised-listener-url "tcp://$listen" \
+        >>"$log" 2>&1 </dev/null &
+    local pid=$!
+    for _ in $(seq 1 60); do
+        port_open "$listen" && { echo "$pid"; return 0; }
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "tansu exited during start-up"; }
+        sleep 0.5
+    done
+    die "tansu did not listen on $listen within 30 s"
+}

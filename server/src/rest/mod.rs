@@ -49,6 +49,7 @@ pub fn router(state: RestState, request_timeout: Duration) -> Router {
         .route("/v1/jobs/{id}/stop", post(stop_job))
         .route("/v1/jobs/{id}/status", get(job_status))
         .route("/v1/info", get(server_info))
+        .route("/v1/workers", get(list_workers))
         .route("/v1/admin/reset", post(reset_database))
         .route("/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(alive))
@@ -283,6 +284,13 @@ pub(crate) async fn stop_job(State(state): State<RestState>, JobId(id): JobId) -
 async fn job_status(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let status = state.catalog.status(&id).await?;
     Ok(Json(GetJobStatusResponse { status: Some(status) }).into_response())
+}
+
+async fn list_workers(State(state): State<RestState>) -> Response {
+    Json(monitor_proto::v1::ListWorkersResponse {
+        workers: state.catalog.workers().list(),
+    })
+    .into_response()
 }
 
 pub(crate) async fn server_info(State(state): State<RestState>) -> Result<Response> {

@@ -1,0 +1,337 @@
+//! What counts as a healthy HTTP answer: the job's assertions, evaluated in
+//! the contract's order ("status", "body_contains", "body_regex",
+//! "max_response_time"), each reported with what was expected and seen.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use monitor_proto::v1::{AssertionResult, HttpAssertions, StatusRange};
+use regex::{Regex, RegexBuilder};
+
+use super::human_duration;
+
+/// Compiled program size a `body_regex` may take; larger ones are refused
+/// (a pattern like `a{1000}{1000}` would otherwise eat memory per job).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Lazy DFA cache per pattern and thread.
+const REGEX_DFA_SIZE_LIMIT: usize = 1 << 20;
+/// Patterns kept compiled; the cache starts over when full (jobs change
+/// rarely, so this is only a bound against unbounded growth).
+const MAX_CACHED_REGEXES: usize = 4096;
+/// Longest pattern or needle quoted in a detail.
+const MAX_QUOTED_CHARS: usize = 80;
+
+/// What the check saw, as far as assertions care.
+pub(super) struct Answer<'a> {
+    pub(super) status: u16,
+    /// The stored prefix of the body (empty when not read).
+    pub(super) body: &'a [u8],
+    /// All body bytes received, stored or not.
+    pub(super) body_bytes: u64,
+    /// False for HEAD, whose answer has no body.
+    pub(super) body_read: bool,
+    /// Start of the check to the end of the body.
+    pub(super) duration: Duration,
+}
+
+/// Whether the answer's body is needed at all (else it is only counted).
+pub(super) fn wants_body(assertions: Option<&HttpAssertions>) -> bool {
+    assertions.is_some_and(|assertions| !assertions.body_contains.is_empty() || !assertions.body_regex.is_empty())
+}
+
+/// Every applicable assertion, in order.
+pub(super) fn evaluate(
+    assertions: Option<&HttpAssertions>,
+    answer: &Answer<'_>,
+    regexes: &RegexCache,
+) -> Vec<AssertionResult> {
+    let default = HttpAssertions::default();
+    let assertions = assertions.unwrap_or(&default);
+    let mut results = Vec::with_capacity(4);
+    results.push(status(&assertions.accepted_status, answer.status));
+    if !assertions.body_contains.is_empty() || !assertions.body_regex.is_empty() {
+        let body = String::from_utf8_lossy(answer.body);
+        if !assertions.body_contains.is_empty() {
+            results.push(body_contains(&assertions.body_contains, &body, answer));
+        }
+        if !assertions.body_regex.is_empty() {
+            results.push(body_regex(&assertions.body_regex, &body, answer, regexes));
+        }
+    }
+    if let Some(max) = assertions.max_response_time {
+        // A negative maximum cannot be met; treat it as zero.
+        let max = Duration::try_from(max).unwrap_or(Duration::ZERO);
+        results.push(max_response_time(max, answer.duration));
+    }
+    results
+}
+
+fn status(accepted: &[StatusRange], status: u16) -> AssertionResult {
+    let status = u32::from(status);
+    let (passed, expected) = if accepted.is_empty() {
+        ((200..=399).contains(&status), Cow::Borrowed("200..=399"))
+    } else {
+        let passed = accepted.iter().any(|range| (range.min..=range.max).contains(&status));
+        let expected = accepted
+            .iter()
+            .map(|range| {
+                if range.min == range.max {
+                    range.min.to_string()
+                } else {
+                    format!("{}..={}", range.min, range.max)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        (passed, Cow::Owned(expected))
+    };
+    AssertionResult {
+        name: "status".to_owned(),
+        passed,
+        detail: format!("status {status}, expected {expected}"),
+    }
+}
+
+fn body_contains(needle: &str, body: &str, answer: &Answer<'_>) -> AssertionResult {
+    let passed = body.contains(needle);
+    let verb = if passed { "contains" } else { "does not contain" };
+    AssertionResult {
+        name: "body_contains".to_owned(),
+        passed,
+        detail: format!("{} {verb} {}", body_name(answer), quoted(needle)),
+    }
+}
+
+fn body_regex(pattern: &str, body: &str, answer: &Answer<'_>, regexes: &RegexCache) -> AssertionResult {
+    let (passed, detail) = match regexes.get(pattern) {
+        Ok(regex) => {
+            let passed = regex.is_match(body);
+            let verb = if passed { "matches" } else { "does not match" };
+            (passed, format!("{} {verb} /{}/", body_name(answer), clipped(pattern)))
+        }
+        Err(error) => (false, format!("invalid regex /{}/: {error}", clipped(pattern))),
+    };
+    AssertionResult {
+        name: "body_regex".to_owned(),
+        passed,
+        detail,
+    }
+}
+
+fn max_response_time(max: Duration, took: Duration) -> AssertionResult {
+    let passed = took <= max;
+    let comparison = if passed { "within" } else { "more than" };
+    AssertionResult {
+        name: "max_response_time".to_owned(),
+        passed,
+        detail: format!("took {}, {comparison} {}", human_duration(took), human_duration(max)),
+    }
+}
+
+/// "body", or what part of it was searched.
+fn body_name(answer: &Answer<'_>) -> Cow<'static, str> {
+    if !answer.body_read {
+        Cow::Borrowed("body (not read for HEAD)")
+    } else if (answer.body.len() as u64) < answer.body_bytes {
+        Cow::Owned(format!(
+            "body (first {} of {} bytes)",
+            answer.body.len(),
+            answer.body_bytes
+        ))
+    } else {
+        Cow::Borrowed("body")
+    }
+}
+
+fn clipped(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED_CHARS) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+fn quoted(text: &str) -> String {
+    format!("{:?}", clipped(text))
+}
+
+/// `body_regex` patterns compiled once per pattern text and shared by all
+/// checks. Hits take a read lock only; compiled regexes are shared through
+/// an `Arc` (cloning a `Regex` would give each clone an empty match cache).
+#[derive(Default)]
+pub(super) struct RegexCache {
+    compiled: RwLock<HashMap<Box<str>, CompiledRegex>>,
+}
+
+/// A compiled pattern, or why it does not compile (remembered too, so a
+/// bad pattern is not recompiled every check).
+type CompiledRegex = Result<Arc<Regex>, Arc<str>>;
+
+impl RegexCache {
+    pub(super) fn get(&self, pattern: &str) -> CompiledRegex {
+        if let Some(compiled) = self
+            .compiled
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(pattern)
+        {
+            return compiled.clone();
+        }
+        let compiled: CompiledRegex = RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
+            .build()
+            .map(Arc::new)
+            .map_err(|error| match error {
+                regex::Error::CompiledTooBig(limit) => Arc::from(format!("compiled size exceeds {limit} bytes")),
+                other => Arc::from(other.to_string()),
+            });
+        let mut cache = self.compiled.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_CACHED_REGEXES {
+            cache.clear();
+        }
+        cache.insert(pattern.into(), compiled.clone());
+        compiled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &[u8]) -> Answer<'_> {
+        Answer {
+            status,
+            body,
+            body_bytes: body.len() as u64,
+            body_read: true,
+            duration: Duration::from_millis(50),
+        }
+    }
+
+    fn range(min: u32, max: u32) -> StatusRange {
+        StatusRange { min, max }
+    }
+
+    #[test]
+    fn status_defaults_to_success_and_redirects() {
+        let regexes = RegexCache::default();
+        for (code, passed) in [(200, true), (302, true), (399, true), (199, false), (404, false)] {
+            let results = evaluate(None, &answer(code, b""), &regexes);
+            assert_eq!(results.len(), 1);
+            assert_eq!(results[0].name, "status");
+            assert_eq!(results[0].passed, passed, "{code}");
+        }
+        let results = evaluate(None, &answer(500, b""), &regexes);
+        assert_eq!(results[0].detail, "status 500, expected 200..=399");
+    }
+
+    #[test]
+    fn status_ranges_accept_any_match() {
+        let assertions = HttpAssertions {
+            accepted_status: vec![range(200, 204), range(404, 404)],
+            ..HttpAssertions::default()
+        };
+        let regexes = RegexCache::default();
+        let check = |code| evaluate(Some(&assertions), &answer(code, b""), &regexes).remove(0);
+        assert!(check(204).passed);
+        assert!(check(404).passed);
+        let failed = check(500);
+        assert!(!failed.passed);
+        assert_eq!(failed.detail, "status 500, expected 200..=204, 404");
+    }
+
+    #[test]
+    fn all_assertions_in_order() {
+        let assertions = HttpAssertions {
+            accepted_status: Vec::new(),
+            body_contains: "world".to_owned(),
+            body_regex: "^hello\\s+w".to_owned(),
+            max_response_time: Some(pbjson_types::Duration {
+                seconds: 0,
+                nanos: 10_000_000,
+            }),
+        };
+        let results = evaluate(Some(&assertions), &answer(200, b"hello world"), &RegexCache::default());
+        let names: Vec<_> = results.iter().map(|result| result.name.as_str()).collect();
+        assert_eq!(names, ["status", "body_contains", "body_regex", "max_response_time"]);
+        let passed: Vec<_> = results.iter().map(|result| result.passed).collect();
+        assert_eq!(passed, [true, true, true, false]);
+        assert_eq!(results[1].detail, "body contains \"world\"");
+        assert_eq!(results[2].detail, "body matches /^hello\\s+w/");
+        assert_eq!(results[3].detail, "took 50ms, more than 10ms");
+    }
+
+    #[test]
+    fn body_failures_say_what_was_searched() {
+        let assertions = HttpAssertions {
+            body_contains: "missing".to_owned(),
+            body_regex: "[0-9]{3}".to_owned(),
+            ..HttpAssertions::default()
+        };
+        let regexes = RegexCache::default();
+        let mut truncated = answer(200, b"abc");
+        truncated.body_bytes = 10;
+        let results = evaluate(Some(&assertions), &truncated, &regexes);
+        assert!(!results[1].passed && !results[2].passed);
+        assert_eq!(
+            results[1].detail,
+            "body (first 3 of 10 bytes) does not contain \"missing\""
+        );
+        assert_eq!(
+            results[2].detail,
+            "body (first 3 of 10 bytes) does not match /[0-9]{3}/"
+        );
+
+        let head = Answer {
+            body_read: false,
+            ..answer(200, b"")
+        };
+        let results = evaluate(Some(&assertions), &head, &regexes);
+        assert_eq!(
+            results[1].detail,
+            "body (not read for HEAD) does not contain \"missing\""
+        );
+    }
+
+    #[test]
+    fn bad_and_huge_patterns_fail_the_assertion_and_are_cached() {
+        let regexes = RegexCache::default();
+        let invalid = regexes.get("(unclosed").unwrap_err();
+        assert!(invalid.contains("unclosed"), "{invalid}");
+        let huge = regexes.get("\\w{1000}{1000}").unwrap_err();
+        assert!(huge.contains("compiled size exceeds"), "{huge}");
+        assert!(Arc::ptr_eq(&regexes.get("a+").unwrap(), &regexes.get("a+").unwrap()));
+
+        let assertions = HttpAssertions {
+            body_regex: "(unclosed".to_owned(),
+            ..HttpAssertions::default()
+        };
+        let results = evaluate(Some(&assertions), &answer(200, b"x"), &regexes);
+        assert!(!results[1].passed);
+        assert!(
+            results[1].detail.starts_with("invalid regex /(unclosed/"),
+            "{}",
+            results[1].detail
+        );
+    }
+
+    #[test]
+    fn bodies_are_wanted_only_for_body_assertions() {
+        assert!(!wants_body(None));
+        assert!(!wants_body(Some(&HttpAssertions::default())));
+        assert!(wants_body(Some(&HttpAssertions {
+            body_regex: "x".to_owned(),
+            ..HttpAssertions::default()
+        })));
+    }
+
+    #[test]
+    fn long_needles_are_clipped_in_details() {
+        let needle = "x".repeat(200);
+        let result = body_contains(&needle, "", &answer(200, b""));
+        assert!(result.detail.len() < 120, "{}", result.detail);
+        assert!(result.detail.ends_with("…\""), "{}", result.detail);
+    }
+}

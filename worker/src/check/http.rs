@@ -1,0 +1,397 @@
+//! The HTTP check: send the job's request, follow redirects if asked, read
+//! the body (keeping only what assertions need), then judge the answer.
+//!
+//! Four reqwest clients are built once, one per (follow_redirects,
+//! insecure_skip_tls_verify), and share nothing but the blocklist; each
+//! keeps its own connection pool. Redirects are followed by reqwest under a
+//! policy that refuses blocklisted IP literals and stops after 10 hops; host
+//! names are filtered by the clients' resolver. The redirect policy is
+//! shared by every check, so it counts hops in a task-local the check sets
+//! up around its request.
+
+use std::cell::Cell;
+use std::error::Error as StdError;
+use std::io;
+use std::sync::Arc;
+
+use monitor_proto::v1::{CheckOutcome, CheckResult, HttpCheck, HttpMethod, HttpResult, check_result};
+use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::redirect::Policy;
+use reqwest::{Method, Url};
+use rustls::ClientConfig;
+use tokio::time::Instant;
+use url::Host;
+
+use super::assertions::{self, Answer};
+use super::blocklist::Blocklist;
+use super::resolve::{AddressError, FilteringResolver, check_address};
+use super::{CheckSetupError, Failure, Shared, tls};
+
+/// Redirects followed before the check fails (the contract's limit).
+const MAX_REDIRECTS: usize = 10;
+
+tokio::task_local! {
+    /// Redirects followed so far by the check running in this task.
+    static REDIRECTS: Cell<u32>;
+}
+
+/// The HTTP clients, by (follow_redirects, insecure_skip_tls_verify).
+pub(super) struct Clients {
+    /// Indexed by [`Clients::index`].
+    by_mode: [reqwest::Client; 4],
+}
+
+impl Clients {
+    pub(super) fn new(user_agent: &str, blocklist: &Arc<Blocklist>) -> Result<Self, CheckSetupError> {
+        let verifying = tls::verifying_config()?;
+        let insecure = tls::insecure_config()?;
+        let build = |follow_redirects: bool, tls: &ClientConfig| {
+            let redirect = if follow_redirects {
+                redirect_policy(Arc::clone(blocklist))
+            } else {
+                Policy::none()
+            };
+            reqwest::Client::builder()
+                .user_agent(user_agent)
+                // A proxy would resolve names itself, past the blocklist.
+                .no_proxy()
+                .referer(false)
+                .redirect(redirect)
+                .dns_resolver(FilteringResolver {
+                    blocklist: Arc::clone(blocklist),
+                })
+                .tls_backend_preconfigured(tls.clone())
+                .build()
+        };
+        Ok(Self {
+            by_mode: [
+                build(false, &verifying)?,
+                build(false, &insecure)?,
+                build(true, &verifying)?,
+                build(true, &insecure)?,
+            ],
+        })
+    }
+
+    fn index(follow_redirects: bool, insecure_skip_tls_verify: bool) -> usize {
+        usize::from(follow_redirects) * 2 + usize::from(insecure_skip_tls_verify)
+    }
+
+    fn get(&self, follow_redirects: bool, insecure_skip_tls_verify: bool) -> &reqwest::Client {
+        &self.by_mode[Self::index(follow_redirects, insecure_skip_tls_verify)]
+    }
+}
+
+/// Follows at most [`MAX_REDIRECTS`] hops, never to a blocklisted IP
+/// literal, and counts hops in [`REDIRECTS`].
+fn redirect_policy(blocklist: Arc<Blocklist>) -> Policy {
+    Policy::custom(move |attempt| {
+        // `previous` holds every URL requested so far, so its length is
+        // the number of this hop.
+        let hop = attempt.previous().len();
+        if hop > MAX_REDIRECTS {
+            return attempt.error(TooManyRedirects);
+        }
+        if let Err(error) = check_url_host(&blocklist, attempt.url()) {
+            return attempt.error(error);
+        }
+        let _ = REDIRECTS.try_with(|redirects| redirects.set(u32::try_from(hop).unwrap_or(u32::MAX)));
+        attempt.follow()
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects (more than {MAX_REDIRECTS})")]
+struct TooManyRedirects;
+
+/// Refuses a URL whose host is a blocklisted IP literal (those never reach
+/// the resolver).
+fn check_url_host(blocklist: &Blocklist, url: &Url) -> Result<(), AddressError> {
+    match url.host() {
+        Some(Host::Ipv4(address)) => check_address(blocklist, address.into()),
+        Some(Host::Ipv6(address)) => check_address(blocklist, address.into()),
+        Some(Host::Domain(_)) | None => Ok(()),
+    }
+}
+
+/// What the check saw before it ended, however it ended.
+struct Seen {
+    status: u16,
+    first_byte_time: Option<std::time::Duration>,
+    final_url: String,
+    redirects: u32,
+    /// The stored prefix of the body.
+    body: Vec<u8>,
+    body_bytes: u64,
+    body_read: bool,
+}
+
+pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, deadline: Instant) -> CheckResult {
+    let mut seen = Seen {
+        status: 0,
+        first_byte_time: None,
+        final_url: check.url.clone(),
+        redirects: 0,
+        body: Vec::new(),
+        body_bytes: 0,
+        body_read: false,
+    };
+    let exchange = REDIRECTS.scope(Cell::new(0), exchange(shared, check, started, &mut seen));
+    let ended = tokio::time::timeout_at(deadline, exchange).await;
+    let duration = started.elapsed();
+    let (failure, assertions) = match ended {
+        Err(_elapsed) => (Some(Failure::timeout(deadline - started)), Vec::new()),
+        Ok(Err(failure)) => (Some(failure), Vec::new()),
+        Ok(Ok(())) => {
+            let answer = Answer {
+                status: seen.status,
+                body: &seen.body,
+                body_bytes: seen.body_bytes,
+                body_read: seen.body_read,
+                duration,
+            };
+            let results = assertions::evaluate(check.assertions.as_ref(), &answer, &shared.regexes);
+            let failure = results
+                .iter()
+                .find(|result| !result.passed)
+                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            (failure, results)
+        }
+    };
+    let (outcome, error) = failure.map_or((CheckOutcome::Ok, String::new()), |failure| {
+        (failure.outcome, failure.error)
+    });
+    CheckResult {
+        duration: Some(duration.into()),
+        outcome: outcome.into(),
+        error,
+        assertions,
+        detail: Some(check_result::Detail::Http(HttpResult {
+            status_code: u32::from(seen.status),
+            body_bytes: seen.body_bytes,
+            first_byte_time: seen.first_byte_time.map(Into::into),
+            final_url: seen.final_url,
+            redirects: seen.redirects,
+        })),
+        ..CheckResult::default()
+    }
+}
+
+/// The request and the body read, recording progress in `seen` (kept when
+/// the deadline cuts this short).
+async fn exchange(shared: &Shared, check: &HttpCheck, started: Instant, seen: &mut Seen) -> Result<(), Failure> {
+    let url = Url::parse(&check.url)
+        .map_err(|error| Failure::new(CheckOutcome::HttpError, format!("invalid URL {:?}: {error}", check.url)))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Failure::new(
+            CheckOutcome::HttpError,
+            format!("unsupported URL scheme {:?}", url.scheme()),
+        ));
+    }
+    check_url_host(&shared.blocklist, &url).map_err(|error| error.to_failure())?;
+
+    let method = method(check.method());
+    let client = shared
+        .clients
+        .get(check.follow_redirects, check.insecure_skip_tls_verify);
+    let mut request = client.request(method.clone(), url.clone());
+    for header in &check.headers {
+        let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+            Failure::new(
+                CheckOutcome::HttpError,
+                format!("invalid header name {:?}", header.name),
+            )
+        })?;
+        let value = HeaderValue::from_str(&header.value).map_err(|_| {
+            Failure::new(
+                CheckOutcome::HttpError,
+                format!("invalid value for header {:?}", header.name),
+            )
+        })?;
+        request = request.header(name, value);
+    }
+    if !check.body.is_empty() && method != Method::GET && method != Method::HEAD {
+        request = request.body(check.body.clone());
+    }
+
+    let mut response = request.send().await.map_err(|error| classify(&error, &url))?;
+    seen.first_byte_time = Some(started.elapsed());
+    seen.status = response.status().as_u16();
+    seen.redirects = REDIRECTS.try_with(Cell::get).unwrap_or(0);
+    seen.final_url.clear();
+    seen.final_url.push_str(response.url().as_str());
+
+    if method == Method::HEAD {
+        return Ok(());
+    }
+    seen.body_read = true;
+    let keep = if assertions::wants_body(check.assertions.as_ref()) {
+        shared.max_body_bytes
+    } else {
+        0
+    };
+    while let Some(chunk) = response.chunk().await.map_err(|error| {
+        let failure = classify(&error, &url);
+        Failure::new(failure.outcome, format!("reading the body: {}", failure.error))
+    })? {
+        seen.body_bytes += chunk.len() as u64;
+        let room = keep.saturating_sub(seen.body.len());
+        seen.body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(())
+}
+
+fn method(method: HttpMethod) -> Method {
+    match method {
+        HttpMethod::Unspecified | HttpMethod::Get => Method::GET,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Options => Method::OPTIONS,
+    }
+}
+
+/// Which outcome a failed request is, from the errors it wraps.
+///
+/// reqwest says whether it failed while connecting (`is_connect`: DNS, TCP
+/// or TLS), following a redirect, or later. The cause chain holds our own
+/// errors (from the resolver and the redirect policy), the rustls error of
+/// a failed handshake (inside nested `io::Error`s, whose `source` skips
+/// the error they wrap, so those are opened with `get_ref`), and the OS
+/// error of a failed connect (the innermost `io::Error` kind counts).
+fn classify(error: &reqwest::Error, url: &Url) -> Failure {
+    let mut io_kind = None;
+    let mut innermost: &(dyn StdError + 'static) = error;
+    let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(address) = current.downcast_ref::<AddressError>() {
+            let mut failure = address.to_failure();
+            if error.is_redirect() {
+                failure.error = format!("redirect refused: {}", failure.error);
+            }
+            return failure;
+        }
+        if current.is::<TooManyRedirects>() {
+            return Failure::new(CheckOutcome::HttpError, current.to_string());
+        }
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return tls_failure(tls, url);
+        }
+        innermost = current;
+        cause = match current.downcast_ref::<io::Error>() {
+            Some(io) => {
+                io_kind = Some(io.kind());
+                // Not `source`: that skips the error the io::Error wraps.
+                match io.get_ref() {
+                    Some(inner) => Some(inner as &(dyn StdError + 'static)),
+                    None => None,
+                }
+            }
+            None => current.source(),
+        };
+    }
+
+    let target = target(url);
+    if error.is_connect() {
+        let closed = matches!(
+            io_kind,
+            Some(
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+            )
+        );
+        return match io_kind {
+            Some(io::ErrorKind::ConnectionRefused) => {
+                Failure::new(CheckOutcome::Connect, format!("connection refused ({target})"))
+            }
+            Some(io::ErrorKind::HostUnreachable) => {
+                Failure::new(CheckOutcome::Connect, format!("host unreachable ({target})"))
+            }
+            Some(io::ErrorKind::NetworkUnreachable) => {
+                Failure::new(CheckOutcome::Connect, format!("network unreachable ({target})"))
+            }
+            Some(io::ErrorKind::TimedOut) => {
+                Failure::new(CheckOutcome::Connect, format!("connect timed out ({target})"))
+            }
+            // TCP connected, then the server hung up: the handshake failed.
+            _ if closed && url.scheme() == "https" => Failure::new(
+                CheckOutcome::Tls,
+                format!("TLS handshake failed: connection closed by the server ({target})"),
+            ),
+            _ => Failure::new(
+                CheckOutcome::Connect,
+                format!("cannot connect to {target}: {innermost}"),
+            ),
+        };
+    }
+    let message = match io_kind {
+        Some(io::ErrorKind::ConnectionReset) => "connection reset by the server".to_owned(),
+        Some(io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe) => {
+            "connection closed by the server".to_owned()
+        }
+        _ => innermost.to_string(),
+    };
+    Failure::new(CheckOutcome::HttpError, message)
+}
+
+fn tls_failure(error: &rustls::Error, url: &Url) -> Failure {
+    Failure::new(CheckOutcome::Tls, tls::describe(error, url.host_str().unwrap_or("")))
+}
+
+/// `host:port` of a URL, for messages.
+fn target(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_mode_has_its_own_client() {
+        let indexes = [(false, false), (false, true), (true, false), (true, true)]
+            .map(|(follow, insecure)| Clients::index(follow, insecure));
+        assert_eq!(indexes, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn literal_hosts_are_checked_in_every_spelling() {
+        let blocklist = Blocklist::new(Blocklist::default_networks());
+        for blocked in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://169.254.169.254:8080/",
+            "http://0xa9fea9fe/",
+            "http://[::ffff:169.254.169.254]/",
+            "https://[fe80::1]/",
+            "http://[fd00:ec2::254]/",
+        ] {
+            let url = Url::parse(blocked).unwrap();
+            assert!(check_url_host(&blocklist, &url).is_err(), "{blocked}");
+        }
+        for allowed in ["http://127.0.0.1/", "http://example.com/", "http://[::1]:8080/"] {
+            let url = Url::parse(allowed).unwrap();
+            assert_eq!(check_url_host(&blocklist, &url), Ok(()), "{allowed}");
+        }
+    }
+
+    #[test]
+    fn methods_map_and_unspecified_is_get() {
+        assert_eq!(method(HttpMethod::Unspecified), Method::GET);
+        assert_eq!(method(HttpMethod::Head), Method::HEAD);
+        assert_eq!(method(HttpMethod::Options), Method::OPTIONS);
+    }
+
+    #[test]
+    fn targets_name_host_and_port() {
+        assert_eq!(target(&Url::parse("https://example.com/x").unwrap()), "example.com:443");
+        assert_eq!(target(&Url::parse("http://[::1]:8080/").unwrap()), "[::1]:8080");
+    }
+}

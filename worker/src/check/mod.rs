@@ -1,0 +1,211 @@
+//! Running one check (HTTP or TCP) and classifying how it ended.
+//!
+//! The probe scheduler owns one [`CheckRunner`] and calls
+//! [`CheckRunner::run`] for every check it is due; the runner never fails,
+//! every way a target can misbehave becomes a [`CheckOutcome`] with a short
+//! message for people. It refuses to contact blocklisted networks (cloud
+//! metadata, link-local), whether the address is written in the URL,
+//! resolved from a host name or reached by a redirect.
+//!
+//! Modules:
+//! - [`blocklist`]: the networks the worker never contacts.
+//! - `resolve`: DNS resolution that drops blocklisted addresses.
+//! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
+//! - `http`: the HTTP check: request, redirects, body, and failure classification.
+//! - `assertions`: what a healthy answer is, and the compiled-regex cache.
+//! - `tcp`: the TCP connect check.
+
+pub mod blocklist;
+
+mod assertions;
+mod http;
+mod resolve;
+mod tcp;
+mod tls;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use monitor_proto::v1::{CheckOutcome, CheckResult, Job, job};
+use tokio::time::Instant;
+
+pub use blocklist::Blocklist;
+
+/// A job without a timeout (or with one out of the contract's range) gets this.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The contract caps a job's timeout at 60 s; a larger value is clamped.
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the worker runs checks; fixed for the life of the process.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// Networks never contacted, e.g. cloud metadata endpoints.
+    pub blocklist: Vec<ipnet::IpNet>,
+    /// Sent as `User-Agent` unless the job sets its own.
+    pub user_agent: String,
+    /// Body bytes kept for body assertions; the rest is counted, not stored.
+    pub max_body_bytes: usize,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self {
+            blocklist: Blocklist::default_networks(),
+            user_agent: concat!("monitor-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a [`CheckRunner`] could not be built (the worker cannot start).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckSetupError {
+    #[error("cannot set up TLS certificate verification (are the system CA certificates installed?): {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+}
+
+/// Runs checks. Cheap to clone and share between tasks: the HTTP clients
+/// (with their connection pools), the blocklist and the regex cache are
+/// built once and shared.
+#[derive(Clone)]
+pub struct CheckRunner {
+    inner: Arc<Shared>,
+}
+
+/// What every check shares.
+struct Shared {
+    /// One client per (follow_redirects, insecure_skip_tls_verify).
+    clients: http::Clients,
+    /// Consulted for IP literals, resolved names and redirect targets.
+    blocklist: Arc<Blocklist>,
+    /// Compiled `body_regex` patterns, by pattern text.
+    regexes: assertions::RegexCache,
+    /// See [`CheckConfig::max_body_bytes`].
+    max_body_bytes: usize,
+}
+
+impl CheckRunner {
+    /// Builds the HTTP clients and TLS configurations; fails only when the
+    /// system's TLS roots or the client cannot be set up.
+    pub fn new(config: CheckConfig) -> Result<Self, CheckSetupError> {
+        let blocklist = Arc::new(Blocklist::new(config.blocklist));
+        let clients = http::Clients::new(&config.user_agent, &blocklist)?;
+        Ok(Self {
+            inner: Arc::new(Shared {
+                clients,
+                blocklist,
+                regexes: assertions::RegexCache::default(),
+                max_body_bytes: config.max_body_bytes,
+            }),
+        })
+    }
+
+    /// Runs the job's check once, bounded by the job's timeout (the whole
+    /// check, body included). Never panics and never fails: every failure
+    /// is an outcome. The caller fills the identifying fields
+    /// (`schema_version`, `check_id`, `job_id`, `job_version`, `worker_id`,
+    /// `epoch`, `location`, `scheduled_time`).
+    pub async fn run(&self, job: &Job) -> CheckResult {
+        let start_time = Utc::now();
+        let started = Instant::now();
+        let deadline = started + job_timeout(job.timeout.as_ref());
+        let mut result = match &job.check {
+            Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            None => Failure::new(CheckOutcome::Unspecified, "the job has no check").into_result(started.elapsed()),
+        };
+        result.start_time = Some(start_time.into());
+        result
+    }
+}
+
+/// The job's timeout, or [`DEFAULT_TIMEOUT`] when unset or not positive,
+/// clamped to [`MAX_TIMEOUT`].
+fn job_timeout(timeout: Option<&pbjson_types::Duration>) -> Duration {
+    timeout
+        .and_then(|timeout| Duration::try_from(*timeout).ok())
+        .filter(|timeout| !timeout.is_zero())
+        .map_or(DEFAULT_TIMEOUT, |timeout| timeout.min(MAX_TIMEOUT))
+}
+
+/// A check that did not pass, with its message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
+    outcome: CheckOutcome,
+    error: String,
+}
+
+impl Failure {
+    fn new(outcome: CheckOutcome, error: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            error: error.into(),
+        }
+    }
+
+    fn timeout(limit: Duration) -> Self {
+        Self::new(
+            CheckOutcome::Timeout,
+            format!("timed out after {}", human_duration(limit)),
+        )
+    }
+
+    /// A result with this outcome and error and nothing else.
+    fn into_result(self, duration: Duration) -> CheckResult {
+        CheckResult {
+            duration: Some(duration.into()),
+            outcome: self.outcome.into(),
+            error: self.error,
+            ..CheckResult::default()
+        }
+    }
+}
+
+/// `300ms`, `2s`, `1.5s`: short, for messages.
+fn human_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 1000 {
+        format!("{millis}ms")
+    } else if millis % 1000 == 0 {
+        format!("{}s", millis / 1000)
+    } else {
+        let text = format!("{:.3}", duration.as_secs_f64());
+        format!("{}s", text.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(Duration::from_millis(300)), "300ms");
+        assert_eq!(human_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_millis(1234)), "1.234s");
+        assert_eq!(human_duration(Duration::ZERO), "0ms");
+    }
+
+    #[test]
+    fn timeouts_default_and_clamp() {
+        let proto = |seconds, nanos| pbjson_types::Duration { seconds, nanos };
+        assert_eq!(job_timeout(None), DEFAULT_TIMEOUT);
+        assert_eq!(job_timeout(Some(&proto(0, 0))), DEFAULT_TIMEOUT);
+        assert_eq!(job_timeout(Some(&proto(-1, 0))), DEFAULT_TIMEOUT);
+        assert_eq!(job_timeout(Some(&proto(0, 300_000_000))), Duration::from_millis(300));
+        assert_eq!(job_timeout(Some(&proto(3600, 0))), MAX_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_job_without_a_check_is_reported_not_run() {
+        let runner = CheckRunner::new(CheckConfig::default()).unwrap();
+        let result = runner.run(&Job::default()).await;
+        assert_eq!(result.outcome(), CheckOutcome::Unspecified);
+        assert_eq!(result.error, "the job has no check");
+        assert!(result.start_time.is_some() && result.duration.is_some());
+    }
+}

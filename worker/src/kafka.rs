@@ -1,0 +1,211 @@
+//! Kafka settings shared by both worker roles: brokers, topic, and TLS/SASL
+//! as managed Kafka services hand them out (`ca.pem`, `service.cert`,
+//! `service.key`, or a SASL user).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use rdkafka::{
+    ClientConfig,
+    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    client::DefaultClientContext,
+    error::RDKafkaErrorCode,
+};
+
+/// SASL mechanisms librdkafka supports without Kerberos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaslMechanism {
+    #[value(name = "PLAIN")]
+    Plain,
+    #[value(name = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[value(name = "SCRAM-SHA-512")]
+    ScramSha512,
+}
+
+impl SaslMechanism {
+    fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::Plain => "PLAIN",
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Topic of the check results.
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "monitor.checks")]
+    pub kafka_topic: String,
+    /// CA certificate (PEM) that signed the brokers' certificates; enables TLS.
+    #[arg(long, env = "KAFKA_CA_FILE")]
+    pub kafka_ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for TLS client authentication (e.g. service.cert).
+    #[arg(long, env = "KAFKA_CERT_FILE", requires = "kafka_key_file")]
+    pub kafka_cert_file: Option<PathBuf>,
+    /// Client private key (PEM) for TLS client authentication (e.g. service.key).
+    #[arg(long, env = "KAFKA_KEY_FILE", requires = "kafka_cert_file")]
+    pub kafka_key_file: Option<PathBuf>,
+    /// SASL mechanism; needs a user name and password.
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", value_enum, requires_all = ["kafka_sasl_username", "kafka_sasl_password"])]
+    pub kafka_sasl_mechanism: Option<SaslMechanism>,
+    #[arg(long, env = "KAFKA_SASL_USERNAME")]
+    pub kafka_sasl_username: Option<String>,
+    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    pub kafka_sasl_password: Option<String>,
+}
+
+/// Why the Kafka settings were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaConfigError {
+    #[error("{variable}: {message}")]
+    Invalid { variable: &'static str, message: String },
+}
+
+impl KafkaArgs {
+    /// Settings for a local broker without TLS (tests).
+    pub fn plaintext(brokers: &str, topic: &str) -> KafkaArgs {
+        KafkaArgs {
+            kafka_brokers: brokers.to_owned(),
+            kafka_topic: topic.to_owned(),
+            kafka_ca_file: None,
+            kafka_cert_file: None,
+            kafka_key_file: None,
+            kafka_sasl_mechanism: None,
+            kafka_sasl_username: None,
+            kafka_sasl_password: None,
+        }
+    }
+
+    /// Checks the settings and returns the librdkafka client configuration.
+    pub fn client_config(&self) -> Result<ClientConfig, KafkaConfigError> {
+        if self.kafka_brokers.split(',').any(|b| {
+            b.trim()
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        }) {
+            return Err(KafkaConfigError::Invalid {
+                variable: "KAFKA_BROKERS",
+                message: format!("{:?} must be host:port[,host:port...]", self.kafka_brokers),
+            });
+        }
+        if self.kafka_topic.is_empty()
+            || self.kafka_topic.len() > 249
+            || !self
+                .kafka_topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(KafkaConfigError::Invalid {
+                variable: "KAFKA_TOPIC",
+                message: format!(
+                    "{:?} is not a valid topic name (letters, digits, '.', '_', '-')",
+                    self.kafka_topic
+                ),
+            });
+        }
+        for (variable, path) in [
+            ("KAFKA_CA_FILE", &self.kafka_ca_file),
+            ("KAFKA_CERT_FILE", &self.kafka_cert_file),
+            ("KAFKA_KEY_FILE", &self.kafka_key_file),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(KafkaConfigError::Invalid {
+                    variable,
+                    message: format!("{} is not a readable file", path.display()),
+                });
+            }
+        }
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.kafka_brokers);
+        let tls = self.kafka_ca_file.is_some() || self.kafka_cert_file.is_some();
+        let sasl = self.kafka_sasl_mechanism.is_some();
+        config.set(
+            "security.protocol",
+            match (tls, sasl) {
+                (false, false) => "plaintext",
+                (true, false) => "ssl",
+                (false, true) => "sasl_plaintext",
+                (true, true) => "sasl_ssl",
+            },
+        );
+        if let Some(ca) = &self.kafka_ca_file {
+            config.set("ssl.ca.location", ca.display().to_string());
+        }
+        if let (Some(cert), Some(key)) = (&self.kafka_cert_file, &self.kafka_key_file) {
+            config.set("ssl.certificate.location", cert.display().to_string());
+            config.set("ssl.key.location", key.display().to_string());
+        }
+        if let Some(mechanism) = self.kafka_sasl_mechanism {
+            config.set("sasl.mechanism", mechanism.as_str());
+            config.set("sasl.username", self.kafka_sasl_username.clone().unwrap_or_default());
+            config.set("sasl.password", self.kafka_sasl_password.clone().unwrap_or_default());
+        }
+        Ok(config)
+    }
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists.
+pub async fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32, replication: i32) -> anyhow::Result<()> {
+    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10)));
+    let results = admin.create_topics([&new_topic], &options).await?;
+    for result in results {
+        match result {
+            Ok(_) => tracing::info!(topic, partitions, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name}: {code}"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_and_mapped() {
+        let args = KafkaArgs::plaintext("127.0.0.1:9092", "monitor.checks");
+        let config = args.client_config().unwrap();
+        assert_eq!(config.get("security.protocol"), Some("plaintext"));
+        for (brokers, topic, variable) in [
+            ("nohost", "t", "KAFKA_BROKERS"),
+            ("h:notaport", "t", "KAFKA_BROKERS"),
+            ("h:9092", "bad topic", "KAFKA_TOPIC"),
+            ("h:9092", "", "KAFKA_TOPIC"),
+        ] {
+            let err = KafkaArgs::plaintext(brokers, topic)
+                .client_config()
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(variable), "{err}");
+        }
+        let mut tls = KafkaArgs::plaintext("h:9092", "t");
+        tls.kafka_ca_file = Some("/nonexistent/ca.pem".into());
+        assert!(
+            tls.client_config()
+                .unwrap_err()
+                .to_string()
+                .starts_with("KAFKA_CA_FILE")
+        );
+        let dir = std::env::temp_dir();
+        let ca = dir.join(format!("ca-{}.pem", std::process::id()));
+        std::fs::write(&ca, "x").unwrap();
+        tls.kafka_ca_file = Some(ca.clone());
+        tls.kafka_sasl_mechanism = Some(SaslMechanism::ScramSha512);
+        tls.kafka_sasl_username = Some("u".into());
+        tls.kafka_sasl_password = Some("p".into());
+        let config = tls.client_config().unwrap();
+        assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        std::fs::remove_file(ca).unwrap();
+    }
+}

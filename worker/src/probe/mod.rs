@@ -1,0 +1,162 @@
+//! The `probe` role: holds one stream to the control plane, runs the
+//! assigned checks on schedule and publishes every result to Kafka.
+
+pub mod producer;
+pub mod scheduler;
+pub mod session;
+
+use std::{collections::HashMap, time::Duration};
+
+use clap::Args;
+use tokio::sync::watch;
+
+use crate::{
+    check::{CheckConfig, CheckRunner},
+    kafka::{KafkaArgs, ensure_topic},
+};
+use producer::ResultProducer;
+use scheduler::Scheduler;
+use session::SessionConfig;
+
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// The control plane's gRPC address.
+    #[arg(long, env = "MONITOR_SERVER", default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
+    pub server: String,
+    /// Stable identity of this worker (defaults to the host name, e.g. the pod name).
+    #[arg(long, env = "MONITOR_WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Token the control plane expects from workers (its MONITOR_WORKER_TOKENS).
+    #[arg(long, env = "MONITOR_WORKER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Labels, comma-separated key=value; `location=<name>` places jobs that name locations.
+    #[arg(long, env = "MONITOR_WORKER_LABELS", value_delimiter = ',', value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Relative share of jobs this worker takes (1 to 10000).
+    #[arg(long, env = "MONITOR_WORKER_CAPACITY", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub capacity: u32,
+    /// Largest number of checks in flight at once.
+    #[arg(long, env = "MONITOR_WORKER_MAX_IN_FLIGHT", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_in_flight: u32,
+    /// Networks the worker refuses to contact, comma-separated CIDRs (replaces the default
+    /// 169.254.0.0/16, fe80::/10 and fd00:ec2::254/128 cloud-metadata and link-local ranges).
+    #[arg(long, env = "MONITOR_WORKER_BLOCKLIST", value_delimiter = ',')]
+    pub blocklist: Option<Vec<ipnet::IpNet>>,
+    /// Partitions of the results topic when this worker creates it.
+    #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    pub topic_partitions: i32,
+    /// Replication factor of the results topic when this worker creates it.
+    #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
+    pub topic_replication: i32,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+fn parse_server(raw: &str) -> Result<String, String> {
+    let url =
+        url::Url::parse(raw).map_err(|err| format!("{raw:?} is not a URL ({err}); e.g. http://127.0.0.1:8080"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} must be http(s)://host:port"));
+    }
+    Ok(raw.trim_end_matches('/').to_owned())
+}
+
+fn parse_label(raw: &str) -> Result<(String, String), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?} must be key=value"))?;
+    let valid_key = !key.is_empty()
+        && key.len() <= 63
+        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
+    if !valid_key {
+        return Err(format!("{key:?} is not a valid label key"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The default worker id: the host name (the pod name on Kubernetes).
+pub fn default_worker_id() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| format!("worker-{}", std::process::id()))
+}
+
+/// Runs the probe until `shutdown` flips to true, then drains: jobs are
+/// handed back, results in the producer's queue flushed.
+pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let client_config = args.kafka.client_config()?;
+    let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+    let mut check_config = CheckConfig::default();
+    if let Some(blocklist) = &args.blocklist {
+        check_config.blocklist = blocklist.clone();
+    }
+    let runner = CheckRunner::new(check_config)?;
+    let producer = ResultProducer::new(client_config.clone(), &args.kafka.kafka_topic)?;
+    // A broker that is down at start must not stop the worker: create the
+    // topic in the background, retrying, while the producer queues.
+    let topic = args.kafka.kafka_topic.clone();
+    let (partitions, replication) = (args.topic_partitions, args.topic_replication);
+    let topic_task = tokio::spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            match ensure_topic(&client_config, &topic, partitions, replication).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(topic, error = %err, "cannot create the results topic yet; retrying"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    });
+    let scheduler = Scheduler::new(worker_id.clone(), runner, producer.clone(), args.max_in_flight as usize);
+    let config = SessionConfig {
+        server: args.server.clone(),
+        worker_id,
+        capacity: args.capacity,
+        labels: args.labels.iter().cloned().collect::<HashMap<_, _>>(),
+        token: args.token.clone(),
+        backoff_min: Duration::from_millis(250),
+        backoff_max: Duration::from_secs(30),
+        default_lease: Duration::from_secs(15),
+    };
+    session::run(config, scheduler.clone(), shutdown).await;
+    topic_task.abort();
+    scheduler.wait_idle(Duration::from_secs(10)).await;
+    let pending = producer.in_flight();
+    let stats = producer.stats.clone();
+    tracing::info!(pending, "flushing results to Kafka");
+    let flushed = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30))).await?;
+    match flushed {
+        Ok(()) => tracing::info!("all results delivered"),
+        Err(err) => tracing::error!(error = %err, "results still queued at exit were not delivered"),
+    }
+    let (p50, p99, max) = {
+        let lateness = scheduler.lateness();
+        let histogram = lateness.lock().unwrap_or_else(|p| p.into_inner());
+        (
+            histogram.value_at_quantile(0.5),
+            histogram.value_at_quantile(0.99),
+            histogram.max(),
+        )
+    };
+    // One summary line at exit (the probe benchmark reads it).
+    tracing::info!(
+        checks = scheduler.completed(),
+        delivered = stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        failed = stats.failed.load(std::sync::atomic::Ordering::Relaxed),
+        lateness_p50_us = p50,
+        lateness_p99_us = p99,
+        lateness_max_us = max,
+        "probe summary"
+    );
+    Ok(())
+}

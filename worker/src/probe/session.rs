@@ -1,0 +1,238 @@
+//! The worker's stream to the control plane: hello with what it holds,
+//! assignments in, releases and reports out, heartbeats both ways.
+//! Reconnects with exponential backoff and full jitter; keeps running its
+//! jobs while disconnected until its lease runs out, then pauses them until
+//! the server confirms them again.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use monitor_proto::v1::{
+    ConnectRequest, Draining, JobReports, Released, WorkerHeartbeat, WorkerHello, connect_request, connect_response,
+    worker_service_client::WorkerServiceClient,
+};
+use rand::Rng as _;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Code, transport::Channel};
+
+use super::scheduler::{Key, Scheduler};
+
+/// Who this worker is, and how to reach the server.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub server: String,
+    pub worker_id: String,
+    pub capacity: u32,
+    pub labels: std::collections::HashMap<String, String>,
+    pub token: Option<String>,
+    /// Backoff bounds for reconnecting.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Until the server says otherwise in its welcome.
+    pub default_lease: Duration,
+}
+
+/// Last time the server was heard, shared with the lease watchdog.
+#[derive(Clone)]
+struct Contact(Arc<Mutex<Instant>>);
+
+impl Contact {
+    fn touch(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+    fn since(&self) -> Duration {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).elapsed()
+    }
+}
+
+/// Why a session ended.
+enum Ended {
+    /// The worker is shutting down; stop reconnecting.
+    Drained,
+    /// The stream broke or could not be opened; reconnect.
+    Lost(String),
+    /// The server refused our credentials.
+    Refused(String),
+}
+
+/// Runs sessions until `shutdown` flips to true, then drains.
+pub async fn run(config: SessionConfig, scheduler: Scheduler, mut shutdown: watch::Receiver<bool>) {
+    let contact = Contact(Arc::new(Mutex::new(Instant::now())));
+    let lease = Arc::new(Mutex::new(config.default_lease));
+    let watchdog = tokio::spawn(lease_watchdog(scheduler.clone(), contact.clone(), lease.clone()));
+    let mut backoff = config.backoff_min;
+    loop {
+        let started = Instant::now();
+        match session(&config, &scheduler, &contact, &lease, &mut shutdown).await {
+            Ended::Drained => break,
+            Ended::Lost(reason) => {
+                tracing::warn!(server = config.server, %reason, "control plane unreachable; retrying")
+            }
+            Ended::Refused(reason) => {
+                tracing::error!(server = config.server, %reason, "the control plane refused this worker's token; fix MONITOR_WORKER_TOKEN (retrying slowly)");
+                backoff = config.backoff_max;
+            }
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            backoff = config.backoff_min;
+        }
+        // Full jitter: a fleet restarting together does not reconnect in step.
+        let wait = rand::rng().random_range(Duration::ZERO..=backoff);
+        tracing::info!(wait_ms = wait.as_millis() as u64, "reconnecting after backoff");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {
+                // Nobody to hand jobs back to: stop them and leave.
+                scheduler.revoke_all();
+                break;
+            }
+        }
+        backoff = (backoff * 2).min(config.backoff_max);
+    }
+    watchdog.abort();
+}
+
+/// Pauses every job once the server has been silent for a whole lease.
+async fn lease_watchdog(scheduler: Scheduler, contact: Contact, lease: Arc<Mutex<Duration>>) {
+    let mut paused = false;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let lease = *lease.lock().unwrap_or_else(|p| p.into_inner());
+        let silent = contact.since() > lease;
+        if silent && !paused && !scheduler.is_empty() {
+            tracing::warn!(
+                lease_ms = lease.as_millis() as u64,
+                jobs = scheduler.len(),
+                "lease expired without the control plane: pausing jobs"
+            );
+            scheduler.pause_all();
+        }
+        paused = silent;
+    }
+}
+
+fn request(kind: connect_request::Kind) -> ConnectRequest {
+    ConnectRequest { kind: Some(kind) }
+}
+
+async fn session(
+    config: &SessionConfig,
+    scheduler: &Scheduler,
+    contact: &Contact,
+    lease: &Arc<Mutex<Duration>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Ended {
+    let channel = match Channel::from_shared(config.server.clone()) {
+        Ok(endpoint) => match endpoint.connect_timeout(Duration::from_secs(5)).connect().await {
+            Ok(channel) => channel,
+            Err(err) => return Ended::Lost(format!("connect: {err}")),
+        },
+        Err(err) => return Ended::Lost(format!("bad server address: {err}")),
+    };
+    let token = config.token.clone();
+    let mut client = WorkerServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
+        if let Some(token) = &token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| tonic::Status::internal("token is not ASCII"))?;
+            req.metadata_mut().insert("authorization", value);
+        }
+        Ok(req)
+    });
+    let (outbound, outbound_rx) = mpsc::channel::<ConnectRequest>(1024);
+    let hello = WorkerHello {
+        worker_id: config.worker_id.clone(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        capacity: config.capacity,
+        labels: config.labels.clone(),
+        held: scheduler.held(),
+    };
+    let held = hello.held.len();
+    if outbound
+        .send(request(connect_request::Kind::Hello(hello)))
+        .await
+        .is_err()
+    {
+        return Ended::Lost("stream closed before hello".into());
+    }
+    let mut inbound = match client.connect(ReceiverStream::new(outbound_rx)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) if status.code() == Code::Unauthenticated || status.code() == Code::PermissionDenied => {
+            return Ended::Refused(status.message().to_owned());
+        }
+        Err(status) => return Ended::Lost(format!("{}: {}", status.code(), status.message())),
+    };
+    tracing::info!(
+        server = config.server,
+        worker_id = config.worker_id,
+        held,
+        "connected to the control plane"
+    );
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(3));
+    let mut reports = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            message = inbound.message() => {
+                let message = match message {
+                    Ok(Some(message)) => message,
+                    Ok(None) => return Ended::Lost("the control plane closed the stream".into()),
+                    Err(status) if status.code() == Code::Unauthenticated => return Ended::Refused(status.message().to_owned()),
+                    Err(status) => return Ended::Lost(format!("{}: {}", status.code(), status.message())),
+                };
+                contact.touch();
+                match message.kind {
+                    Some(connect_response::Kind::Welcome(welcome)) => {
+                        if let Some(l) = welcome.lease {
+                            *lease.lock().unwrap_or_else(|p| p.into_inner()) = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
+                        }
+                        if let Some(hb) = welcome.heartbeat_interval {
+                            let period = Duration::new(hb.seconds.max(0) as u64, hb.nanos.max(0) as u32).max(Duration::from_millis(100));
+                            heartbeat = tokio::time::interval(period);
+                        }
+                    }
+                    Some(connect_response::Kind::Assign(assign)) => {
+                        let Some(job) = assign.job else { continue };
+                        scheduler.assign(Key { job_id: job.id.clone(), location: assign.location }, job, assign.epoch);
+                    }
+                    Some(connect_response::Kind::Revoke(revoke)) => {
+                        let key = Key { job_id: revoke.job_id, location: revoke.location };
+                        let released = match scheduler.revoke(&key) {
+                            Some(released) => released,
+                            // Not running it: confirm anyway so the server can move on.
+                            None => monitor_proto::v1::AssignmentRef { job_id: key.job_id, location: key.location, epoch: revoke.epoch, job_version: 0 },
+                        };
+                        tracing::debug!(job_id = released.job_id, reason = revoke.reason, "revoked");
+                        let _ = outbound.send(request(connect_request::Kind::Released(Released { assignments: vec![released] }))).await;
+                    }
+                    Some(connect_response::Kind::Heartbeat(_)) | None => {}
+                }
+            }
+            _ = heartbeat.tick() => {
+                let beat = WorkerHeartbeat { in_flight: scheduler.in_flight() as u32, queued_results: 0 };
+                if outbound.send(request(connect_request::Kind::Heartbeat(beat))).await.is_err() {
+                    return Ended::Lost("outbound stream closed".into());
+                }
+            }
+            _ = reports.tick() => {
+                let reports = scheduler.reports();
+                if !reports.is_empty() {
+                    let _ = outbound.send(request(connect_request::Kind::Reports(JobReports { reports }))).await;
+                }
+            }
+            _ = shutdown.changed() => {
+                // Drain: stop every job, hand them back at once, then leave.
+                let released = scheduler.revoke_all();
+                tracing::info!(jobs = released.len(), "draining: handing jobs back to the control plane");
+                let _ = outbound.send(request(connect_request::Kind::Released(Released { assignments: released }))).await;
+                let _ = outbound.send(request(connect_request::Kind::Draining(Draining {}))).await;
+                drop(outbound);
+                // Give the server a moment to read them before the stream closes.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Ok(Some(_)) = inbound.message().await {} }).await;
+                return Ended::Drained;
+            }
+        }
+    }
+}

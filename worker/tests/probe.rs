@@ -1,0 +1,544 @@
+//! Probe workers end to end: the real server (in-process, over a fresh
+//! database), real `monitor-worker probe` processes, the real broker (tansu
+//! or Kafka at KAFKA_BROKERS, a fresh topic per test) and the real mock.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    net::SocketAddr,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use clap::Parser as _;
+use monitor_proto::v1::{
+    CheckOutcome, CheckResult, CreateJobRequest, GetJobStatusRequest, HttpCheck, Job, JobPhase, JobState,
+    ListWorkersRequest, StopJobRequest, UpdateJobRequest, job::Check, job_service_client::JobServiceClient,
+    worker_service_client::WorkerServiceClient,
+};
+use monitor_server::{server::ServerOptions, workers::RegistryConfig};
+use monitor_store::testing::TestDb;
+use prost::Message as _;
+use rdkafka::{
+    ClientConfig, Message as _,
+    consumer::{BaseConsumer, Consumer},
+};
+use tokio::{net::TcpListener, process::Child, sync::oneshot};
+use tonic::transport::Channel;
+
+const WORKER_TOKEN: &str = "worker-token-for-tests-0001";
+
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn fresh_topic() -> String {
+    format!("monitor.checks.test-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// The mock website, in-process on port 0, with latency 0.
+struct Mock {
+    addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn start_mock() -> Mock {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = monitor_mock::Config::try_parse_from(["monitor-mock", "--seed", "7", "--latency-ms", "0"])
+        .unwrap()
+        .mock;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(monitor_mock::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Mock { addr, _stop: stop }
+}
+
+impl Mock {
+    async fn stats(&self) -> monitor_mock::StatsSnapshot {
+        // reqwest is built without a default TLS provider in this crate.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::get(format!("http://{}/__stats", self.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// The control plane, in-process over a fresh database, with short leases.
+struct Server {
+    addr: SocketAddr,
+    channel: Channel,
+    _stop: oneshot::Sender<()>,
+    _db: TestDb,
+}
+
+async fn start_server(lease: Duration) -> Server {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tokens = monitor_server::auth::Tokens::default()
+        .with_worker_tokens("test", WORKER_TOKEN)
+        .unwrap();
+    let options = ServerOptions {
+        tokens,
+        workers: RegistryConfig {
+            lease,
+            heartbeat_interval: lease / 4,
+            reconcile_interval: Duration::from_millis(200),
+        },
+        ..ServerOptions::default()
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(monitor_server::server::run(listener, pool, options, async {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Server {
+        addr,
+        channel,
+        _stop: stop,
+        _db: db,
+    }
+}
+
+impl Server {
+    fn jobs(&self) -> JobServiceClient<Channel> {
+        JobServiceClient::new(self.channel.clone())
+    }
+
+    async fn create_running(&self, name: &str, url: String) -> String {
+        let job = Job {
+            name: name.into(),
+            interval: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+            timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+            desired_state: JobState::Running as i32,
+            check: Some(Check::Http(HttpCheck {
+                url,
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        self.jobs()
+            .create_job(CreateJobRequest { job: Some(job) })
+            .await
+            .unwrap()
+            .into_inner()
+            .job
+            .unwrap()
+            .id
+    }
+
+    async fn workers(&self) -> Vec<monitor_proto::v1::Worker> {
+        WorkerServiceClient::new(self.channel.clone())
+            .list_workers(ListWorkersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .workers
+    }
+
+    /// Waits until `ready` holds for the worker list.
+    async fn wait_workers(&self, what: &str, ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let workers = self.workers().await;
+            if ready(&workers) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {workers:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A `monitor-worker probe` process.
+struct WorkerProcess {
+    child: Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn spawn_worker(server: SocketAddr, topic: &str, id: &str, token: &str) -> WorkerProcess {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join(format!("{id}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
+        .args([
+            "probe",
+            "--server",
+            &format!("http://{server}"),
+            "--worker-id",
+            id,
+            "--token",
+            token,
+        ])
+        .args([
+            "--kafka-brokers",
+            &brokers(),
+            "--kafka-topic",
+            topic,
+            "--topic-partitions",
+            "3",
+        ])
+        .env("RUST_LOG", "info,monitor_worker=debug")
+        .stdout(Stdio::null())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    WorkerProcess { child, log, _dir: dir }
+}
+
+impl WorkerProcess {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    async fn terminate(mut self) -> String {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "worker exited with {status}: {}", self.log());
+        self.log()
+    }
+
+    async fn kill_9(mut self) {
+        self.child.start_kill().unwrap();
+        self.child.wait().await.unwrap();
+    }
+}
+
+/// Every result on `topic`, read by an independent consumer until `expected`
+/// arrived or nothing new came for `idle`.
+fn consume(topic: &str, expected: Option<usize>, idle: Duration) -> Vec<CheckResult> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", format!("test-reader-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut results = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < idle && expected.is_none_or(|n| results.len() < n) {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(message)) => {
+                let result = CheckResult::decode(message.payload().unwrap()).unwrap();
+                assert_eq!(message.key().unwrap(), result.job_id.as_bytes(), "key is the job id");
+                results.push(result);
+                last = Instant::now();
+            }
+            Some(Err(err)) => panic!("consumer error: {err}"),
+            None => {}
+        }
+    }
+    results
+}
+
+fn millis(ts: &Option<monitor_proto::wkt::Timestamp>) -> i64 {
+    let ts = ts.as_ref().unwrap();
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
+    let mock = start_mock().await;
+    let server = start_server(Duration::from_secs(4)).await;
+    let topic = fresh_topic();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            server
+                .create_running(&format!("site-{i}"), format!("http://{}/website_mock", mock.addr))
+                .await,
+        );
+    }
+    let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
+    let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
+    server
+        .wait_workers("two workers holding all 20 jobs", |w| {
+            w.len() == 2 && w.iter().map(|w| w.assigned_jobs).sum::<i64>() == 20
+        })
+        .await;
+    let workers = server.workers().await;
+    for worker in &workers {
+        assert!((5..=15).contains(&worker.assigned_jobs), "balanced: {workers:#?}");
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    // Status shows the placement and the reported outcome.
+    let status = server
+        .jobs()
+        .get_job_status(GetJobStatusRequest { id: ids[0].clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    let status = status.status.unwrap();
+    assert_eq!(status.phase, JobPhase::Active as i32, "{status:?}");
+    assert_eq!(status.assigned_workers.len(), 1);
+    assert!(status.checks >= 1, "{status:?}");
+    assert!(status.last_check_time.is_some());
+
+    // Stop every job, then let the workers drain and flush.
+    for id in &ids {
+        server.jobs().stop_job(StopJobRequest { id: id.clone() }).await.unwrap();
+    }
+    server
+        .wait_workers("all jobs released", |w| w.iter().all(|w| w.assigned_jobs == 0))
+        .await;
+    let stopped_at = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    a.terminate().await;
+    b.terminate().await;
+
+    let stats = mock.stats().await;
+    let served = stats.by_route.get("website_mock").map(|r| r.total).unwrap_or(0);
+    let results = consume(&topic, Some(served as usize), Duration::from_secs(10));
+    assert!(served >= 20 * 3, "at least three rounds ran: {served}");
+    assert_eq!(results.len() as u64, served, "one result per request the mock served");
+
+    let mut per_job: HashMap<&str, Vec<&CheckResult>> = HashMap::new();
+    let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
+    for result in &results {
+        assert_eq!(result.schema_version, 1);
+        assert!(ids.contains(&result.job_id), "unknown job {}", result.job_id);
+        assert!(["worker-a", "worker-b"].contains(&result.worker_id.as_str()));
+        assert!(result.epoch >= 1);
+        assert!(uuid::Uuid::parse_str(&result.check_id).is_ok());
+        assert!(
+            millis(&result.start_time) >= millis(&result.scheduled_time) - 5,
+            "starts at or after its slot"
+        );
+        assert!(
+            millis(&result.scheduled_time) <= stopped_at + 1000,
+            "no check scheduled after the stop took effect"
+        );
+        let Some(monitor_proto::v1::check_result::Detail::Http(http)) = &result.detail else {
+            panic!("http detail")
+        };
+        *by_status.entry(http.status_code.to_string()).or_default() += 1;
+        let expected = if (200..400).contains(&http.status_code) {
+            CheckOutcome::Ok
+        } else {
+            CheckOutcome::AssertionFailed
+        };
+        assert_eq!(result.outcome, expected as i32, "{result:?}");
+        per_job.entry(&result.job_id).or_default().push(result);
+    }
+    assert_eq!(by_status, stats.by_status, "status counts equal what the mock served");
+    for (job, results) in &per_job {
+        let slots: HashSet<i64> = results.iter().map(|r| millis(&r.scheduled_time)).collect();
+        assert_eq!(slots.len(), results.len(), "job {job} ran twice in one slot");
+        let workers: HashSet<&str> = results.iter().map(|r| r.worker_id.as_str()).collect();
+        assert_eq!(workers.len(), 1, "job {job} stayed on one worker");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
+    let mock = start_mock().await;
+    let lease = Duration::from_secs(3);
+    let server = start_server(lease).await;
+    let topic = fresh_topic();
+    for i in 0..10 {
+        server
+            .create_running(&format!("job-{i}"), format!("http://{}/website_mock", mock.addr))
+            .await;
+    }
+    let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
+    let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
+    server
+        .wait_workers("both workers with jobs", |w| {
+            w.len() == 2 && w.iter().all(|w| w.assigned_jobs > 0)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.kill_9().await;
+    let killed_at = Instant::now();
+    server
+        .wait_workers("worker-b holding all 10 jobs", |w| {
+            w.len() == 1 && w[0].id == "worker-b" && w[0].assigned_jobs == 10
+        })
+        .await;
+    let moved_after = killed_at.elapsed();
+    // The server waits lease + one heartbeat (3 s + 0.75 s) of silence.
+    assert!(moved_after >= lease, "moved too early: {moved_after:?}");
+    assert!(
+        moved_after <= lease + Duration::from_secs(3),
+        "moved too late: {moved_after:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.terminate().await;
+
+    let results = consume(&topic, None, Duration::from_secs(5));
+    let mut per_job: HashMap<&str, Vec<&CheckResult>> = HashMap::new();
+    for result in &results {
+        per_job.entry(&result.job_id).or_default().push(result);
+    }
+    assert_eq!(per_job.len(), 10);
+    for (job, mut results) in per_job {
+        results.sort_by_key(|r| millis(&r.scheduled_time));
+        let slots: HashSet<i64> = results.iter().map(|r| millis(&r.scheduled_time)).collect();
+        assert_eq!(slots.len(), results.len(), "job {job} ran twice in one slot");
+        // Once worker-b has it, worker-a never runs it again.
+        if let Some(first_b) = results.iter().position(|r| r.worker_id == "worker-b") {
+            let epoch_b = results[first_b].epoch;
+            assert!(
+                results[first_b..].iter().all(|r| r.worker_id == "worker-b"),
+                "job {job} went back and forth"
+            );
+            assert!(
+                results[..first_b].iter().all(|r| r.epoch < epoch_b),
+                "a move bumps the epoch"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_update_reach_the_worker_within_a_second() {
+    let mock = start_mock().await;
+    let server = start_server(Duration::from_secs(4)).await;
+    let topic = fresh_topic();
+    let stopped = server
+        .create_running("to-stop", format!("http://{}/status/200", mock.addr))
+        .await;
+    let updated = server
+        .create_running("to-update", format!("http://{}/status/201", mock.addr))
+        .await;
+    let worker = spawn_worker(server.addr, &topic, "worker-u", WORKER_TOKEN);
+    server
+        .wait_workers("the worker with both jobs", |w| w.len() == 1 && w[0].assigned_jobs == 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    server
+        .jobs()
+        .stop_job(StopJobRequest { id: stopped.clone() })
+        .await
+        .unwrap();
+    let stop_effective = chrono::Utc::now().timestamp_millis() + 1000;
+    let current = server
+        .jobs()
+        .get_job(monitor_proto::v1::GetJobRequest { id: updated.clone() })
+        .await
+        .unwrap();
+    let mut change = current.into_inner().job.unwrap();
+    change.check = Some(Check::Http(HttpCheck {
+        url: format!("http://{}/status/204", mock.addr),
+        ..Default::default()
+    }));
+    server
+        .jobs()
+        .update_job(UpdateJobRequest {
+            job: Some(change),
+            update_mask: Some(pbjson_types::FieldMask {
+                paths: vec!["http".into()],
+            }),
+        })
+        .await
+        .unwrap();
+    let update_effective = chrono::Utc::now().timestamp_millis() + 1000;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    worker.terminate().await;
+
+    let results = consume(&topic, None, Duration::from_secs(5));
+    let after_stop = results
+        .iter()
+        .filter(|r| r.job_id == stopped && millis(&r.start_time) > stop_effective)
+        .count();
+    assert_eq!(after_stop, 0, "the stopped job ran after the stop took effect");
+    let status_of = |r: &CheckResult| match &r.detail {
+        Some(monitor_proto::v1::check_result::Detail::Http(h)) => h.status_code,
+        _ => 0,
+    };
+    let late: Vec<u32> = results
+        .iter()
+        .filter(|r| r.job_id == updated && millis(&r.start_time) > update_effective)
+        .map(status_of)
+        .collect();
+    assert!(!late.is_empty(), "the updated job kept running");
+    assert!(
+        late.iter().all(|s| *s == 204),
+        "runs after the update use the new URL: {late:?}"
+    );
+    assert!(
+        results.iter().any(|r| r.job_id == updated && status_of(r) == 201),
+        "it ran the old spec before"
+    );
+    let stats = mock.stats().await;
+    assert!(stats.by_status.get("204").copied().unwrap_or(0) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_refused_without_a_retry_storm() {
+    let server = start_server(Duration::from_secs(4)).await;
+    let worker = spawn_worker(server.addr, &fresh_topic(), "worker-bad", "not-the-worker-token-000");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(server.workers().await.is_empty(), "a refused worker is not registered");
+    let log = worker.terminate().await;
+    assert!(log.contains("refused this worker's token"), "clear error: {log}");
+    let attempts = log.matches("refused this worker's token").count();
+    assert!(attempts <= 3, "{attempts} attempts in 4 s is a retry storm: {log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
+    // Reserve a port, start the worker against it, then start the server there.
+    let probe_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = probe_listener.local_addr().unwrap();
+    drop(probe_listener);
+    let worker = spawn_worker(addr, &fresh_topic(), "worker-early", WORKER_TOKEN);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(worker.log().contains("control plane unreachable"), "{}", worker.log());
+
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let listener = TcpListener::bind(addr).await.unwrap();
+    let tokens = monitor_server::auth::Tokens::default()
+        .with_worker_tokens("test", WORKER_TOKEN)
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(monitor_server::server::run(
+        listener,
+        pool,
+        ServerOptions {
+            tokens,
+            ..Default::default()
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let server = Server {
+        addr,
+        channel,
+        _stop: stop,
+        _db: db,
+    };
+    server.wait_workers("the early worker", |w| w.len() == 1).await;
+    let log = worker.terminate().await;
+    assert!(log.contains("reconnecting after backoff"), "{log}");
+    assert!(log.contains("connected to the control plane"), "{log}");
+}
