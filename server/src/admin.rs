@@ -55,10 +55,15 @@ impl Admin {
     #[instrument(skip_all)]
     pub async fn reset(&self, request: ResetDatabaseRequest) -> Result<ResetDatabaseResponse, ApiError> {
         if !request.confirm {
-            return Err(ApiError::invalid("confirm", "must be true: this deletes every job"));
+            return Err(ApiError::invalid(
+                "confirm",
+                "must be true: this deletes every job and all metrics",
+            ));
         }
+        let deleted = self.catalog.delete_all().await?;
         Ok(ResetDatabaseResponse {
-            deleted_jobs: self.catalog.delete_all().await?,
+            deleted_jobs: deleted.jobs,
+            deleted_rollups: deleted.rollups,
         })
     }
 }

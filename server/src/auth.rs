@@ -272,7 +272,7 @@ pub fn grpc_access(path: &str, tokens: &Tokens) -> Access {
     let (service, method) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     match service {
         "monitor.v1.JobService" => match method {
-            "GetJob" | "ListJobs" | "GetJobStatus" => Access::Requires(Role::Read),
+            "GetJob" | "ListJobs" | "GetJobStatus" | "QueryMetrics" => Access::Requires(Role::Read),
             _ => Access::Requires(Role::Write),
         },
         "monitor.v1.WorkerService" => match method {
@@ -486,6 +486,14 @@ mod tests {
         let t = tokens();
         assert_eq!(
             grpc_access("/monitor.v1.JobService/GetJob", &t),
+            Access::Requires(Role::Read)
+        );
+        assert_eq!(
+            grpc_access("/monitor.v1.JobService/QueryMetrics", &t),
+            Access::Requires(Role::Read)
+        );
+        assert_eq!(
+            http_access(&Method::GET, "/v1/jobs/x/metrics", &t),
             Access::Requires(Role::Read)
         );
         assert_eq!(

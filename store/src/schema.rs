@@ -17,3 +17,34 @@ diesel::table! {
         locations -> Jsonb,
     }
 }
+
+diesel::table! {
+    job_metrics (job_id, location, granularity, dt) {
+        job_id -> Uuid,
+        location -> Text,
+        granularity -> Text,
+        dt -> Timestamptz,
+        rt_min -> Nullable<Float8>,
+        rt_max -> Nullable<Float8>,
+        rt_sum -> Float8,
+        rt_count -> Int8,
+        rt_histogram -> Jsonb,
+        checks -> Int8,
+        passed -> Int8,
+        data -> Jsonb,
+        errors -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    consumer_offsets (group_id, topic, partition) {
+        group_id -> Text,
+        topic -> Text,
+        partition -> Int4,
+        next_offset -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(jobs, job_metrics, consumer_offsets);

@@ -1,7 +1,10 @@
 //! `monitor-worker`: parses configuration and runs one role.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use monitor_worker::probe::{self, ProbeArgs};
+use monitor_worker::{
+    aggregate::{self, AggregateArgs},
+    probe::{self, ProbeArgs},
+};
 use tokio::sync::watch;
 
 /// Monitor workers.
@@ -25,6 +28,8 @@ enum LogFormat {
 enum Role {
     /// Run checks assigned by the control plane and publish results to Kafka.
     Probe(ProbeArgs),
+    /// Roll check results up from Kafka into PostgreSQL (exactly once).
+    Aggregate(AggregateArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -32,7 +37,8 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -61,5 +67,6 @@ async fn main() -> anyhow::Result<()> {
     init_tracing(cli.log_format);
     match cli.role {
         Role::Probe(args) => probe::run(args, shutdown_signal()).await,
+        Role::Aggregate(args) => aggregate::run(args.finish(), shutdown_signal()).await,
     }
 }

@@ -2,8 +2,9 @@
 
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
-    GetJobStatusRequest, GetJobStatusResponse, ListJobsRequest, ListJobsResponse, StartJobRequest, StartJobResponse,
-    StopJobRequest, StopJobResponse, UpdateJobRequest, UpdateJobResponse, job_service_server::JobService,
+    GetJobStatusRequest, GetJobStatusResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest,
+    QueryMetricsResponse, StartJobRequest, StartJobResponse, StopJobRequest, StopJobResponse, UpdateJobRequest,
+    UpdateJobResponse, job_service_server::JobService,
 };
 use tonic::{Request, Response, Status};
 
@@ -70,5 +71,12 @@ impl JobService for JobServiceImpl {
     ) -> Result<Response<GetJobStatusResponse>, Status> {
         let status = self.catalog.status(&request.into_inner().id).await?;
         Ok(Response::new(GetJobStatusResponse { status: Some(status) }))
+    }
+
+    async fn query_metrics(
+        &self,
+        request: Request<QueryMetricsRequest>,
+    ) -> Result<Response<QueryMetricsResponse>, Status> {
+        Ok(Response::new(self.catalog.query_metrics(request.into_inner()).await?))
     }
 }

@@ -5,16 +5,21 @@
 //! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
 
 pub mod convert;
+pub mod metrics;
 pub mod page_token;
 pub mod validate;
 
 use monitor_proto::v1::{
     CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobPhase, JobState, JobStatus, ListJobsRequest,
-    ListJobsResponse, UpdateJobRequest,
+    ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse, UpdateJobRequest,
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
-    models::job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
+    diesel_async::AsyncConnection,
+    models::{
+        job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
+        job_metrics::{self, Rollup},
+    },
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -53,6 +58,14 @@ pub struct StateChange {
     pub job: Job,
     pub changed: bool,
     pub message: String,
+}
+
+/// What a database reset deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deleted {
+    pub jobs: i64,
+    /// Rollup rows (`job_metrics`); stored consumer offsets go with them.
+    pub rollups: i64,
 }
 
 /// Parses an API job id.
@@ -342,12 +355,65 @@ impl JobCatalog {
         job::counts(&mut conn).await.map_err(ApiError::from_store)
     }
 
-    /// Deletes every job; returns how many were deleted.
+    /// The job's rollups over a time range (QueryMetrics): one point per
+    /// stored bucket and the exact merge of them all as the summary.
     #[instrument(skip_all)]
-    pub async fn delete_all(&self) -> Result<i64, ApiError> {
+    pub async fn query_metrics(&self, request: QueryMetricsRequest) -> Result<QueryMetricsResponse, ApiError> {
+        let query = metrics::parse_query(&request, chrono::Utc::now())?;
         let mut conn = self.conn().await?;
-        let deleted = job::delete_all(&mut conn).await.map_err(ApiError::from_store)?;
-        tracing::warn!(deleted, "all jobs deleted (database reset)");
+        job::get(&mut conn, query.job_id)
+            .await
+            .map_err(|err| job_error(err, Some(query.job_id), None))?;
+        let rows = job_metrics::query(
+            &mut conn,
+            query.job_id,
+            &query.location,
+            &query.granularity,
+            query.start,
+            query.end,
+        )
+        .await
+        .map_err(ApiError::from_store)?;
+        let mut total = Rollup::default();
+        let points = rows
+            .iter()
+            .map(|row| {
+                let rollup = row.rollup();
+                total.merge(&rollup);
+                metrics::point(row.dt, metrics::figures(&rollup, query.aggregates))
+            })
+            .collect();
+        Ok(QueryMetricsResponse {
+            points,
+            summary: Some(metrics::summary(metrics::figures(&total, query.aggregates))),
+            granularity: query.granularity,
+            start_time: Some(query.start.into()),
+            end_time: Some(query.end.into()),
+            location: query.location,
+        })
+    }
+
+    /// Deletes every job, rollup and stored consumer offset, in one
+    /// transaction (database reset).
+    #[instrument(skip_all)]
+    pub async fn delete_all(&self) -> Result<Deleted, ApiError> {
+        let mut conn = self.conn().await?;
+        let deleted = conn
+            .transaction(async |conn| {
+                let jobs = job::delete_all(conn).await?;
+                let rollups = job_metrics::delete_all(conn).await?;
+                Ok::<_, StoreError>(Deleted {
+                    jobs,
+                    rollups: i64::try_from(rollups).unwrap_or(i64::MAX),
+                })
+            })
+            .await
+            .map_err(ApiError::from_store)?;
+        tracing::warn!(
+            deleted.jobs,
+            deleted.rollups,
+            "all jobs and rollups deleted (database reset)"
+        );
         self.workers.wake();
         Ok(deleted)
     }

@@ -20,9 +20,10 @@ use axum::{
 };
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
-    GetJobStatusResponse, Job, JobState, ListJobsRequest, ResetDatabaseRequest, StartJobResponse, StopJobResponse,
-    UpdateJobRequest, UpdateJobResponse,
+    GetJobStatusResponse, Job, JobState, ListJobsRequest, QueryMetricsRequest, ResetDatabaseRequest, StartJobResponse,
+    StopJobResponse, UpdateJobRequest, UpdateJobResponse,
 };
+use monitor_proto::wkt::Timestamp;
 
 use crate::{admin::Admin, error::ApiError, jobs::JobCatalog};
 use body::{decode, decode_value, query_pairs, read_json_bytes, snake_case};
@@ -48,6 +49,7 @@ pub fn router(state: RestState, request_timeout: Duration) -> Router {
         .route("/v1/jobs/{id}/start", post(start_job))
         .route("/v1/jobs/{id}/stop", post(stop_job))
         .route("/v1/jobs/{id}/status", get(job_status))
+        .route("/v1/jobs/{id}/metrics", get(query_metrics))
         .route("/v1/info", get(server_info))
         .route("/v1/workers", get(list_workers))
         .route("/v1/admin/reset", post(reset_database))
@@ -284,6 +286,66 @@ pub(crate) async fn stop_job(State(state): State<RestState>, JobId(id): JobId) -
 async fn job_status(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let status = state.catalog.status(&id).await?;
     Ok(Json(GetJobStatusResponse { status: Some(status) }).into_response())
+}
+
+/// Builds a QueryMetrics request from query parameters (camelCase or
+/// snake_case): `granularity`, `start` and `end` (RFC 3339; also `startTime`,
+/// `endTime`), `location`, and `aggregates` (comma-separated, or repeated).
+/// Empty values mean the default.
+pub fn metrics_request(job_id: String, query: Option<&str>) -> Result<QueryMetricsRequest> {
+    let mut request = QueryMetricsRequest {
+        job_id,
+        ..Default::default()
+    };
+    for (key, value) in query_pairs(query) {
+        match snake_case(&key).as_str() {
+            "granularity" => request.granularity = value,
+            "start" | "start_time" => request.start_time = rfc3339(&key, &value)?,
+            "end" | "end_time" => request.end_time = rfc3339(&key, &value)?,
+            "location" => request.location = value,
+            "aggregates" => request.aggregates.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_owned),
+            ),
+            _ => {
+                return Err(ApiError::invalid(
+                    key,
+                    "unknown query parameter; use granularity, start, end, location or aggregates",
+                ));
+            }
+        }
+    }
+    Ok(request)
+}
+
+/// A timestamp query parameter; empty is unset.
+fn rfc3339(key: &str, value: &str) -> Result<Option<Timestamp>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    // A `+hh:mm` offset arrives as a space unless the client encoded the `+`.
+    let parsed = chrono::DateTime::parse_from_rfc3339(value)
+        .or_else(|err| chrono::DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map_err(|_| err));
+    match parsed {
+        Ok(at) => Ok(Some(at.with_timezone(&chrono::Utc).into())),
+        Err(err) => Err(ApiError::invalid(
+            key,
+            format!("{value:?} is not an RFC 3339 timestamp such as 2026-11-27T10:00:00Z ({err})"),
+        )),
+    }
+}
+
+/// `GET /v1/jobs/{id}/metrics`: QueryMetrics.
+async fn query_metrics(
+    State(state): State<RestState>,
+    JobId(id): JobId,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let request = metrics_request(id, query.as_deref())?;
+    Ok(Json(state.catalog.query_metrics(request).await?).into_response())
 }
 
 async fn list_workers(State(state): State<RestState>) -> Response {

@@ -38,6 +38,34 @@ const LIST_QUERY: &[(&str, &str, &str)] = &[
     ("nameContains", "string", "case-insensitive substring of the name"),
 ];
 
+const METRICS_QUERY: &[(&str, &str, &str)] = &[
+    (
+        "granularity",
+        "string",
+        "bucket width <N><s|m|h|d>, e.g. 1m, 5m, 1h, 1d (default 1m)",
+    ),
+    (
+        "start",
+        "string",
+        "RFC 3339; points whose bucket starts at or after it (default: end - 1h)",
+    ),
+    (
+        "end",
+        "string",
+        "RFC 3339; points whose bucket starts before it (default: now); at most 10000 buckets after start",
+    ),
+    (
+        "location",
+        "string",
+        "one location; empty: the job over all its locations",
+    ),
+    (
+        "aggregates",
+        "string",
+        "comma-separated subset of min,max,avg,count,p50,p90,p95,p99 (default: all)",
+    ),
+];
+
 const ROUTES: &[Route] = &[
     Route {
         method: "get",
@@ -121,6 +149,16 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/jobs/{id}/metrics",
+        operation: "QueryMetrics",
+        summary: "Rolled-up check results over a time range: a point per bucket with data, and a summary",
+        role: "read",
+        request: None,
+        response: "QueryMetricsResponse",
+        query: METRICS_QUERY,
+    },
+    Route {
+        method: "get",
         path: "/v1/info",
         operation: "GetServerInfo",
         summary: "Server name, version, uptime and job counts",
@@ -133,7 +171,7 @@ const ROUTES: &[Route] = &[
         method: "post",
         path: "/v1/admin/reset",
         operation: "ResetDatabase",
-        summary: "Delete every job (needs confirm: true)",
+        summary: "Delete every job and all metrics (needs confirm: true)",
         role: "admin",
         request: Some("ResetDatabaseRequest"),
         response: "ResetDatabaseResponse",
@@ -343,6 +381,17 @@ mod tests {
         assert_eq!(http["headers"]["type"], "array");
         assert_eq!(http["body"]["format"], "byte");
         assert!(doc["paths"]["/v1/jobs/{id}"]["patch"]["requestBody"].is_object());
+        let point = &doc["components"]["schemas"]["MetricPoint"]["properties"];
+        assert_eq!(point["rtMin"]["type"], "number");
+        assert_eq!(point["rtCount"]["format"], "int64");
+        assert_eq!(point["statusCounts"]["additionalProperties"]["format"], "int64");
+        let metrics = &doc["paths"]["/v1/jobs/{id}/metrics"]["get"];
+        assert_eq!(metrics["operationId"], "QueryMetrics");
+        assert_eq!(
+            metrics["parameters"].as_array().unwrap().len(),
+            6,
+            "id and five query parameters"
+        );
         // Every $ref points at a schema that exists.
         let text = doc.to_string();
         for part in text.split("#/components/schemas/").skip(1) {

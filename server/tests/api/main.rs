@@ -8,4 +8,5 @@ mod harness;
 mod health_reflection;
 mod job_service;
 mod jobs_file;
+mod metrics;
 mod rest;

@@ -1,3 +1,4 @@
 //! One module per table: its row types and the queries over it.
 
 pub mod job;
+pub mod job_metrics;

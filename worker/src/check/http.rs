@@ -6,8 +6,8 @@
 //! keeps its own connection pool. Redirects are followed by reqwest under a
 //! policy that refuses blocklisted IP literals and stops after 10 hops; host
 //! names are filtered by the clients' resolver. The redirect policy is
-//! shared by every check, so it counts hops in a task-local the check sets
-//! up around its request.
+//! shared by every check, so it counts hops in a task-local scoped to the
+//! check's future.
 
 use std::cell::Cell;
 use std::error::Error as StdError;
@@ -27,11 +27,15 @@ use super::blocklist::Blocklist;
 use super::resolve::{AddressError, FilteringResolver, check_address};
 use super::{CheckSetupError, Failure, Shared, tls};
 
+/// Idle connections kept per target host (per client).
+const MAX_IDLE_PER_HOST: usize = 64;
+
 /// Redirects followed before the check fails (the contract's limit).
 const MAX_REDIRECTS: usize = 10;
 
 tokio::task_local! {
-    /// Redirects followed so far by the check running in this task.
+    /// Redirects followed so far by the check being polled. A scope
+    /// belongs to one future, so checks joined in one task count apart.
     static REDIRECTS: Cell<u32>;
 }
 
@@ -61,6 +65,11 @@ impl Clients {
                     blocklist: Arc::clone(blocklist),
                 })
                 .tls_backend_preconfigured(tls.clone())
+                // Idle keep-alive connections cost buffers; thousands of jobs
+                // on one host would otherwise keep one each.
+                .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+                .pool_idle_timeout(std::time::Duration::from_secs(30))
+                .tcp_nodelay(true)
                 .build()
         };
         Ok(Self {
@@ -116,13 +125,19 @@ fn check_url_host(blocklist: &Blocklist, url: &Url) -> Result<(), AddressError> 
 
 /// What the check saw before it ended, however it ended.
 struct Seen {
+    /// Status of the final answer; 0 until one arrives.
     status: u16,
+    /// Start of the check to the final answer's headers.
     first_byte_time: Option<std::time::Duration>,
+    /// The job's URL until an answer names the URL that gave it.
     final_url: String,
+    /// Redirects followed to reach the final answer.
     redirects: u32,
-    /// The stored prefix of the body.
+    /// The stored prefix of the body (only when a body assertion needs it).
     body: Vec<u8>,
+    /// Every body byte received, stored or not.
     body_bytes: u64,
+    /// False until the body is read (never for HEAD).
     body_read: bool,
 }
 

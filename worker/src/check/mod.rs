@@ -169,7 +169,7 @@ fn human_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis}ms")
-    } else if millis % 1000 == 0 {
+    } else if duration.subsec_millis() == 0 {
         format!("{}s", millis / 1000)
     } else {
         let text = format!("{:.3}", duration.as_secs_f64());
@@ -198,6 +198,12 @@ mod tests {
         assert_eq!(job_timeout(Some(&proto(-1, 0))), DEFAULT_TIMEOUT);
         assert_eq!(job_timeout(Some(&proto(0, 300_000_000))), Duration::from_millis(300));
         assert_eq!(job_timeout(Some(&proto(3600, 0))), MAX_TIMEOUT);
+    }
+
+    #[test]
+    fn the_runner_is_cheap_to_share_between_tasks() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<CheckRunner>();
     }
 
     #[tokio::test]

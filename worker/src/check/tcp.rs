@@ -15,7 +15,9 @@ use super::resolve::{check_address, lookup};
 
 /// The address connected to and how long the connect took.
 struct Connected {
+    /// The address that accepted.
     address: SocketAddr,
+    /// The successful connect alone (not DNS, not earlier addresses).
     connect_time: std::time::Duration,
 }
 

@@ -1,0 +1,138 @@
+//! The read path behind QueryMetrics and the reset, against a real
+//! PostgreSQL: which rows `query` returns, that a row reads back as the
+//! rollup that was written, and what `delete_all` removes.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use monitor_store::{
+    models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
+    testing::TestDb,
+};
+use uuid::Uuid;
+
+const GROUP: &str = "store-tests";
+const TOPIC: &str = "monitor.checks";
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+fn key(job_id: Uuid, location: &str, granularity: &str, dt: DateTime<Utc>) -> RollupKey {
+    RollupKey {
+        job_id,
+        location: location.into(),
+        granularity: granularity.into(),
+        dt,
+    }
+}
+
+fn sample(seed: u32) -> Rollup {
+    let mut rollup = Rollup::default();
+    for i in 0..20 {
+        let ms = f64::from(seed * 10 + i) + 0.25;
+        let passed = i % 7 != 0;
+        let error = (!passed).then_some("CHECK_OUTCOME_TIMEOUT");
+        rollup.add(Some(ms), passed, Some(if passed { 200 } else { 503 }), error);
+    }
+    rollup.add(None, false, None, Some("CHECK_OUTCOME_DNS"));
+    rollup
+}
+
+#[tokio::test]
+async fn query_reads_a_half_open_range_of_one_series() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let (job, other_job) = (Uuid::now_v7(), Uuid::now_v7());
+    let start = at("2026-11-27T10:00:00Z");
+    let minute = |n: i64| start + TimeDelta::minutes(n);
+    let rows = vec![
+        (key(job, "", "1m", minute(-1)), sample(1)),
+        (key(job, "", "1m", minute(0)), sample(2)),
+        (key(job, "", "1m", minute(1)), sample(3)),
+        (key(job, "", "1m", minute(2)), sample(4)),
+        (key(job, "eu-west", "1m", minute(1)), sample(5)),
+        (key(job, "", "1h", minute(0)), sample(6)),
+        (key(other_job, "", "1m", minute(1)), sample(7)),
+    ];
+    let progress = [PartitionProgress {
+        partition: 0,
+        expected: None,
+        next_offset: 1,
+    }];
+    let outcome = job_metrics::flush(&mut conn, GROUP, TOPIC, &rows, &progress)
+        .await
+        .unwrap();
+    assert_eq!(outcome, FlushOutcome::Committed { rows: rows.len() });
+
+    let found = job_metrics::query(&mut conn, job, "", "1m", minute(0), minute(2))
+        .await
+        .unwrap();
+    let dts: Vec<_> = found.iter().map(|r| r.dt).collect();
+    assert_eq!(
+        dts,
+        [minute(0), minute(1)],
+        "from is inclusive, to exclusive, oldest first"
+    );
+    assert_eq!(found[0].rollup(), sample(2), "a row reads back as the rollup written");
+    assert_eq!(found[1].rollup(), sample(3));
+    let located = job_metrics::query(&mut conn, job, "eu-west", "1m", minute(0), minute(2))
+        .await
+        .unwrap();
+    assert_eq!(located.len(), 1);
+    assert_eq!(located[0].rollup(), sample(5));
+    let hours = job_metrics::query(&mut conn, job, "", "1h", minute(0), minute(60))
+        .await
+        .unwrap();
+    assert_eq!(hours.len(), 1);
+    assert_eq!(hours[0].rollup(), sample(6));
+    let none = job_metrics::query(&mut conn, job, "", "5m", minute(-60), minute(60))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn delete_all_removes_rollups_and_offsets() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let job = Uuid::now_v7();
+    let dt = at("2026-11-27T10:00:00Z");
+    let rows = vec![(key(job, "", "1m", dt), sample(1)), (key(job, "", "1h", dt), sample(1))];
+    let progress = [
+        PartitionProgress {
+            partition: 0,
+            expected: None,
+            next_offset: 5,
+        },
+        PartitionProgress {
+            partition: 1,
+            expected: None,
+            next_offset: 9,
+        },
+    ];
+    job_metrics::flush(&mut conn, GROUP, TOPIC, &rows, &progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(job_metrics::delete_all(&mut conn).await.unwrap(), 2);
+    assert!(
+        job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let left = job_metrics::query(&mut conn, job, "", "1m", dt, dt + TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+    assert_eq!(
+        job_metrics::delete_all(&mut conn).await.unwrap(),
+        0,
+        "nothing left to delete"
+    );
+}

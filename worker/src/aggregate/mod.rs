@@ -1,0 +1,688 @@
+//! The `aggregate` role: consumes `CheckResult`s as a consumer group and
+//! rolls them up into `job_metrics` with an exactly-once effect.
+//!
+//! Per partition the aggregator keeps pending rollups and the next offset to
+//! read. Every flush is one transaction: it locks the partitions' stored
+//! offsets, checks they are still the ones this aggregator started from
+//! (else another group member took the partition: the flush is fenced and
+//! the pending state dropped), upserts all rollups with one set-based
+//! statement and stores the new offsets. Only then are offsets committed to
+//! Kafka (advisory, for lag). On (re)assignment, reading resumes from the
+//! stored offset: a crash or replay never counts a check twice or loses one.
+//!
+//! On a revocation the pending state of the revoked partitions is dropped,
+//! not flushed: nothing is lost, because their stored offsets still point
+//! before it and the new owner re-reads those messages.
+
+pub mod config;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, TimeZone, Utc};
+use monitor_proto::v1::{CheckOutcome, CheckResult, check_result::Detail};
+use monitor_store::{
+    DbPool, StoreError,
+    models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
+};
+use prost::Message as _;
+use rdkafka::{
+    ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
+    consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
+    message::{Header, OwnedHeaders, OwnedMessage},
+    producer::{FutureProducer, FutureRecord},
+};
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+pub use config::{AggregateArgs, Granularity, RtField};
+
+/// The `CheckResult` layout this aggregator understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Counters of one aggregator, for logs, tests and the benchmark.
+#[derive(Debug, Default)]
+pub struct AggregatorStats {
+    pub consumed: AtomicU64,
+    pub skipped_duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub flushes: AtomicU64,
+    pub rows_upserted: AtomicU64,
+    pub fenced: AtomicU64,
+}
+
+/// Forwards revocations to the consuming loop.
+struct RebalanceEvents {
+    revoked: mpsc::UnboundedSender<Vec<i32>>,
+}
+
+impl ClientContext for RebalanceEvents {}
+
+impl ConsumerContext for RebalanceEvents {
+    fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            let revoked: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+            tracing::info!(?revoked, "partitions revoked: dropping their unflushed state");
+            let _ = self.revoked.send(revoked);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            let assigned: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+            tracing::info!(?assigned, "partitions assigned");
+        }
+    }
+}
+
+/// What woke the consuming loop.
+enum Event {
+    Shutdown,
+    Revoked(Vec<i32>),
+    Flush,
+    Message(Result<OwnedMessage, rdkafka::error::KafkaError>),
+}
+
+/// Pending work of one partition.
+#[derive(Debug)]
+struct PartitionState {
+    /// The offset stored in the database when this state started (None:
+    /// nothing stored yet); the flush checks it is unchanged.
+    expected: Option<i64>,
+    /// The next offset to account for.
+    next_offset: i64,
+    rollups: HashMap<RollupKey, Rollup>,
+}
+
+/// Why a message is refused (dead-lettered).
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Poison {
+    #[error("undecodable value: {0}")]
+    Undecodable(String),
+    #[error("unknown schema version {0} (this aggregator reads {SCHEMA_VERSION})")]
+    UnknownSchema(u32),
+    #[error("job id {0:?} is not a UUID")]
+    BadJobId(String),
+    #[error("missing start time")]
+    MissingStartTime,
+    #[error("start time {0} is more than the allowed skew in the future")]
+    FutureStartTime(String),
+}
+
+/// Decodes and checks one message value.
+pub fn decode(payload: Option<&[u8]>, max_future_skew: Duration) -> Result<(Uuid, DateTime<Utc>, CheckResult), Poison> {
+    let payload = payload.ok_or_else(|| Poison::Undecodable("no value".into()))?;
+    let result = CheckResult::decode(payload).map_err(|err| Poison::Undecodable(err.to_string()))?;
+    if result.schema_version != SCHEMA_VERSION {
+        return Err(Poison::UnknownSchema(result.schema_version));
+    }
+    let job_id = Uuid::parse_str(&result.job_id).map_err(|_| Poison::BadJobId(result.job_id.clone()))?;
+    let start = result.start_time.as_ref().ok_or(Poison::MissingStartTime)?;
+    let start = Utc
+        .timestamp_opt(start.seconds, start.nanos.max(0) as u32)
+        .single()
+        .ok_or_else(|| Poison::FutureStartTime(format!("{}s", start.seconds)))?;
+    if start > Utc::now() + chrono::Duration::from_std(max_future_skew).unwrap_or(chrono::Duration::hours(1)) {
+        return Err(Poison::FutureStartTime(start.to_rfc3339()));
+    }
+    Ok((job_id, start, result))
+}
+
+fn duration_ms(d: &pbjson_types::Duration) -> f64 {
+    d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1_000_000.0
+}
+
+/// Adds one result to the rollups of every granularity, overall and (when
+/// the check ran for a location) per location.
+pub fn add_to(
+    rollups: &mut HashMap<RollupKey, Rollup>,
+    granularities: &[Granularity],
+    rt_field: RtField,
+    job_id: Uuid,
+    start: DateTime<Utc>,
+    result: &CheckResult,
+) {
+    let outcome = CheckOutcome::try_from(result.outcome).unwrap_or(CheckOutcome::Unspecified);
+    let answered = matches!(outcome, CheckOutcome::Ok | CheckOutcome::AssertionFailed);
+    let rt = if answered {
+        match rt_field {
+            RtField::Duration => result.duration.as_ref().map(duration_ms),
+            RtField::FirstByte => match &result.detail {
+                Some(Detail::Http(http)) => http.first_byte_time.as_ref().map(duration_ms),
+                Some(Detail::Tcp(tcp)) => tcp.connect_time.as_ref().map(duration_ms),
+                None => None,
+            },
+        }
+    } else {
+        None
+    };
+    let status = match &result.detail {
+        Some(Detail::Http(http)) if http.status_code > 0 => Some(http.status_code),
+        _ => None,
+    };
+    let error = (outcome != CheckOutcome::Ok).then(|| outcome.as_str_name());
+    let mut locations = vec![String::new()];
+    if !result.location.is_empty() {
+        locations.push(result.location.clone());
+    }
+    for granularity in granularities {
+        let dt = granularity.bucket_start(start);
+        for location in &locations {
+            let key = RollupKey {
+                job_id,
+                location: location.clone(),
+                granularity: granularity.label.clone(),
+                dt,
+            };
+            rollups
+                .entry(key)
+                .or_default()
+                .add(rt, outcome == CheckOutcome::Ok, status, error);
+        }
+    }
+}
+
+/// A running aggregator.
+pub struct Aggregator {
+    args: AggregateArgs,
+    pool: DbPool,
+    consumer: StreamConsumer<RebalanceEvents>,
+    revoked: mpsc::UnboundedReceiver<Vec<i32>>,
+    dlq: FutureProducer,
+    partitions: HashMap<i32, PartitionState>,
+    /// Stored offsets of partitions seen since their assignment.
+    stored: HashMap<i32, Option<i64>>,
+    pending_keys: usize,
+    pub stats: Arc<AggregatorStats>,
+}
+
+impl Aggregator {
+    pub fn new(args: AggregateArgs, pool: DbPool) -> anyhow::Result<Self> {
+        let base: ClientConfig = args.kafka.client_config()?;
+        let (revoked_tx, revoked) = mpsc::unbounded_channel();
+        let consumer: StreamConsumer<RebalanceEvents> = base
+            .clone()
+            .set("group.id", &args.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .create_with_context(RebalanceEvents { revoked: revoked_tx })?;
+        consumer.subscribe(&[&args.kafka.kafka_topic])?;
+        let dlq: FutureProducer = base
+            .clone()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .create()?;
+        Ok(Aggregator {
+            args,
+            pool,
+            consumer,
+            revoked,
+            dlq,
+            partitions: HashMap::new(),
+            stored: HashMap::new(),
+            pending_keys: 0,
+            stats: Arc::default(),
+        })
+    }
+
+    /// Consumes until `shutdown` flips to true; then flushes and returns.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Arc<AggregatorStats>> {
+        // The dead-letter topic must exist before the first poison message;
+        // a broker that is down now is retried when one arrives.
+        let config = self.args.kafka.client_config()?;
+        if let Err(err) = crate::kafka::ensure_topic(&config, &self.args.dlq_topic, 1, 1).await {
+            tracing::warn!(topic = self.args.dlq_topic, error = %err, "cannot create the dead-letter topic yet");
+        }
+        let mut flush_timer = tokio::time::interval(self.args.flush_interval());
+        flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = shutdown.changed() => Event::Shutdown,
+                Some(revoked) = self.revoked.recv() => Event::Revoked(revoked),
+                _ = flush_timer.tick() => Event::Flush,
+                message = self.consumer.recv() => Event::Message(message.map(|m| m.detach())),
+            };
+            match event {
+                Event::Shutdown => break,
+                Event::Revoked(revoked) => self.forget(&revoked),
+                Event::Flush => self.flush(&shutdown).await,
+                Event::Message(Ok(message)) => {
+                    self.handle(&message).await;
+                    if self.pending_keys >= self.args.max_pending_keys {
+                        self.flush(&shutdown).await;
+                    }
+                }
+                Event::Message(Err(err)) => {
+                    tracing::warn!(error = %err, "consumer error; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        tracing::info!("shutting down: final flush");
+        self.flush(&shutdown).await;
+        let stats = self.stats.clone();
+        tracing::info!(
+            consumed = stats.consumed.load(Ordering::Relaxed),
+            dead_lettered = stats.dead_lettered.load(Ordering::Relaxed),
+            flushes = stats.flushes.load(Ordering::Relaxed),
+            rows_upserted = stats.rows_upserted.load(Ordering::Relaxed),
+            fenced = stats.fenced.load(Ordering::Relaxed),
+            "aggregator summary"
+        );
+        Ok(stats)
+    }
+
+    /// Drops the state of partitions this aggregator no longer owns.
+    fn forget(&mut self, partitions: &[i32]) {
+        for partition in partitions {
+            if let Some(state) = self.partitions.remove(partition) {
+                self.pending_keys = self.pending_keys.saturating_sub(state.rollups.len());
+            }
+            self.stored.remove(partition);
+        }
+    }
+
+    /// The stored offset of `partition`, read once per assignment; retries
+    /// while the database is down (the consumer waits meanwhile).
+    async fn stored_offset(&mut self, partition: i32) -> Option<i64> {
+        if let Some(stored) = self.stored.get(&partition) {
+            return *stored;
+        }
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let read = async {
+                let mut conn = self.pool.get().await?;
+                job_metrics::stored_offsets(
+                    &mut conn,
+                    &self.args.group_id,
+                    &self.args.kafka.kafka_topic,
+                    &[partition],
+                )
+                .await
+            };
+            match read.await {
+                Ok(offsets) => {
+                    let stored = offsets.get(&partition).copied();
+                    self.stored.insert(partition, stored);
+                    return stored;
+                }
+                Err(err) => {
+                    tracing::warn!(partition, error = %err, "cannot read stored offsets; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, message: &OwnedMessage) {
+        let (partition, offset) = (message.partition(), message.offset());
+        let stored = self.stored_offset(partition).await;
+        let state = self.partitions.entry(partition).or_insert_with(|| PartitionState {
+            expected: stored,
+            next_offset: stored.unwrap_or(offset),
+            rollups: HashMap::new(),
+        });
+        if offset < state.next_offset {
+            // Already accounted for (replay after a crash or a seek).
+            self.stats.skipped_duplicates.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if offset > state.next_offset {
+            // Kafka resumed past what the database accounts for: go back to
+            // the stored offset (retrying while the fetcher settles).
+            let target = state.next_offset;
+            tracing::warn!(
+                partition,
+                offset,
+                target,
+                "reading resumed past the stored offset; seeking back"
+            );
+            let topic = self.args.kafka.kafka_topic.clone();
+            for attempt in 1..=50 {
+                match self
+                    .consumer
+                    .seek(&topic, partition, Offset::Offset(target), Duration::from_secs(5))
+                {
+                    Ok(()) => return,
+                    Err(err) => {
+                        tracing::warn!(partition, attempt, error = %err, "seek failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+            tracing::error!(
+                partition,
+                "could not seek back; dropping the partition's state to reload it"
+            );
+            self.forget(&[partition]);
+            return;
+        }
+        self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+        match decode(message.payload(), self.args.max_future_skew()) {
+            Ok((job_id, start, result)) => {
+                let before = state.rollups.len();
+                add_to(
+                    &mut state.rollups,
+                    &self.args.granularities,
+                    self.args.rt_field,
+                    job_id,
+                    start,
+                    &result,
+                );
+                self.pending_keys += state.rollups.len() - before;
+                state.next_offset = offset + 1;
+            }
+            Err(poison) => {
+                state.next_offset = offset + 1;
+                let payload = message.payload().map(<[u8]>::to_vec);
+                let key = message.key().map(<[u8]>::to_vec);
+                self.dead_letter(partition, offset, key, payload, &poison).await;
+            }
+        }
+    }
+
+    /// Sends a refused message to the DLQ topic, waiting until the broker
+    /// has it, so the offset moves past it only once it is safe there.
+    async fn dead_letter(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: Option<Vec<u8>>,
+        payload: Option<Vec<u8>>,
+        poison: &Poison,
+    ) {
+        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(partition, offset, reason = %poison, "dead-lettering a message");
+        let reason = poison.to_string();
+        let (partition_text, offset_text) = (partition.to_string(), offset.to_string());
+        let mut wait = Duration::from_millis(100);
+        loop {
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "reason",
+                    value: Some(reason.as_str()),
+                })
+                .insert(Header {
+                    key: "source-topic",
+                    value: Some(self.args.kafka.kafka_topic.as_str()),
+                })
+                .insert(Header {
+                    key: "source-partition",
+                    value: Some(partition_text.as_str()),
+                })
+                .insert(Header {
+                    key: "source-offset",
+                    value: Some(offset_text.as_str()),
+                });
+            let mut record: FutureRecord<'_, Vec<u8>, Vec<u8>> =
+                FutureRecord::to(&self.args.dlq_topic).headers(headers);
+            if let Some(key) = &key {
+                record = record.key(key);
+            }
+            if let Some(payload) = &payload {
+                record = record.payload(payload);
+            }
+            match self.dlq.send(record, Duration::from_secs(10)).await {
+                Ok(_) => return,
+                Err((err, _)) => {
+                    tracing::warn!(error = %err, "dead-letter topic unavailable; retrying");
+                    if let Ok(config) = self.args.kafka.client_config() {
+                        let _ = crate::kafka::ensure_topic(&config, &self.args.dlq_topic, 1, 1).await;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Writes pending rollups and offsets in one transaction, retrying with
+    /// backoff while the database is down (consumption waits: back-pressure).
+    async fn flush(&mut self, shutdown: &watch::Receiver<bool>) {
+        let progress: Vec<PartitionProgress> = self
+            .partitions
+            .iter()
+            .filter(|(_, s)| s.expected != Some(s.next_offset))
+            .map(|(p, s)| PartitionProgress {
+                partition: *p,
+                expected: s.expected,
+                next_offset: s.next_offset,
+            })
+            .collect();
+        if progress.is_empty() {
+            return;
+        }
+        let mut merged: HashMap<RollupKey, Rollup> = HashMap::new();
+        for state in self.partitions.values() {
+            for (key, rollup) in &state.rollups {
+                merged.entry(key.clone()).or_default().merge(rollup);
+            }
+        }
+        let rows: Vec<(RollupKey, Rollup)> = merged.into_iter().collect();
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(100);
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            let result: Result<FlushOutcome, StoreError> = async {
+                let mut conn = self.pool.get().await?;
+                job_metrics::flush(
+                    &mut conn,
+                    &self.args.group_id,
+                    &self.args.kafka.kafka_topic,
+                    &rows,
+                    &progress,
+                )
+                .await
+            }
+            .await;
+            match result {
+                Ok(outcome) => break Some(outcome),
+                Err(err) => {
+                    tracing::warn!(error = %err, attempts, rows = rows.len(), "flush failed; keeping the state and retrying");
+                    if *shutdown.borrow() && attempts >= 5 {
+                        // Nothing is lost: the offsets were not stored either.
+                        tracing::error!("giving up the final flush; the next start re-reads from the stored offsets");
+                        break None;
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        };
+        match outcome {
+            None => {}
+            Some(FlushOutcome::Committed { rows: written }) => {
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
+                self.stats.rows_upserted.fetch_add(written as u64, Ordering::Relaxed);
+                let mut commit = TopicPartitionList::new();
+                for p in &progress {
+                    if let Some(state) = self.partitions.get_mut(&p.partition) {
+                        state.expected = Some(p.next_offset);
+                        state.rollups.clear();
+                    }
+                    self.stored.insert(p.partition, Some(p.next_offset));
+                    let _ = commit.add_partition_offset(
+                        &self.args.kafka.kafka_topic,
+                        p.partition,
+                        Offset::Offset(p.next_offset),
+                    );
+                }
+                self.pending_keys = 0;
+                if let Err(err) = self.consumer.commit(&commit, CommitMode::Async) {
+                    tracing::debug!(error = %err, "Kafka offset commit failed (advisory; the database holds the truth)");
+                }
+                tracing::debug!(
+                    rows = written,
+                    partitions = progress.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "flushed"
+                );
+            }
+            Some(FlushOutcome::Fenced { partitions }) => {
+                self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    ?partitions,
+                    "another aggregator moved these partitions; dropping their state"
+                );
+                self.forget(&partitions);
+            }
+        }
+    }
+}
+
+/// Applies retention every `every` until aborted.
+pub async fn retention_loop(pool: DbPool, retention: BTreeMap<String, Duration>, every: Duration) {
+    loop {
+        for (granularity, keep) in &retention {
+            let before = Utc::now() - chrono::Duration::from_std(*keep).unwrap_or(chrono::Duration::MAX);
+            let deleted = async {
+                let mut conn = pool.get().await?;
+                job_metrics::apply_retention(&mut conn, granularity, before).await
+            }
+            .await;
+            match deleted {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(granularity, deleted = n, "retention applied"),
+                Err(err) => tracing::warn!(granularity, error = %err, "retention failed; retrying later"),
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Runs the aggregate role until `shutdown`.
+pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let pool = monitor_store::connect(&args.database_url, 4)?;
+    let retention = tokio::spawn(retention_loop(
+        pool.clone(),
+        args.retention.clone(),
+        Duration::from_secs(600),
+    ));
+    let aggregator = Aggregator::new(args, pool)?;
+    let result = aggregator.run(shutdown).await;
+    retention.abort();
+    result.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::HttpResult;
+
+    use super::*;
+
+    fn result(
+        job: Uuid,
+        location: &str,
+        outcome: CheckOutcome,
+        ms: i32,
+        status: u32,
+        start: DateTime<Utc>,
+    ) -> CheckResult {
+        CheckResult {
+            schema_version: 1,
+            job_id: job.to_string(),
+            location: location.into(),
+            start_time: Some(start.into()),
+            duration: Some(pbjson_types::Duration {
+                seconds: 0,
+                nanos: ms * 1_000_000,
+            }),
+            outcome: outcome as i32,
+            detail: Some(Detail::Http(HttpResult {
+                status_code: status,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn results_land_in_the_bucket_of_their_start_per_location_and_overall() {
+        let job = Uuid::now_v7();
+        let grans = vec![Granularity::parse("1m").unwrap(), Granularity::parse("1h").unwrap()];
+        let mut rollups = HashMap::new();
+        let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 1, 30).unwrap();
+        add_to(
+            &mut rollups,
+            &grans,
+            RtField::Duration,
+            job,
+            t,
+            &result(job, "eu", CheckOutcome::Ok, 20, 200, t),
+        );
+        let t2 = t + chrono::Duration::seconds(45);
+        add_to(
+            &mut rollups,
+            &grans,
+            RtField::Duration,
+            job,
+            t2,
+            &result(job, "us", CheckOutcome::Timeout, 1000, 0, t2),
+        );
+        // 2 locations + overall, in 2 minute buckets and 1 hour bucket.
+        let minute = |loc: &str, m: u32| RollupKey {
+            job_id: job,
+            location: loc.into(),
+            granularity: "1m".into(),
+            dt: Utc.with_ymd_and_hms(2026, 11, 27, 10, m, 0).unwrap(),
+        };
+        assert_eq!(rollups[&minute("", 1)].checks, 1);
+        assert_eq!(rollups[&minute("eu", 1)].rt_min, Some(20.0));
+        assert_eq!(rollups[&minute("", 2)].errors["CHECK_OUTCOME_TIMEOUT"], 1);
+        assert_eq!(rollups[&minute("", 2)].rt_count, 0, "a timeout has no response time");
+        let hour = RollupKey {
+            job_id: job,
+            location: String::new(),
+            granularity: "1h".into(),
+            dt: Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap(),
+        };
+        assert_eq!((rollups[&hour].checks, rollups[&hour].passed), (2, 1));
+        assert_eq!(rollups[&hour].status["200"], 1);
+        assert_eq!(rollups.len(), 3 * 2 + 3);
+    }
+
+    #[test]
+    fn poison_is_recognised() {
+        let skew = Duration::from_secs(3600);
+        let job = Uuid::now_v7();
+        let now = Utc::now();
+        let good = result(job, "", CheckOutcome::Ok, 5, 200, now).encode_to_vec();
+        assert!(decode(Some(&good), skew).is_ok());
+        assert!(matches!(
+            decode(Some(b"\xff\xff\xff"), skew),
+            Err(Poison::Undecodable(_))
+        ));
+        assert!(matches!(decode(None, skew), Err(Poison::Undecodable(_))));
+        let mut v2 = result(job, "", CheckOutcome::Ok, 5, 200, now);
+        v2.schema_version = 2;
+        assert_eq!(decode(Some(&v2.encode_to_vec()), skew), Err(Poison::UnknownSchema(2)));
+        let mut bad_id = result(job, "", CheckOutcome::Ok, 5, 200, now);
+        bad_id.job_id = "x".into();
+        assert!(matches!(
+            decode(Some(&bad_id.encode_to_vec()), skew),
+            Err(Poison::BadJobId(_))
+        ));
+        let future = result(job, "", CheckOutcome::Ok, 5, 200, now + chrono::Duration::days(2));
+        assert!(matches!(
+            decode(Some(&future.encode_to_vec()), skew),
+            Err(Poison::FutureStartTime(_))
+        ));
+        let mut no_start = result(job, "", CheckOutcome::Ok, 5, 200, now);
+        no_start.start_time = None;
+        assert_eq!(
+            decode(Some(&no_start.encode_to_vec()), skew),
+            Err(Poison::MissingStartTime)
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! The aggregator against the real broker and PostgreSQL: every rollup is
+//! compared with sums computed independently here, after crashes, a second
+//! group member, poison messages and lost database connections.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, TimeZone, Utc};
+use clap::Parser as _;
+use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
+use monitor_store::{models::job_metrics::MetricRow, testing::TestDb};
+use monitor_worker::aggregate::{AggregateArgs, Aggregator};
+use prost::Message as _;
+use rdkafka::{
+    ClientConfig, Message as _,
+    consumer::{BaseConsumer, Consumer},
+    message::Headers,
+    producer::{FutureProducer, FutureRecord},
+};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+fn brokers() -> String {
+    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn fresh(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::now_v7().simple())
+}
+
+/// A deterministic stream of results: `n` checks over `jobs` jobs, spread
+/// over three hours, some in two locations, with every outcome kind.
+fn results(n: usize, jobs: &[Uuid]) -> Vec<CheckResult> {
+    let base = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+    (0..n)
+        .map(|i| {
+            let job = jobs[i % jobs.len()];
+            let start = base + chrono::Duration::milliseconds((i as i64 * 7_919) % (3 * 3_600_000));
+            let outcome = match i % 10 {
+                0 => CheckOutcome::Timeout,
+                1 => CheckOutcome::AssertionFailed,
+                2 => CheckOutcome::Connect,
+                _ => CheckOutcome::Ok,
+            };
+            let status = match outcome {
+                CheckOutcome::Timeout | CheckOutcome::Connect => 0,
+                CheckOutcome::AssertionFailed => 500,
+                _ => [200, 200, 204, 301][i % 4],
+            };
+            let ms = 5 + (i * 37 % 400) as i32;
+            CheckResult {
+                schema_version: 1,
+                check_id: Uuid::now_v7().to_string(),
+                job_id: job.to_string(),
+                job_version: 1,
+                worker_id: "w".into(),
+                epoch: 1,
+                location: if i % 3 == 0 {
+                    "eu-1".into()
+                } else if i % 3 == 1 {
+                    "us-2".into()
+                } else {
+                    String::new()
+                },
+                scheduled_time: Some(start.into()),
+                start_time: Some(start.into()),
+                duration: Some(pbjson_types::Duration {
+                    seconds: 0,
+                    nanos: ms * 1_000_000,
+                }),
+                outcome: outcome as i32,
+                detail: Some(Detail::Http(HttpResult {
+                    status_code: status,
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+/// Produces values (results or raw poison) and returns the end offset per partition.
+async fn produce(topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    let mut ends: HashMap<i32, i64> = HashMap::new();
+    let mut pending = Vec::new();
+    for (key, value) in values {
+        let record = FutureRecord::to(topic).key(key.as_bytes()).payload(value.as_slice());
+        pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    for delivery in pending {
+        let delivered = delivery.await.unwrap().unwrap();
+        let end = ends.entry(delivered.partition).or_default();
+        *end = (*end).max(delivered.offset + 1);
+    }
+    ends
+}
+
+async fn create_topic(topic: &str, partitions: i32) {
+    let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers(), topic)
+        .client_config()
+        .unwrap();
+    monitor_worker::kafka::ensure_topic(&config, topic, partitions, 1)
+        .await
+        .unwrap();
+}
+
+/// The role's flags, parsed as the binary parses them.
+#[derive(clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    args: AggregateArgs,
+}
+
+fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
+    Flags::try_parse_from([
+        "aggregate",
+        "--database-url",
+        &db.url,
+        "--kafka-brokers",
+        &brokers(),
+        "--kafka-topic",
+        topic,
+        "--group-id",
+        group,
+        "--dlq-topic",
+        dlq,
+        "--granularities",
+        "1m,5m,1h",
+        "--flush-interval-ms",
+        "200",
+    ])
+    .unwrap()
+    .args
+    .finish()
+}
+
+#[derive(Debug, Default, PartialEq)]
+struct Expected {
+    checks: i64,
+    passed: i64,
+    rt_count: i64,
+    rt_sum: f64,
+    rt_min: Option<f64>,
+    rt_max: Option<f64>,
+    status: BTreeMap<String, i64>,
+    errors: BTreeMap<String, i64>,
+}
+
+type Key = (Uuid, String, String, DateTime<Utc>);
+
+/// The rollups the results must produce, computed without the aggregator's code.
+fn expected(results: &[CheckResult], widths: &[(&str, i64)]) -> HashMap<Key, Expected> {
+    let mut out: HashMap<Key, Expected> = HashMap::new();
+    for r in results {
+        let start = r.start_time.as_ref().unwrap();
+        let ms = start.seconds * 1000 + i64::from(start.nanos) / 1_000_000;
+        let job = Uuid::parse_str(&r.job_id).unwrap();
+        let outcome = CheckOutcome::try_from(r.outcome).unwrap();
+        let Some(Detail::Http(http)) = &r.detail else {
+            unreachable!()
+        };
+        let rt = r
+            .duration
+            .as_ref()
+            .map(|d| d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1e6);
+        let answered = matches!(outcome, CheckOutcome::Ok | CheckOutcome::AssertionFailed);
+        let mut locations = vec![String::new()];
+        if !r.location.is_empty() {
+            locations.push(r.location.clone());
+        }
+        for (label, width_ms) in widths {
+            let dt = Utc.timestamp_millis_opt(ms - ms % width_ms).unwrap();
+            for location in &locations {
+                let e = out.entry((job, location.clone(), label.to_string(), dt)).or_default();
+                e.checks += 1;
+                if outcome == CheckOutcome::Ok {
+                    e.passed += 1;
+                } else {
+                    *e.errors.entry(outcome.as_str_name().to_owned()).or_default() += 1;
+                }
+                if http.status_code > 0 {
+                    *e.status.entry(http.status_code.to_string()).or_default() += 1;
+                }
+                if answered && let Some(rt) = rt {
+                    e.rt_count += 1;
+                    e.rt_sum += rt;
+                    e.rt_min = Some(e.rt_min.map_or(rt, |m| m.min(rt)));
+                    e.rt_max = Some(e.rt_max.map_or(rt, |m| m.max(rt)));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn stored_rows(db: &TestDb) -> Vec<MetricRow> {
+    use diesel::{QueryDsl, SelectableHelper};
+    use monitor_store::diesel_async::RunQueryDsl;
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    monitor_store::schema::job_metrics::table
+        .select(MetricRow::as_select())
+        .load(&mut conn)
+        .await
+        .unwrap()
+}
+
+fn assert_exact(rows: &[MetricRow], expected: &HashMap<Key, Expected>) {
+    assert_eq!(
+        rows.len(),
+        expected.len(),
+        "one row per (job, location, granularity, bucket)"
+    );
+    for row in rows {
+        let key = (row.job_id, row.location.clone(), row.granularity.clone(), row.dt);
+        let want = expected.get(&key).unwrap_or_else(|| panic!("unexpected row {key:?}"));
+        let got = row.rollup();
+        assert_eq!(
+            (got.checks, got.passed, got.rt_count),
+            (want.checks, want.passed, want.rt_count),
+            "{key:?}"
+        );
+        assert!(
+            (got.rt_sum - want.rt_sum).abs() < 1e-6,
+            "{key:?}: sum {} != {}",
+            got.rt_sum,
+            want.rt_sum
+        );
+        assert_eq!((got.rt_min, got.rt_max), (want.rt_min, want.rt_max), "{key:?}");
+        assert_eq!(got.status, want.status, "{key:?}");
+        assert_eq!(got.errors, want.errors, "{key:?}");
+        assert_eq!(
+            got.rt_histogram.values().sum::<i64>(),
+            want.rt_count,
+            "{key:?}: histogram holds every timed check"
+        );
+    }
+}
+
+/// Waits until the stored offsets reach `ends` (every message accounted for).
+async fn wait_accounted(db: &TestDb, group: &str, topic: &str, ends: &HashMap<i32, i64>, limit: Duration) {
+    let pool = db.pool();
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut conn = pool.get().await.unwrap();
+        let partitions: Vec<i32> = ends.keys().copied().collect();
+        let stored = monitor_store::models::job_metrics::stored_offsets(&mut conn, group, topic, &partitions)
+            .await
+            .unwrap();
+        if ends.iter().all(|(p, end)| stored.get(p) == Some(end)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stored offsets {stored:?} never reached {ends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn encode_all(results: &[CheckResult]) -> Vec<(String, Vec<u8>)> {
+    results.iter().map(|r| (r.job_id.clone(), r.encode_to_vec())).collect()
+}
+
+const WIDTHS: &[(&str, i64)] = &[("1m", 60_000), ("5m", 300_000), ("1h", 3_600_000)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollups_are_exact_and_poison_goes_to_the_dlq() {
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 3).await;
+    let jobs: Vec<Uuid> = (0..7).map(|_| Uuid::now_v7()).collect();
+    let good = results(3000, &jobs);
+    let mut values = encode_all(&good);
+    // Poison interleaved with good messages.
+    let mut future = good[0].clone();
+    future.start_time = Some((Utc::now() + chrono::Duration::days(3)).into());
+    let mut v9 = good[1].clone();
+    v9.schema_version = 9;
+    let poison = [
+        (
+            jobs[0].to_string(),
+            b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff".to_vec(),
+        ),
+        (jobs[1].to_string(), v9.encode_to_vec()),
+        (jobs[2].to_string(), future.encode_to_vec()),
+    ];
+    for (i, p) in poison.iter().enumerate() {
+        values.insert(500 * (i + 1), p.clone());
+    }
+    let ends = produce(&topic, &values).await;
+
+    let (stop, stopped) = watch::channel(false);
+    let pool = db.pool();
+    let aggregator = Aggregator::new(args(&db, &topic, &group, &dlq), pool).unwrap();
+    let stats = aggregator.stats.clone();
+    let task = tokio::spawn(aggregator.run(stopped));
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    assert_exact(&stored_rows(&db).await, &expected(&good, WIDTHS));
+    assert_eq!(stats.dead_lettered.load(std::sync::atomic::Ordering::Relaxed), 3);
+
+    // The refused messages are on the DLQ with their reasons.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", fresh("dlq-reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[&dlq]).unwrap();
+    let mut reasons = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reasons.len() < 3 && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
+            let headers = message.headers().unwrap();
+            let reason = headers
+                .iter()
+                .find(|h| h.key == "reason")
+                .and_then(|h| h.value)
+                .unwrap();
+            reasons.push(String::from_utf8_lossy(reason).into_owned());
+        }
+    }
+    reasons.sort();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.starts_with("undecodable")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("unknown schema version 9")),
+        "{reasons:?}"
+    );
+    assert!(reasons.iter().any(|r| r.contains("future")), "{reasons:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proof_of_concepts_example_adds_up() {
+    // One hour row and two minute rows whose counters add up.
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 1).await;
+    let job = Uuid::now_v7();
+    let at = |minute: u32, second: u32| Utc.with_ymd_and_hms(2026, 11, 27, 10, minute, second).unwrap();
+    let check = |start: DateTime<Utc>, status: u32, ms: i32| CheckResult {
+        schema_version: 1,
+        job_id: job.to_string(),
+        start_time: Some(start.into()),
+        duration: Some(pbjson_types::Duration {
+            seconds: 0,
+            nanos: ms * 1_000_000,
+        }),
+        outcome: if status < 400 {
+            CheckOutcome::Ok
+        } else {
+            CheckOutcome::AssertionFailed
+        } as i32,
+        detail: Some(Detail::Http(HttpResult {
+            status_code: status,
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    let sent = vec![
+        check(at(1, 5), 200, 120),
+        check(at(1, 35), 404, 80),
+        check(at(2, 5), 200, 95),
+        check(at(2, 35), 500, 310),
+        check(at(2, 50), 200, 101),
+    ];
+    let ends = produce(&topic, &encode_all(&sent)).await;
+    let (stop, stopped) = watch::channel(false);
+    let mut a = args(&db, &topic, &group, &dlq);
+    a.granularities = vec![
+        monitor_worker::aggregate::Granularity::parse("1m").unwrap(),
+        monitor_worker::aggregate::Granularity::parse("1h").unwrap(),
+    ];
+    let task = tokio::spawn(Aggregator::new(a, db.pool()).unwrap().run(stopped));
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(30)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+
+    let rows = stored_rows(&db).await;
+    let find = |granularity: &str, dt: DateTime<Utc>| {
+        rows.iter()
+            .find(|r| r.granularity == granularity && r.dt == dt)
+            .unwrap_or_else(|| panic!("{granularity} {dt}"))
+    };
+    let m1 = find("1m", at(1, 0));
+    let m2 = find("1m", at(2, 0));
+    let h = find("1h", Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap());
+    assert_eq!(m1.data, serde_json::json!({"200": 1, "404": 1}));
+    assert_eq!(m2.data, serde_json::json!({"200": 2, "500": 1}));
+    assert_eq!(h.data, serde_json::json!({"200": 3, "404": 1, "500": 1}));
+    assert_eq!((m1.rt_min, m1.rt_max), (Some(80.0), Some(120.0)));
+    assert_eq!((m2.rt_min, m2.rt_max), (Some(95.0), Some(310.0)));
+    assert_eq!((h.rt_min, h.rt_max), (Some(80.0), Some(310.0)));
+    assert_eq!(h.checks, m1.checks + m2.checks);
+    assert_eq!(h.passed, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_aggregators_and_a_second_member_never_change_a_total() {
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 4).await;
+    let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
+    let all = results(8000, &jobs);
+    let logs = tempfile::tempdir().unwrap();
+    let spawned = std::sync::atomic::AtomicUsize::new(0);
+    let spawn = || {
+        let n = spawned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::fs::File::create(logs.path().join(format!("aggregator-{n}.log"))).unwrap();
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
+            .args([
+                "aggregate",
+                "--database-url",
+                &db.url,
+                "--kafka-brokers",
+                &brokers(),
+                "--kafka-topic",
+                &topic,
+            ])
+            .args([
+                "--group-id",
+                &group,
+                "--dlq-topic",
+                &dlq,
+                "--granularities",
+                "1m,5m,1h",
+                "--flush-interval-ms",
+                "150",
+            ])
+            .args(["--max-pending-keys", "500"])
+            .env(
+                "RUST_LOG",
+                std::env::var("AGGREGATOR_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    // Produce in chunks while aggregators are killed -9 at varying points.
+    let mut ends = HashMap::new();
+    for (round, chunk) in all.chunks(1600).enumerate() {
+        let mut victim = spawn();
+        let produced = produce(&topic, &encode_all(chunk)).await;
+        for (p, end) in produced {
+            let e = ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
+        }
+        tokio::time::sleep(Duration::from_millis(300 + 250 * round as u64)).await;
+        victim.start_kill().unwrap();
+        victim.wait().await.unwrap();
+    }
+    // Two members finish the job; one leaves halfway.
+    let mut first = spawn();
+    let mut second = spawn();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &second.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    second.wait().await.unwrap();
+    if std::env::var("AGGREGATOR_LOG_KEEP").is_ok() {
+        eprintln!("aggregator logs in {}", logs.path().display());
+        std::mem::forget(logs);
+    }
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(90)).await;
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_database_connections_are_retried_without_loss() {
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 2).await;
+    let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let all = results(4000, &jobs);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(
+        Aggregator::new(args(&db, &topic, &group, &dlq), db.pool())
+            .unwrap()
+            .run(stopped),
+    );
+    let mut ends = HashMap::new();
+    let admin = monitor_store::connect(
+        &monitor_store::testing::with_database(&monitor_store::testing::base_url(), "postgres"),
+        1,
+    )
+    .unwrap();
+    for chunk in all.chunks(1000) {
+        for (p, end) in produce(&topic, &encode_all(chunk)).await {
+            let e = ends.entry(p).or_insert(0);
+            *e = (*e).max(end);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        // Kill every connection to the test database mid-run.
+        let mut conn = admin.get().await.unwrap();
+        use monitor_store::diesel_async::RunQueryDsl;
+        diesel::sql_query(format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+            db.name()
+        ))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(60)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
+}
