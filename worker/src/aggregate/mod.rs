@@ -212,7 +212,6 @@ impl Aggregator {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky")
             .create_with_context(RebalanceEvents { revoked: revoked_tx })?;
         consumer.subscribe(&[&args.kafka.kafka_topic])?;
         let dlq: FutureProducer = base

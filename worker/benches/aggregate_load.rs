@@ -1,0 +1,162 @@
+//! Aggregator throughput: fills a fresh topic with N results over J jobs,
+//! then times (1) a bare rdkafka `BaseConsumer` that only counts the
+//! messages, as the reference, and (2) the aggregator from its first message
+//! to its last rollup committed, in the same run. Prints msgs/s for both,
+//! the ratio, flushes, SQL statements per flush and rows upserted per flush.
+//!
+//! `cargo bench -p monitor-worker --bench aggregate_load -- [--messages 1000000] [--jobs 1000]`
+
+use std::{
+    collections::HashMap,
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use clap::Parser as _;
+use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
+use monitor_store::testing::TestDb;
+use monitor_worker::aggregate::{AggregateArgs, Aggregator};
+use prost::Message as _;
+use rdkafka::{
+    consumer::{BaseConsumer, Consumer},
+    producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
+};
+use tokio::sync::watch;
+
+#[derive(clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    args: AggregateArgs,
+}
+
+fn number(flag: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{flag} needs a number")))
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() {
+    let messages = number("--messages", 1_000_000);
+    let jobs = number("--jobs", 1000);
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let topic = format!("monitor.checks.bench-{}", uuid::Uuid::now_v7().simple());
+    let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers, &topic).client_config().unwrap();
+    monitor_worker::kafka::ensure_topic(&config, &topic, 6, 1).await.unwrap();
+
+    // Fill the topic.
+    let job_ids: Vec<String> = (0..jobs).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let producer: ThreadedProducer<DefaultProducerContext> = config
+        .clone()
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let base = chrono::Utc::now() - chrono::Duration::hours(2);
+    let fill = Instant::now();
+    for i in 0..messages {
+        let start = base + chrono::Duration::milliseconds((i as i64 * 7) % 7_200_000);
+        let result = CheckResult {
+            schema_version: 1,
+            job_id: job_ids[i % jobs].clone(),
+            start_time: Some(start.into()),
+            duration: Some(pbjson_types::Duration { seconds: 0, nanos: ((i % 500) as i32 + 1) * 1_000_000 }),
+            outcome: if i % 20 == 0 { CheckOutcome::AssertionFailed } else { CheckOutcome::Ok } as i32,
+            detail: Some(Detail::Http(HttpResult { status_code: if i % 20 == 0 { 500 } else { 200 }, ..Default::default() })),
+            ..Default::default()
+        };
+        let payload = result.encode_to_vec();
+        let mut record = BaseRecord::to(&topic).key(result.job_id.as_bytes()).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    println!("filled {topic} with {messages} results over {jobs} jobs in {:.1} s", fill.elapsed().as_secs_f64());
+
+    // Reference: a bare consumer that only counts.
+    let bare: BaseConsumer = config
+        .clone()
+        .set("group.id", format!("bare-{}", uuid::Uuid::now_v7().simple()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    bare.subscribe(&[&topic]).unwrap();
+    let (mut counted, mut first) = (0usize, None);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counted < messages && Instant::now() < deadline {
+        if let Some(Ok(_)) = bare.poll(Duration::from_millis(100)) {
+            first.get_or_insert_with(Instant::now);
+            counted += 1;
+        }
+    }
+    let bare_elapsed = first.map(|f| f.elapsed()).unwrap_or_default();
+    let bare_rate = counted as f64 / bare_elapsed.as_secs_f64();
+    drop(bare);
+
+    // The aggregator, from its first message to its last commit.
+    let db = TestDb::new().await;
+    let group = format!("agg-bench-{}", uuid::Uuid::now_v7().simple());
+    let args = Flags::try_parse_from([
+        "aggregate",
+        "--database-url",
+        &db.url,
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-topic",
+        &topic,
+        "--group-id",
+        &group,
+        "--dlq-topic",
+        &format!("{topic}.dlq"),
+    ])
+    .unwrap()
+    .args
+    .finish();
+    let aggregator = Aggregator::new(args, db.pool()).unwrap();
+    let stats = aggregator.stats.clone();
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(aggregator.run(stopped));
+    let started = Instant::now();
+    let mut first_message = None;
+    let partitions: Vec<i32> = (0..6).collect();
+    loop {
+        if first_message.is_none() && stats.consumed.load(Ordering::Relaxed) > 0 {
+            first_message = Some(Instant::now());
+        }
+        let mut conn = db.pool().get().await.unwrap();
+        let stored: HashMap<i32, i64> =
+            monitor_store::models::job_metrics::stored_offsets(&mut conn, &group, &topic, &partitions).await.unwrap();
+        if stats.consumed.load(Ordering::Relaxed) as usize >= messages && stored.values().sum::<i64>() as usize >= messages
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(900), "aggregator did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let agg_elapsed = first_message.map(|f| f.elapsed()).unwrap_or_else(|| started.elapsed());
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+    let agg_rate = messages as f64 / agg_elapsed.as_secs_f64();
+    let flushes = stats.flushes.load(Ordering::Relaxed).max(1);
+    let rows = stats.rows_upserted.load(Ordering::Relaxed);
+    println!("bare BaseConsumer (reference)  {counted} msgs in {:.2} s = {bare_rate:>9.0} msgs/s", bare_elapsed.as_secs_f64());
+    println!("aggregator                     {messages} msgs in {:.2} s = {agg_rate:>9.0} msgs/s", agg_elapsed.as_secs_f64());
+    println!("ratio aggregator / bare        {:.2} (target >= 0.80)", agg_rate / bare_rate);
+    println!(
+        "flushes {flushes}, SQL statements per flush 3 (lock offsets, one rollup upsert, one offsets upsert), rows upserted {rows} ({:.0} per flush)",
+        rows as f64 / flushes as f64
+    );
+}
