@@ -44,8 +44,12 @@ async fn main() {
     let jobs = number("--jobs", 1000);
     let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let topic = format!("monitor.checks.bench-{}", uuid::Uuid::now_v7().simple());
-    let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers, &topic).client_config().unwrap();
-    monitor_worker::kafka::ensure_topic(&config, &topic, 6, 1).await.unwrap();
+    let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers, &topic)
+        .client_config()
+        .unwrap();
+    monitor_worker::kafka::ensure_topic(&config, &topic, 6, 1)
+        .await
+        .unwrap();
 
     // Fill the topic.
     let job_ids: Vec<String> = (0..jobs).map(|_| uuid::Uuid::now_v7().to_string()).collect();
@@ -65,9 +69,19 @@ async fn main() {
             schema_version: 1,
             job_id: job_ids[i % jobs].clone(),
             start_time: Some(start.into()),
-            duration: Some(pbjson_types::Duration { seconds: 0, nanos: ((i % 500) as i32 + 1) * 1_000_000 }),
-            outcome: if i % 20 == 0 { CheckOutcome::AssertionFailed } else { CheckOutcome::Ok } as i32,
-            detail: Some(Detail::Http(HttpResult { status_code: if i % 20 == 0 { 500 } else { 200 }, ..Default::default() })),
+            duration: Some(pbjson_types::Duration {
+                seconds: 0,
+                nanos: ((i % 500) as i32 + 1) * 1_000_000,
+            }),
+            outcome: if i % 20 == 0 {
+                CheckOutcome::AssertionFailed
+            } else {
+                CheckOutcome::Ok
+            } as i32,
+            detail: Some(Detail::Http(HttpResult {
+                status_code: if i % 20 == 0 { 500 } else { 200 },
+                ..Default::default()
+            })),
             ..Default::default()
         };
         let payload = result.encode_to_vec();
@@ -83,7 +97,10 @@ async fn main() {
         }
     }
     producer.flush(Duration::from_secs(120)).unwrap();
-    println!("filled {topic} with {messages} results over {jobs} jobs in {:.1} s", fill.elapsed().as_secs_f64());
+    println!(
+        "filled {topic} with {messages} results over {jobs} jobs in {:.1} s",
+        fill.elapsed().as_secs_f64()
+    );
 
     // Reference: a bare consumer that only counts.
     let bare: BaseConsumer = config
@@ -138,12 +155,18 @@ async fn main() {
         }
         let mut conn = db.pool().get().await.unwrap();
         let stored: HashMap<i32, i64> =
-            monitor_store::models::job_metrics::stored_offsets(&mut conn, &group, &topic, &partitions).await.unwrap();
-        if stats.consumed.load(Ordering::Relaxed) as usize >= messages && stored.values().sum::<i64>() as usize >= messages
+            monitor_store::models::job_metrics::stored_offsets(&mut conn, &group, &topic, &partitions)
+                .await
+                .unwrap();
+        if stats.consumed.load(Ordering::Relaxed) as usize >= messages
+            && stored.values().sum::<i64>() as usize >= messages
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(900), "aggregator did not finish");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "aggregator did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let agg_elapsed = first_message.map(|f| f.elapsed()).unwrap_or_else(|| started.elapsed());
@@ -152,9 +175,18 @@ async fn main() {
     let agg_rate = messages as f64 / agg_elapsed.as_secs_f64();
     let flushes = stats.flushes.load(Ordering::Relaxed).max(1);
     let rows = stats.rows_upserted.load(Ordering::Relaxed);
-    println!("bare BaseConsumer (reference)  {counted} msgs in {:.2} s = {bare_rate:>9.0} msgs/s", bare_elapsed.as_secs_f64());
-    println!("aggregator                     {messages} msgs in {:.2} s = {agg_rate:>9.0} msgs/s", agg_elapsed.as_secs_f64());
-    println!("ratio aggregator / bare        {:.2} (target >= 0.80)", agg_rate / bare_rate);
+    println!(
+        "bare BaseConsumer (reference)  {counted} msgs in {:.2} s = {bare_rate:>9.0} msgs/s",
+        bare_elapsed.as_secs_f64()
+    );
+    println!(
+        "aggregator                     {messages} msgs in {:.2} s = {agg_rate:>9.0} msgs/s",
+        agg_elapsed.as_secs_f64()
+    );
+    println!(
+        "ratio aggregator / bare        {:.2} (target >= 0.80)",
+        agg_rate / bare_rate
+    );
     println!(
         "flushes {flushes}, SQL statements per flush 3 (lock offsets, one rollup upsert, one offsets upsert), rows upserted {rows} ({:.0} per flush)",
         rows as f64 / flushes as f64

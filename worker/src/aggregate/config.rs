@@ -113,6 +113,10 @@ pub struct AggregateArgs {
     pub max_pending_keys_arg: u64,
     #[arg(skip)]
     pub max_pending_keys: usize,
+    /// Consumer-group session timeout (milliseconds): a crashed aggregator's
+    /// partitions move to the others after this long.
+    #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(3_000..=300_000))]
+    pub session_timeout_ms: u64,
     /// Results starting more than this far in the future are refused (milliseconds).
     #[arg(long, env = "MONITOR_MAX_FUTURE_SKEW_MS", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub max_future_skew_ms: u64,

@@ -212,6 +212,8 @@ impl Aggregator {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", args.session_timeout_ms.to_string())
+            .set("heartbeat.interval.ms", (args.session_timeout_ms / 3).to_string())
             .create_with_context(RebalanceEvents { revoked: revoked_tx })?;
         consumer.subscribe(&[&args.kafka.kafka_topic])?;
         let dlq: FutureProducer = base
