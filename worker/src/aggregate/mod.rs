@@ -650,7 +650,8 @@ mod tests {
         };
         assert_eq!((rollups[&hour].checks, rollups[&hour].passed), (2, 1));
         assert_eq!(rollups[&hour].status["200"], 1);
-        assert_eq!(rollups.len(), 3 * 2 + 3);
+        // Minutes: overall and eu at 10:01, overall and us at 10:02; hour: overall, eu, us.
+        assert_eq!(rollups.len(), 4 + 3);
     }
 
     #[test]
