@@ -72,7 +72,7 @@ struct Server {
     addr: SocketAddr,
     channel: Channel,
     _stop: oneshot::Sender<()>,
-    _db: TestDb,
+    db: TestDb,
 }
 
 async fn start_server(lease: Duration) -> Server {
@@ -105,7 +105,7 @@ async fn start_server(lease: Duration) -> Server {
         addr,
         channel,
         _stop: stop,
-        _db: db,
+        db,
     }
 }
 
@@ -342,6 +342,71 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
         per_job.entry(&result.job_id).or_default().push(result);
     }
     assert_eq!(by_status, stats.by_status, "status counts equal what the mock served");
+
+    // The aggregator rolls the same results up: its status counters equal
+    // what the mock served, per status code.
+    let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: monitor_worker::aggregate::AggregateArgs,
+    }
+    let group = format!("e2e-{}", uuid::Uuid::now_v7().simple());
+    let dlq = format!("{topic}.dlq");
+    let args = Flags::try_parse_from([
+        "aggregate",
+        "--database-url",
+        &server.db.url,
+        "--kafka-brokers",
+        &brokers(),
+        "--kafka-topic",
+        &topic,
+        "--group-id",
+        &group,
+        "--dlq-topic",
+        &dlq,
+        "--flush-interval-ms",
+        "200",
+        "--granularities",
+        "1h",
+    ])
+    .unwrap()
+    .args
+    .finish();
+    let aggregator = monitor_worker::aggregate::Aggregator::new(args, server.db.pool()).unwrap();
+    let aggregated = tokio::spawn(aggregator.run(aggregator_stopped));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rolled_up = loop {
+        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+        use monitor_store::diesel_async::RunQueryDsl;
+        let pool = server.db.pool();
+        let mut conn = pool.get().await.unwrap();
+        let rows: Vec<monitor_store::models::job_metrics::MetricRow> = monitor_store::schema::job_metrics::table
+            .filter(monitor_store::schema::job_metrics::location.eq(""))
+            .select(monitor_store::models::job_metrics::MetricRow::as_select())
+            .load(&mut conn)
+            .await
+            .unwrap();
+        let mut merged = monitor_store::models::job_metrics::Rollup::default();
+        for row in &rows {
+            merged.merge(&row.rollup());
+        }
+        if merged.checks as u64 >= served || Instant::now() > deadline {
+            break merged;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    stop_aggregator.send(true).unwrap();
+    aggregated.await.unwrap().unwrap();
+    assert_eq!(
+        rolled_up.checks as u64, served,
+        "every served request is rolled up once"
+    );
+    let rolled_status: BTreeMap<String, u64> = rolled_up.status.iter().map(|(k, v)| (k.clone(), *v as u64)).collect();
+    assert_eq!(
+        rolled_status, stats.by_status,
+        "rollup status counters equal the mock's /__stats"
+    );
     for (job, results) in &per_job {
         let slots: HashSet<i64> = results.iter().map(|r| millis(&r.scheduled_time)).collect();
         assert_eq!(slots.len(), results.len(), "job {job} ran twice in one slot");
@@ -535,7 +600,7 @@ async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
         addr,
         channel,
         _stop: stop,
-        _db: db,
+        db,
     };
     server.wait_workers("the early worker", |w| w.len() == 1).await;
     let log = worker.terminate().await;

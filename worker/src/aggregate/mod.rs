@@ -97,7 +97,7 @@ struct PartitionState {
     expected: Option<i64>,
     /// The next offset to account for.
     next_offset: i64,
-    rollups: HashMap<RollupKey, Rollup>,
+    rollups: HashMap<PendingKey, Rollup>,
 }
 
 /// Why a message is refused (dead-lettered).
@@ -138,10 +138,50 @@ fn duration_ms(d: &pbjson_types::Duration) -> f64 {
     d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1_000_000.0
 }
 
+/// A pending rollup's key: cheap to build and hash for every message (the
+/// location is interned, the granularity an index); turned into a
+/// [`RollupKey`] once per row at flush time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PendingKey {
+    pub job_id: Uuid,
+    pub location: Arc<str>,
+    /// Index into the configured granularities.
+    pub granularity: usize,
+    /// Bucket start, milliseconds since the Unix epoch.
+    pub dt_ms: i64,
+}
+
+impl PendingKey {
+    pub fn to_rollup_key(&self, granularities: &[Granularity]) -> RollupKey {
+        RollupKey {
+            job_id: self.job_id,
+            location: self.location.to_string(),
+            granularity: granularities[self.granularity].label.clone(),
+            dt: Utc.timestamp_millis_opt(self.dt_ms).single().unwrap_or_default(),
+        }
+    }
+}
+
+/// Interned location names, so a message allocates none.
+#[derive(Debug, Default)]
+pub struct Locations(HashMap<Box<str>, Arc<str>>);
+
+impl Locations {
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(found) = self.0.get(name) {
+            return found.clone();
+        }
+        let interned: Arc<str> = Arc::from(name);
+        self.0.insert(name.into(), interned.clone());
+        interned
+    }
+}
+
 /// Adds one result to the rollups of every granularity, overall and (when
 /// the check ran for a location) per location.
 pub fn add_to(
-    rollups: &mut HashMap<RollupKey, Rollup>,
+    rollups: &mut HashMap<PendingKey, Rollup>,
+    locations: &mut Locations,
     granularities: &[Granularity],
     rt_field: RtField,
     job_id: Uuid,
@@ -167,18 +207,18 @@ pub fn add_to(
         _ => None,
     };
     let error = (outcome != CheckOutcome::Ok).then(|| outcome.as_str_name());
-    let mut locations = vec![String::new()];
-    if !result.location.is_empty() {
-        locations.push(result.location.clone());
-    }
-    for granularity in granularities {
-        let dt = granularity.bucket_start(start);
-        for location in &locations {
-            let key = RollupKey {
+    let overall = locations.get("");
+    let own = (!result.location.is_empty()).then(|| locations.get(&result.location));
+    let start_ms = start.timestamp_millis();
+    for (index, granularity) in granularities.iter().enumerate() {
+        let width = granularity.width.as_millis() as i64;
+        let dt_ms = start_ms - start_ms.rem_euclid(width);
+        for location in std::iter::once(&overall).chain(own.as_ref()) {
+            let key = PendingKey {
                 job_id,
                 location: location.clone(),
-                granularity: granularity.label.clone(),
-                dt,
+                granularity: index,
+                dt_ms,
             };
             rollups
                 .entry(key)
@@ -199,6 +239,7 @@ pub struct Aggregator {
     /// Stored offsets of partitions seen since their assignment.
     stored: HashMap<i32, Option<i64>>,
     pending_keys: usize,
+    locations: Locations,
     pub stats: Arc<AggregatorStats>,
 }
 
@@ -230,6 +271,7 @@ impl Aggregator {
             partitions: HashMap::new(),
             stored: HashMap::new(),
             pending_keys: 0,
+            locations: Locations::default(),
             stats: Arc::default(),
         })
     }
@@ -374,6 +416,7 @@ impl Aggregator {
                 let before = state.rollups.len();
                 add_to(
                     &mut state.rollups,
+                    &mut self.locations,
                     &self.args.granularities,
                     self.args.rt_field,
                     job_id,
@@ -466,7 +509,10 @@ impl Aggregator {
         let mut merged: HashMap<RollupKey, Rollup> = HashMap::new();
         for state in self.partitions.values() {
             for (key, rollup) in &state.rollups {
-                merged.entry(key.clone()).or_default().merge(rollup);
+                merged
+                    .entry(key.to_rollup_key(&self.args.granularities))
+                    .or_default()
+                    .merge(rollup);
             }
         }
         let rows: Vec<(RollupKey, Rollup)> = merged.into_iter().collect();
@@ -612,10 +658,12 @@ mod tests {
     fn results_land_in_the_bucket_of_their_start_per_location_and_overall() {
         let job = Uuid::now_v7();
         let grans = vec![Granularity::parse("1m").unwrap(), Granularity::parse("1h").unwrap()];
-        let mut rollups = HashMap::new();
+        let mut pending = HashMap::new();
+        let mut names = Locations::default();
         let t = Utc.with_ymd_and_hms(2026, 11, 27, 10, 1, 30).unwrap();
         add_to(
-            &mut rollups,
+            &mut pending,
+            &mut names,
             &grans,
             RtField::Duration,
             job,
@@ -624,13 +672,18 @@ mod tests {
         );
         let t2 = t + chrono::Duration::seconds(45);
         add_to(
-            &mut rollups,
+            &mut pending,
+            &mut names,
             &grans,
             RtField::Duration,
             job,
             t2,
             &result(job, "us", CheckOutcome::Timeout, 1000, 0, t2),
         );
+        let rollups: HashMap<RollupKey, Rollup> = pending
+            .iter()
+            .map(|(k, v)| (k.to_rollup_key(&grans), v.clone()))
+            .collect();
         // 2 locations + overall, in 2 minute buckets and 1 hour bucket.
         let minute = |loc: &str, m: u32| RollupKey {
             job_id: job,
