@@ -86,6 +86,8 @@ enum Event {
     Shutdown,
     Revoked(Vec<i32>),
     Flush,
+    /// The flush in flight finished (None: not written).
+    Flushed(Option<FlushOutcome>),
     Message(Result<OwnedMessage, rdkafka::error::KafkaError>),
 }
 
@@ -286,22 +288,44 @@ impl Aggregator {
         }
         let mut flush_timer = tokio::time::interval(self.args.flush_interval());
         flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // At most one flush is written at a time, while consuming goes on.
+        let mut in_flight: Option<InFlight> = None;
         loop {
             let event = tokio::select! {
                 biased;
                 _ = shutdown.changed() => Event::Shutdown,
                 Some(revoked) = self.revoked.recv() => Event::Revoked(revoked),
+                done = async { (&mut in_flight.as_mut().expect("guarded").task).await }, if in_flight.is_some() => {
+                    Event::Flushed(done.ok().flatten())
+                }
                 _ = flush_timer.tick() => Event::Flush,
                 message = self.consumer.recv() => Event::Message(message.map(|m| m.detach())),
             };
             match event {
                 Event::Shutdown => break,
                 Event::Revoked(revoked) => self.forget(&revoked),
-                Event::Flush => self.flush(&shutdown).await,
+                Event::Flushed(outcome) => {
+                    let done = in_flight.take().expect("a flush was in flight");
+                    self.finish_flush(&done.progress, outcome, done.started);
+                }
+                Event::Flush => {
+                    if in_flight.is_none()
+                        && let Some(flush) = self.take_flush()
+                    {
+                        in_flight = Some(self.spawn_flush(flush, &shutdown));
+                    }
+                }
                 Event::Message(Ok(message)) => {
                     self.handle(&message).await;
                     if self.pending_keys >= self.args.max_pending_keys {
-                        self.flush(&shutdown).await;
+                        // Back-pressure: wait for the flush in flight first.
+                        if let Some(done) = in_flight.take() {
+                            let outcome = done.task.await.ok().flatten();
+                            self.finish_flush(&done.progress, outcome, done.started);
+                        }
+                        if let Some(flush) = self.take_flush() {
+                            in_flight = Some(self.spawn_flush(flush, &shutdown));
+                        }
                     }
                 }
                 Event::Message(Err(err)) => {
@@ -309,6 +333,10 @@ impl Aggregator {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
+        }
+        if let Some(done) = in_flight.take() {
+            let outcome = done.task.await.ok().flatten();
+            self.finish_flush(&done.progress, outcome, done.started);
         }
         tracing::info!("shutting down: final flush");
         self.flush(&shutdown).await;
@@ -490,9 +518,10 @@ impl Aggregator {
         }
     }
 
-    /// Writes pending rollups and offsets in one transaction, retrying with
-    /// backoff while the database is down (consumption waits: back-pressure).
-    async fn flush(&mut self, shutdown: &watch::Receiver<bool>) {
+    /// Takes the pending rollups and offsets as one flush and starts a fresh
+    /// pending state that assumes the flush will commit (if it does not, the
+    /// partitions are dropped and re-read from their stored offsets).
+    fn take_flush(&mut self) -> Option<Flush> {
         let progress: Vec<PartitionProgress> = self
             .partitions
             .iter()
@@ -504,60 +533,55 @@ impl Aggregator {
             })
             .collect();
         if progress.is_empty() {
-            return;
+            return None;
         }
         let mut merged: HashMap<RollupKey, Rollup> = HashMap::new();
-        for state in self.partitions.values() {
-            for (key, rollup) in &state.rollups {
+        for state in self.partitions.values_mut() {
+            for (key, rollup) in state.rollups.drain() {
                 merged
                     .entry(key.to_rollup_key(&self.args.granularities))
                     .or_default()
-                    .merge(rollup);
+                    .merge(&rollup);
             }
+            state.expected = Some(state.next_offset);
         }
-        let rows: Vec<(RollupKey, Rollup)> = merged.into_iter().collect();
-        let started = Instant::now();
-        let mut wait = Duration::from_millis(100);
-        let mut attempts = 0;
-        let outcome = loop {
-            attempts += 1;
-            let result: Result<FlushOutcome, StoreError> = async {
-                let mut conn = self.pool.get().await?;
-                job_metrics::flush(
-                    &mut conn,
-                    &self.args.group_id,
-                    &self.args.kafka.kafka_topic,
-                    &rows,
-                    &progress,
-                )
-                .await
-            }
-            .await;
-            match result {
-                Ok(outcome) => break Some(outcome),
-                Err(err) => {
-                    tracing::warn!(error = %err, attempts, rows = rows.len(), "flush failed; keeping the state and retrying");
-                    if *shutdown.borrow() && attempts >= 5 {
-                        // Nothing is lost: the offsets were not stored either.
-                        tracing::error!("giving up the final flush; the next start re-reads from the stored offsets");
-                        break None;
-                    }
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                }
-            }
-        };
+        self.pending_keys = 0;
+        Some(Flush {
+            rows: merged.into_iter().collect(),
+            progress,
+        })
+    }
+
+    /// Starts writing a flush in the background, so consuming goes on.
+    fn spawn_flush(&mut self, flush: Flush, shutdown: &watch::Receiver<bool>) -> InFlight {
+        let (pool, group, topic) = (
+            self.pool.clone(),
+            self.args.group_id.clone(),
+            self.args.kafka.kafka_topic.clone(),
+        );
+        let progress = flush.progress.clone();
+        let shutdown = shutdown.clone();
+        let task = tokio::spawn(async move { write(&pool, &group, &topic, &flush, &shutdown).await });
+        InFlight {
+            progress,
+            task,
+            started: Instant::now(),
+        }
+    }
+
+    /// Applies the result of a finished flush.
+    fn finish_flush(&mut self, progress: &[PartitionProgress], outcome: Option<FlushOutcome>, started: Instant) {
         match outcome {
-            None => {}
+            None => {
+                // Not written: the fresh state assumed it was; re-read instead.
+                let partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
+                self.forget(&partitions);
+            }
             Some(FlushOutcome::Committed { rows: written }) => {
                 self.stats.flushes.fetch_add(1, Ordering::Relaxed);
                 self.stats.rows_upserted.fetch_add(written as u64, Ordering::Relaxed);
                 let mut commit = TopicPartitionList::new();
-                for p in &progress {
-                    if let Some(state) = self.partitions.get_mut(&p.partition) {
-                        state.expected = Some(p.next_offset);
-                        state.rollups.clear();
-                    }
+                for p in progress {
                     self.stored.insert(p.partition, Some(p.next_offset));
                     let _ = commit.add_partition_offset(
                         &self.args.kafka.kafka_topic,
@@ -565,7 +589,6 @@ impl Aggregator {
                         Offset::Offset(p.next_offset),
                     );
                 }
-                self.pending_keys = 0;
                 if let Err(err) = self.consumer.commit(&commit, CommitMode::Async) {
                     tracing::debug!(error = %err, "Kafka offset commit failed (advisory; the database holds the truth)");
                 }
@@ -583,6 +606,69 @@ impl Aggregator {
                     "another aggregator moved these partitions; dropping their state"
                 );
                 self.forget(&partitions);
+            }
+        }
+    }
+
+    /// Flushes now and waits for it (used at shutdown).
+    async fn flush(&mut self, shutdown: &watch::Receiver<bool>) {
+        if let Some(flush) = self.take_flush() {
+            let started = Instant::now();
+            let outcome = write(
+                &self.pool,
+                &self.args.group_id,
+                &self.args.kafka.kafka_topic,
+                &flush,
+                shutdown,
+            )
+            .await;
+            self.finish_flush(&flush.progress, outcome, started);
+        }
+    }
+}
+
+/// One flush's rows and offsets.
+struct Flush {
+    rows: Vec<(RollupKey, Rollup)>,
+    progress: Vec<PartitionProgress>,
+}
+
+/// A flush being written in the background.
+struct InFlight {
+    progress: Vec<PartitionProgress>,
+    task: tokio::task::JoinHandle<Option<FlushOutcome>>,
+    started: Instant,
+}
+
+/// Writes one flush in one transaction, retrying with backoff while the
+/// database is down. None when it gave up at shutdown (nothing written).
+async fn write(
+    pool: &DbPool,
+    group: &str,
+    topic: &str,
+    flush: &Flush,
+    shutdown: &watch::Receiver<bool>,
+) -> Option<FlushOutcome> {
+    let mut wait = Duration::from_millis(100);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result: Result<FlushOutcome, StoreError> = async {
+            let mut conn = pool.get().await?;
+            job_metrics::flush(&mut conn, group, topic, &flush.rows, &flush.progress).await
+        }
+        .await;
+        match result {
+            Ok(outcome) => return Some(outcome),
+            Err(err) => {
+                tracing::warn!(error = %err, attempts, rows = flush.rows.len(), "flush failed; keeping the state and retrying");
+                if *shutdown.borrow() && attempts >= 5 {
+                    // Nothing is lost: the offsets were not stored either.
+                    tracing::error!("giving up the final flush; the next start re-reads from the stored offsets");
+                    return None;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
             }
         }
     }
