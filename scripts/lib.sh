@@ -140,3 +140,14 @@ start_tansu() {
     done
     die "tansu did not listen on $listen within 30 s"
 }
+
+# C toolchain and headers the Rust build needs: librdkafka (built by the
+# rdkafka crate) wants make, a C compiler and OpenSSL's headers.
+ensure_build_deps() {
+    local missing=()
+    command -v cc >/dev/null || missing+=(gcc)
+    command -v make >/dev/null || missing+=(make)
+    command -v pkg-config >/dev/null || missing+=(pkg-config)
+    { pkg-config --exists openssl 2>/dev/null || [ -f /usr/include/openssl/ssl.h ]; } || missing+=(libssl-dev)
+    [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+}
