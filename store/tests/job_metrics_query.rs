@@ -136,3 +136,110 @@ async fn delete_all_removes_rollups_and_offsets() {
         "nothing left to delete"
     );
 }
+
+#[tokio::test]
+async fn retention_deletes_only_old_rows_of_its_granularity() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let job = Uuid::now_v7();
+    let rows = vec![
+        (key(job, "", "1m", at("2026-11-01T00:00:00Z")), sample(1)),
+        (key(job, "", "1m", at("2026-11-27T09:59:00Z")), sample(2)),
+        (key(job, "", "1h", at("2026-11-01T00:00:00Z")), sample(3)),
+    ];
+    let progress = [PartitionProgress {
+        partition: 0,
+        expected: None,
+        next_offset: 3,
+    }];
+    job_metrics::flush(&mut conn, GROUP, TOPIC, &rows, &progress)
+        .await
+        .unwrap();
+    let deleted = job_metrics::apply_retention(&mut conn, "1m", at("2026-11-20T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let left_minutes = job_metrics::query(
+        &mut conn,
+        job,
+        "",
+        "1m",
+        at("2026-01-01T00:00:00Z"),
+        at("2027-01-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(left_minutes.len(), 1);
+    let hours = job_metrics::query(
+        &mut conn,
+        job,
+        "",
+        "1h",
+        at("2026-01-01T00:00:00Z"),
+        at("2027-01-01T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hours.len(), 1, "other granularities keep their rows");
+}
+
+#[tokio::test]
+async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let mut conn = db.pool().get().await.unwrap();
+    let job = Uuid::now_v7();
+    let row = vec![(key(job, "", "1m", at("2026-11-27T10:00:00Z")), sample(1))];
+    let first = [PartitionProgress {
+        partition: 2,
+        expected: None,
+        next_offset: 10,
+    }];
+    assert_eq!(
+        job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &first).await.unwrap(),
+        FlushOutcome::Committed { rows: 1 }
+    );
+    // A second reader that also started from "nothing stored" is fenced.
+    let stale = [PartitionProgress {
+        partition: 2,
+        expected: None,
+        next_offset: 12,
+    }];
+    assert_eq!(
+        job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &stale).await.unwrap(),
+        FlushOutcome::Fenced { partitions: vec![2] }
+    );
+    let rows = job_metrics::query(
+        &mut conn,
+        job,
+        "",
+        "1m",
+        at("2026-11-27T00:00:00Z"),
+        at("2026-11-28T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0].checks, sample(1).checks, "the fenced flush added nothing");
+    let stored = job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[2])
+        .await
+        .unwrap();
+    assert_eq!(stored[&2], 10);
+    // Continuing from the stored offset works and adds up.
+    let next = [PartitionProgress {
+        partition: 2,
+        expected: Some(10),
+        next_offset: 15,
+    }];
+    job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &next).await.unwrap();
+    let rows = job_metrics::query(
+        &mut conn,
+        job,
+        "",
+        "1m",
+        at("2026-11-27T00:00:00Z"),
+        at("2026-11-28T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0].checks, 2 * sample(1).checks);
+    assert_eq!(rows[0].rt_min, sample(1).rt_min, "LEAST keeps the minimum");
+}
