@@ -7,8 +7,19 @@ use monitor_mock::{Config, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// Reads `.env` when present (variables already set win); a malformed file
+/// stops start-up naming the problem.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(err) if err.not_found() => Ok(()),
+        Err(err) => Err(anyhow::anyhow!(".env: {err}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    load_dotenv()?;
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))

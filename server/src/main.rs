@@ -84,8 +84,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reads `.env` when present (variables already set win); a malformed file
+/// stops start-up naming the problem.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(err) if err.not_found() => Ok(()),
+        Err(err) => Err(anyhow::anyhow!(".env: {err}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    load_dotenv()?;
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Migrate(args)) => {

@@ -61,8 +61,19 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
+/// Reads `.env` when present (variables already set win); a malformed file
+/// stops start-up naming the problem.
+fn load_dotenv() -> anyhow::Result<()> {
+    match dotenvy::dotenv() {
+        Ok(_) => Ok(()),
+        Err(err) if err.not_found() => Ok(()),
+        Err(err) => Err(anyhow::anyhow!(".env: {err}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    load_dotenv()?;
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     match cli.role {

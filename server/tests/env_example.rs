@@ -1,0 +1,108 @@
+//! `.env.example` documents exactly the variables the processes read: this
+//! fails when a setting is added or removed on one side only.
+
+use std::{collections::BTreeSet, fs, path::Path};
+
+/// Variables the programs read: clap `env = "..."` attributes and
+/// `env::var("...")` calls outside tests, plus RUST_LOG (read by tracing's
+/// EnvFilter) and DATABASE_URL's test-only sibling excluded.
+fn read_by_programs(root: &Path) -> BTreeSet<String> {
+    let mut names = BTreeSet::from(["RUST_LOG".to_owned()]);
+    for crate_dir in ["server/src", "worker/src", "mock/src", "store/src"] {
+        let mut stack = vec![root.join(crate_dir)];
+        while let Some(dir) = stack.pop() {
+            for entry in fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("testing.rs") {
+                    continue;
+                }
+                let text = fs::read_to_string(&path).unwrap();
+                // Code after `#[cfg(test)]` is test-only.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                for marker in ["env = \"", "env::var(\""] {
+                    for part in code.split(marker).skip(1) {
+                        let name: String = part
+                            .chars()
+                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                            .collect();
+                        if !name.is_empty() && name != "HOSTNAME" {
+                            names.insert(name);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+fn documented(root: &Path) -> BTreeSet<String> {
+    fs::read_to_string(root.join(".env.example"))
+        .unwrap()
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start_matches('#').trim();
+            let (name, _) = line.split_once('=')?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')).then(|| name.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn env_example_lists_every_variable_and_nothing_else() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = read_by_programs(&root);
+    let listed = documented(&root);
+    let undocumented: Vec<_> = read.difference(&listed).collect();
+    let unread: Vec<_> = listed.difference(&read).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read but missing from .env.example: {undocumented:?}"
+    );
+    assert!(
+        unread.is_empty(),
+        "listed in .env.example but read by no process: {unread:?}"
+    );
+    assert!(read.len() > 40, "the scan found the settings: {read:?}");
+}
+
+/// Runs `monitor-server --help`-free start-up in `dir` and returns its stderr.
+fn start_in(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_monitor-server"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MONITOR_LISTEN")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn dotenv_is_read_and_bad_values_name_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(".env"), "MONITOR_LISTEN=not-an-address\n").unwrap();
+    let (ok, stderr) = start_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--listen") && stderr.contains("not-an-address"),
+        "{stderr}"
+    );
+
+    fs::write(dir.path().join(".env"), "MONITOR_DB_POOL_SIZE=\"unterminated\n").unwrap();
+    let (ok, stderr) = start_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(stderr.contains(".env"), "a malformed .env is named: {stderr}");
+
+    fs::write(dir.path().join(".env"), "DATABASE_URL=mysql://h/db\n").unwrap();
+    let (ok, stderr) = start_in(dir.path(), &["migrate"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("--database-url") && stderr.contains("scheme"),
+        "{stderr}"
+    );
+}
