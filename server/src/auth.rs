@@ -298,7 +298,12 @@ fn reset_access(tokens: &Tokens) -> Access {
 
 /// What the REST or legacy route `method path` needs.
 pub fn http_access(method: &Method, path: &str, tokens: &Tokens) -> Access {
-    if path == "/v1/openapi.json" || path == "/healthz" || path == "/readyz" || path.starts_with("/ui") {
+    if path == "/v1/openapi.json"
+        || path == "/healthz"
+        || path == "/readyz"
+        || path == "/metrics"
+        || path.starts_with("/ui")
+    {
         return Access::Public;
     }
     if path == "/v1/admin/reset" || path == "/db/init" {

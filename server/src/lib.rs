@@ -9,6 +9,7 @@
 //! - [`auth`]: bearer tokens and roles for every surface.
 //! - [`workers`]: the probe-worker registry and the assignment loop.
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`error`]: the API error and its mapping to gRPC codes.
 //! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
 //!   listener and a shutdown future, so tests run the real server on port 0.
@@ -21,6 +22,7 @@ pub mod grpc;
 pub mod health;
 pub mod jobs;
 pub mod jobs_file;
+pub mod metrics;
 pub mod rest;
 pub mod server;
 pub mod workers;

@@ -151,9 +151,11 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
         .add_service(admin_service);
     let grpc = grpc.routes().into_axum_router();
 
+    let metrics = crate::metrics::ServerMetrics::default();
     let rest_state = rest::RestState {
         catalog,
         admin,
+        metrics: metrics.clone(),
         max_body_bytes: options.max_body_bytes,
         openapi: Arc::new(rest::openapi::document(monitor_proto::FILE_DESCRIPTOR_SET)),
     };
@@ -168,6 +170,8 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
             options.tokens.clone(),
             auth::require_token,
         ))
+        // Outside authentication, so refused requests are counted too.
+        .layer(middleware::from_fn_with_state(metrics, crate::metrics::track))
         .layer(TraceLayer::new_for_http());
 
     // grpc-web requests are translated outside the router (the translation

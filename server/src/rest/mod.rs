@@ -37,6 +37,7 @@ pub struct RestState {
     pub max_body_bytes: usize,
     /// The OpenAPI document, built once from the proto descriptors.
     pub openapi: Arc<serde_json::Value>,
+    pub metrics: crate::metrics::ServerMetrics,
 }
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -55,6 +56,7 @@ pub fn router(state: RestState, request_timeout: Duration) -> Router {
         .route("/v1/admin/reset", post(reset_database))
         .route("/v1/openapi.json", get(openapi_document))
         .route("/healthz", get(alive))
+        .route("/metrics", get(prometheus))
         .route("/readyz", get(ready))
         .merge(legacy::router())
         .with_state(state)
@@ -362,6 +364,10 @@ pub(crate) async fn server_info(State(state): State<RestState>) -> Result<Respon
 async fn reset_database(State(state): State<RestState>, request: Request) -> Result<Response> {
     let reset: ResetDatabaseRequest = json_body(&state, request).await?;
     Ok(Json(state.admin.reset(reset).await?).into_response())
+}
+
+async fn prometheus(State(state): State<RestState>) -> Response {
+    crate::metrics::render(&state.metrics, &state.catalog).await
 }
 
 /// Liveness: the process answers.

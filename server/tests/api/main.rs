@@ -9,4 +9,5 @@ mod health_reflection;
 mod job_service;
 mod jobs_file;
 mod metrics;
+mod prometheus;
 mod rest;
