@@ -110,11 +110,15 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
 }
 
 /// Background tasks of a running server; aborted when it stops.
-pub struct BackgroundTasks(Vec<tokio::task::JoinHandle<()>>);
+pub struct BackgroundTasks {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The worker registry, so shutdown can end the worker streams.
+    pub workers: WorkerRegistry,
+}
 
 impl Drop for BackgroundTasks {
     fn drop(&mut self) {
-        for task in &self.0 {
+        for task in &self.tasks {
             task.abort();
         }
     }
@@ -139,6 +143,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let admin_service = AdminServiceServer::new(AdminServiceImpl::new(admin.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let registry_handle = registry.clone();
     let worker_service = WorkerServiceServer::new(WorkerServiceImpl::new(registry))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -201,7 +206,13 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let app = Router::new()
         .fallback(dispatch)
         .layer(cors(&options.cors_allowed_origins));
-    Ok((app, BackgroundTasks(vec![watcher, assigner])))
+    Ok((
+        app,
+        BackgroundTasks {
+            tasks: vec![watcher, assigner],
+            workers: registry_handle,
+        },
+    ))
 }
 
 /// Serves on an already-bound `listener` until `shutdown` completes, then
@@ -224,6 +235,13 @@ pub async fn run(
         );
     }
     let (app, tasks) = app(pool, options).await?;
+    // Worker streams never end on their own: close them when shutdown
+    // begins, so the graceful shutdown can finish.
+    let workers = tasks.workers.clone();
+    let shutdown = async move {
+        shutdown.await;
+        workers.disconnect_all();
+    };
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);
     });

@@ -557,3 +557,86 @@ async fn lost_database_connections_are_retried_without_loss() {
     task.await.unwrap().unwrap();
     assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregator_metrics_count_what_it_did() {
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 2).await;
+    let jobs: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    let mut values = encode_all(&results(200, &jobs));
+    values.push((jobs[0].to_string(), b"\xff\xff".to_vec()));
+    produce(&topic, &values).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
+        .args([
+            "aggregate",
+            "--database-url",
+            &db.url,
+            "--kafka-brokers",
+            &brokers(),
+            "--kafka-topic",
+            &topic,
+        ])
+        .args([
+            "--group-id",
+            &group,
+            "--dlq-topic",
+            &dlq,
+            "--flush-interval-ms",
+            "200",
+            "--metrics-listen",
+            &listen,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let value = |text: &str, name: &str| -> f64 {
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        if let Ok(response) = reqwest::get(format!("http://{listen}/metrics")).await {
+            let text = response.text().await.unwrap();
+            if value(&text, "monitor_aggregator_consumed_total") >= 201.0
+                && value(&text, "monitor_aggregator_flushes_total") >= 1.0
+            {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "the aggregator never reported its work");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(value(&text, "monitor_aggregator_dead_lettered_total"), 1.0);
+    assert!(value(&text, "monitor_aggregator_rows_upserted_total") >= 1.0);
+    assert_eq!(
+        reqwest::get(format!("http://{listen}/readyz")).await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        reqwest::get(format!("http://{listen}/healthz")).await.unwrap().status(),
+        200
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+}

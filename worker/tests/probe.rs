@@ -167,6 +167,10 @@ struct WorkerProcess {
 }
 
 fn spawn_worker(server: SocketAddr, topic: &str, id: &str, token: &str) -> WorkerProcess {
+    spawn_worker_with(server, topic, id, token, &[])
+}
+
+fn spawn_worker_with(server: SocketAddr, topic: &str, id: &str, token: &str, extra: &[&str]) -> WorkerProcess {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join(format!("{id}.log"));
     let file = std::fs::File::create(&log).unwrap();
@@ -188,6 +192,7 @@ fn spawn_worker(server: SocketAddr, topic: &str, id: &str, token: &str) -> Worke
             "--topic-partitions",
             "3",
         ])
+        .args(extra)
         .env("RUST_LOG", "info,monitor_worker=debug")
         .stdout(Stdio::null())
         .stderr(file)
@@ -606,4 +611,89 @@ async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
     let log = worker.terminate().await;
     assert!(log.contains("reconnecting after backoff"), "{log}");
     assert!(log.contains("connected to the control plane"), "{log}");
+}
+
+/// A port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name)
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+async fn scrape(url: &str) -> prometheus_parse::Scrape {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .unwrap_or_else(|err| panic!("not valid exposition ({err}):\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_metrics_move_and_readiness_follows_the_control_plane() {
+    let mock = start_mock().await;
+    let server = start_server(Duration::from_secs(4)).await;
+    let topic = fresh_topic();
+    server
+        .create_running("metered", format!("http://{}/website_mock", mock.addr))
+        .await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let worker = spawn_worker_with(
+        server.addr,
+        &topic,
+        "worker-m",
+        WORKER_TOKEN,
+        &["--metrics-listen", &listen],
+    );
+    server
+        .wait_workers("the metered worker with its job", |w| {
+            w.len() == 1 && w[0].assigned_jobs == 1
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let base = format!("http://{listen}");
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200);
+    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
+    let metrics = scrape(&format!("{base}/metrics")).await;
+    let checks = sample(&metrics, "monitor_probe_checks_total");
+    assert!(checks >= 2.0, "checks counted: {checks}");
+    assert!(sample(&metrics, "monitor_probe_kafka_delivered_total") >= 1.0);
+    assert_eq!(sample(&metrics, "monitor_probe_assignments"), 1.0);
+    assert!(
+        metrics
+            .samples
+            .iter()
+            .any(|s| s.metric.starts_with("monitor_probe_schedule_lateness_seconds"))
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = sample(&scrape(&format!("{base}/metrics")).await, "monitor_probe_checks_total");
+    assert!(later > checks, "the counter moves: {checks} -> {later}");
+
+    // Without the control plane the worker is no longer ready.
+    drop(server);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if reqwest::get(format!("{base}/readyz")).await.unwrap().status() == 503 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "readyz never turned 503");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    worker.terminate().await;
 }

@@ -358,6 +358,16 @@ impl WorkerRegistry {
         }
     }
 
+    /// Ends every worker stream (server shutdown): workers reconnect, to this
+    /// server when it is back or to another one, and keep their jobs running
+    /// within their lease meanwhile.
+    pub fn disconnect_all(&self) {
+        let mut state = self.lock();
+        for entry in state.workers.values_mut() {
+            entry.session = None;
+        }
+    }
+
     /// The session's stream ended: the worker is lost until its lease expires.
     pub fn close(&self, session: &SessionHandle) {
         let mut state = self.lock();

@@ -120,6 +120,9 @@ pub struct AggregateArgs {
     /// Results starting more than this far in the future are refused (milliseconds).
     #[arg(long, env = "MONITOR_MAX_FUTURE_SKEW_MS", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     pub max_future_skew_ms: u64,
+    /// Address of this worker's /metrics, /healthz and /readyz (off when unset).
+    #[arg(long, env = "MONITOR_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }

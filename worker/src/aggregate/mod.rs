@@ -43,6 +43,8 @@ use uuid::Uuid;
 
 pub use config::{AggregateArgs, Granularity, RtField};
 
+use crate::telemetry::{AggregatorMetrics, Readiness};
+
 /// The `CheckResult` layout this aggregator understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -243,6 +245,7 @@ pub struct Aggregator {
     pending_keys: usize,
     locations: Locations,
     pub stats: Arc<AggregatorStats>,
+    metrics: AggregatorMetrics,
 }
 
 impl Aggregator {
@@ -275,7 +278,14 @@ impl Aggregator {
             pending_keys: 0,
             locations: Locations::default(),
             stats: Arc::default(),
+            metrics: AggregatorMetrics::register(&mut prometheus_client::registry::Registry::default()),
         })
+    }
+
+    /// Reports to these metrics (by default to a registry nobody reads).
+    pub fn with_metrics(mut self, metrics: AggregatorMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Consumes until `shutdown` flips to true; then flushes and returns.
@@ -406,6 +416,7 @@ impl Aggregator {
         if offset < state.next_offset {
             // Already accounted for (replay after a crash or a seek).
             self.stats.skipped_duplicates.fetch_add(1, Ordering::Relaxed);
+            self.metrics.skipped_duplicates.inc();
             return;
         }
         if offset > state.next_offset {
@@ -439,6 +450,7 @@ impl Aggregator {
             return;
         }
         self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.consumed.inc();
         match decode(message.payload(), self.args.max_future_skew()) {
             Ok((job_id, start, result)) => {
                 let before = state.rollups.len();
@@ -474,6 +486,7 @@ impl Aggregator {
         poison: &Poison,
     ) {
         self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        self.metrics.dead_lettered.inc();
         tracing::warn!(partition, offset, reason = %poison, "dead-lettering a message");
         let reason = poison.to_string();
         let (partition_text, offset_text) = (partition.to_string(), offset.to_string());
@@ -580,6 +593,9 @@ impl Aggregator {
             Some(FlushOutcome::Committed { rows: written }) => {
                 self.stats.flushes.fetch_add(1, Ordering::Relaxed);
                 self.stats.rows_upserted.fetch_add(written as u64, Ordering::Relaxed);
+                self.metrics.flushes.inc();
+                self.metrics.rows_upserted.inc_by(written as u64);
+                self.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
                 let mut commit = TopicPartitionList::new();
                 for p in progress {
                     self.stored.insert(p.partition, Some(p.next_offset));
@@ -601,6 +617,7 @@ impl Aggregator {
             }
             Some(FlushOutcome::Fenced { partitions }) => {
                 self.stats.fenced.fetch_add(1, Ordering::Relaxed);
+                self.metrics.fenced.inc();
                 tracing::warn!(
                     ?partitions,
                     "another aggregator moved these partitions; dropping their state"
@@ -702,9 +719,33 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
         args.retention.clone(),
         Duration::from_secs(600),
     ));
-    let aggregator = Aggregator::new(args, pool)?;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
+    let metrics = AggregatorMetrics::register(&mut registry);
+    let ready = Readiness::default();
+    // Ready while the database answers (the broker is retried by the client).
+    let probe = {
+        let (pool, ready) = (pool.clone(), ready.clone());
+        tokio::spawn(async move {
+            loop {
+                let up = tokio::time::timeout(Duration::from_secs(2), monitor_store::pool::ping(&pool)).await;
+                ready.set(matches!(up, Ok(Ok(()))));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+    };
+    let telemetry = args.metrics_listen.map(|address| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(crate::telemetry::serve(address, registry, ready.clone(), async move {
+            let _ = stop.wait_for(|done| *done).await;
+        }))
+    });
+    let aggregator = Aggregator::new(args, pool)?.with_metrics(metrics);
     let result = aggregator.run(shutdown).await;
     retention.abort();
+    probe.abort();
+    if let Some(telemetry) = telemetry {
+        telemetry.abort();
+    }
     result.map(|_| ())
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::{
     check::{CheckConfig, CheckRunner},
     kafka::{KafkaArgs, ensure_topic},
+    telemetry::{ProbeMetrics, Readiness},
 };
 use producer::ResultProducer;
 use scheduler::Scheduler;
@@ -48,6 +49,9 @@ pub struct ProbeArgs {
     /// Replication factor of the results topic when this worker creates it.
     #[arg(long, env = "KAFKA_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=16))]
     pub topic_replication: i32,
+    /// Address of this worker's /metrics, /healthz and /readyz (off when unset).
+    #[arg(long, env = "MONITOR_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }
@@ -101,7 +105,16 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         check_config.blocklist = blocklist.clone();
     }
     let runner = CheckRunner::new(check_config)?;
-    let producer = ResultProducer::new(client_config.clone(), &args.kafka.kafka_topic)?;
+    let mut registry = prometheus_client::registry::Registry::with_prefix("monitor_probe");
+    let metrics = ProbeMetrics::register(&mut registry);
+    let ready = Readiness::default();
+    let telemetry = args.metrics_listen.map(|address| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(crate::telemetry::serve(address, registry, ready.clone(), async move {
+            let _ = stop.wait_for(|done| *done).await;
+        }))
+    });
+    let producer = ResultProducer::new(client_config.clone(), &args.kafka.kafka_topic, Some(metrics.clone()))?;
     // A broker that is down at start must not stop the worker: create the
     // topic in the background, retrying, while the producer queues.
     let topic = args.kafka.kafka_topic.clone();
@@ -117,7 +130,25 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
             wait = (wait * 2).min(Duration::from_secs(30));
         }
     });
-    let scheduler = Scheduler::new(worker_id.clone(), runner, producer.clone(), args.max_in_flight as usize);
+    let scheduler = Scheduler::new(
+        worker_id.clone(),
+        runner,
+        producer.clone(),
+        args.max_in_flight as usize,
+        metrics.clone(),
+    );
+    // Gauges sampled once a second.
+    let sampler = {
+        let (scheduler, producer, metrics) = (scheduler.clone(), producer.clone(), metrics.clone());
+        tokio::spawn(async move {
+            loop {
+                metrics.queue_depth.set(i64::from(producer.in_flight()));
+                metrics.assignments.set(scheduler.len() as i64);
+                metrics.in_flight.set(scheduler.in_flight() as i64);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
     let config = SessionConfig {
         server: args.server.clone(),
         worker_id,
@@ -128,8 +159,9 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         backoff_max: Duration::from_secs(30),
         default_lease: Duration::from_secs(15),
     };
-    session::run(config, scheduler.clone(), shutdown).await;
+    session::run(config, scheduler.clone(), shutdown, ready.clone()).await;
     topic_task.abort();
+    sampler.abort();
     scheduler.wait_idle(Duration::from_secs(10)).await;
     let pending = producer.in_flight();
     let stats = producer.stats.clone();
@@ -158,5 +190,8 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         lateness_max_us = max,
         "probe summary"
     );
+    if let Some(telemetry) = telemetry {
+        telemetry.abort();
+    }
     Ok(())
 }

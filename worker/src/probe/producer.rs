@@ -35,6 +35,7 @@ pub struct DeliveryStats {
 /// Counts deliveries as the client reports them.
 pub struct DeliveryCounter {
     stats: Arc<DeliveryStats>,
+    metrics: Option<crate::telemetry::ProbeMetrics>,
 }
 
 impl ClientContext for DeliveryCounter {}
@@ -46,9 +47,15 @@ impl ProducerContext for DeliveryCounter {
         match result {
             Ok(_) => {
                 self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                if let Some(metrics) = &self.metrics {
+                    metrics.delivered.inc();
+                }
             }
             Err((err, message)) => {
                 self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                if let Some(metrics) = &self.metrics {
+                    metrics.delivery_failures.inc();
+                }
                 use rdkafka::Message as _;
                 tracing::error!(error = %err, partition = message.partition(), "check result lost after retries");
             }
@@ -65,7 +72,11 @@ pub struct ResultProducer {
 }
 
 impl ResultProducer {
-    pub fn new(mut config: ClientConfig, topic: &str) -> Result<Self, KafkaError> {
+    pub fn new(
+        mut config: ClientConfig,
+        topic: &str,
+        metrics: Option<crate::telemetry::ProbeMetrics>,
+    ) -> Result<Self, KafkaError> {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -73,7 +84,10 @@ impl ResultProducer {
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "300000");
         let stats = Arc::new(DeliveryStats::default());
-        let producer = config.create_with_context(DeliveryCounter { stats: stats.clone() })?;
+        let producer = config.create_with_context(DeliveryCounter {
+            stats: stats.clone(),
+            metrics,
+        })?;
         Ok(ResultProducer {
             producer: Arc::new(producer),
             topic: topic.into(),

@@ -23,7 +23,10 @@ use monitor_proto::v1::{AssignmentRef, CheckOutcome, CheckResult, Job, JobReport
 use tokio::{sync::Semaphore, task::JoinHandle};
 
 use super::producer::ResultProducer;
-use crate::check::CheckRunner;
+use crate::{
+    check::CheckRunner,
+    telemetry::{CheckLabels, KindLabels, ProbeMetrics},
+};
 
 /// The layout version of the `CheckResult`s this worker writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -73,6 +76,7 @@ struct Inner {
     lateness: Lateness,
     in_flight: Arc<AtomicU64>,
     completed: Arc<AtomicU64>,
+    metrics: ProbeMetrics,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -110,7 +114,13 @@ fn duration_ms(d: Option<&pbjson_types::Duration>) -> u64 {
 }
 
 impl Scheduler {
-    pub fn new(worker_id: String, runner: CheckRunner, producer: ResultProducer, max_in_flight: usize) -> Self {
+    pub fn new(
+        worker_id: String,
+        runner: CheckRunner,
+        producer: ResultProducer,
+        max_in_flight: usize,
+        metrics: ProbeMetrics,
+    ) -> Self {
         Scheduler {
             inner: Arc::new(Inner {
                 worker_id,
@@ -123,6 +133,7 @@ impl Scheduler {
                 )),
                 in_flight: Arc::default(),
                 completed: Arc::default(),
+                metrics,
             }),
         }
     }
@@ -302,8 +313,30 @@ async fn run_job(
             if let Ok(mut histogram) = inner.lateness.lock() {
                 let _ = histogram.record(late_us.max(1));
             }
+            inner.metrics.lateness.observe(late_us as f64 / 1e6);
             let mut result = inner.runner.run(&job).await;
             fill(&mut result, &inner.worker_id, &key, &job, epoch, slot);
+            let kind = match &result.detail {
+                Some(monitor_proto::v1::check_result::Detail::Tcp(_)) => "tcp",
+                _ => "http",
+            };
+            let outcome = CheckOutcome::try_from(result.outcome).unwrap_or(CheckOutcome::Unspecified);
+            inner
+                .metrics
+                .checks
+                .get_or_create(&CheckLabels {
+                    kind: kind.into(),
+                    outcome: outcome.as_str_name().into(),
+                })
+                .inc();
+            if let Some(d) = &result.duration {
+                let seconds = d.seconds as f64 + f64::from(d.nanos) / 1e9;
+                inner
+                    .metrics
+                    .check_duration
+                    .get_or_create(&KindLabels { kind: kind.into() })
+                    .observe(seconds);
+            }
             let failed = result.outcome != CheckOutcome::Ok as i32;
             counters.checks.fetch_add(1, Ordering::Relaxed);
             if failed {

@@ -59,14 +59,21 @@ enum Ended {
 }
 
 /// Runs sessions until `shutdown` flips to true, then drains.
-pub async fn run(config: SessionConfig, scheduler: Scheduler, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    config: SessionConfig,
+    scheduler: Scheduler,
+    mut shutdown: watch::Receiver<bool>,
+    ready: crate::telemetry::Readiness,
+) {
     let contact = Contact(Arc::new(Mutex::new(Instant::now())));
     let lease = Arc::new(Mutex::new(config.default_lease));
     let watchdog = tokio::spawn(lease_watchdog(scheduler.clone(), contact.clone(), lease.clone()));
     let mut backoff = config.backoff_min;
     loop {
         let started = Instant::now();
-        match session(&config, &scheduler, &contact, &lease, &mut shutdown).await {
+        let ended = session(&config, &scheduler, &contact, &lease, &mut shutdown, &ready).await;
+        ready.set(false);
+        match ended {
             Ended::Drained => break,
             Ended::Lost(reason) => {
                 tracing::warn!(server = config.server, %reason, "control plane unreachable; retrying")
@@ -124,6 +131,7 @@ async fn session(
     contact: &Contact,
     lease: &Arc<Mutex<Duration>>,
     shutdown: &mut watch::Receiver<bool>,
+    ready: &crate::telemetry::Readiness,
 ) -> Ended {
     let channel = match Channel::from_shared(config.server.clone()) {
         Ok(endpoint) => match endpoint.connect_timeout(Duration::from_secs(5)).connect().await {
@@ -185,6 +193,7 @@ async fn session(
                 contact.touch();
                 match message.kind {
                     Some(connect_response::Kind::Welcome(welcome)) => {
+                        ready.set(true);
                         if let Some(l) = welcome.lease {
                             *lease.lock().unwrap_or_else(|p| p.into_inner()) = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
                         }
