@@ -23,6 +23,17 @@ use crate::error::ApiError;
 /// Shortest token accepted, so a guessable token cannot be configured by mistake.
 pub const MIN_TOKEN_CHARS: usize = 16;
 
+/// Why `token` is unfit to configure, if it is (never echoes the token).
+fn check_token(token: &str) -> Result<(), String> {
+    if token.chars().count() < MIN_TOKEN_CHARS {
+        return Err(format!("token must be at least {MIN_TOKEN_CHARS} characters"));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("token must not contain whitespace".into());
+    }
+    Ok(())
+}
+
 /// What a token may do. Ordered: a higher role includes the lower ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -116,14 +127,7 @@ impl Tokens {
                     ))
                 })?;
                 let token = token.trim();
-                if token.chars().count() < MIN_TOKEN_CHARS {
-                    return Err(error(format!(
-                        "{at}: token must be at least {MIN_TOKEN_CHARS} characters"
-                    )));
-                }
-                if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    return Err(error(format!("{at}: token must not contain whitespace")));
-                }
+                check_token(token).map_err(|problem| error(format!("{at}: {problem}")))?;
                 entries.push((token.as_bytes().to_vec(), role));
             }
         }
@@ -142,15 +146,7 @@ impl Tokens {
                 source_name: source_name.to_owned(),
                 message,
             };
-            if token.chars().count() < MIN_TOKEN_CHARS {
-                return Err(error(format!(
-                    "token {} must be at least {MIN_TOKEN_CHARS} characters",
-                    i + 1
-                )));
-            }
-            if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(error(format!("token {} must not contain whitespace", i + 1)));
-            }
+            check_token(token).map_err(|problem| error(format!("token {}: {problem}", i + 1)))?;
             workers.push(token.as_bytes().to_vec());
         }
         self.workers = Arc::new(workers);

@@ -6,13 +6,13 @@
 
 use axum::{
     Json, Router,
-    extract::{RawQuery, Request, State},
+    extract::{Request, State},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use monitor_proto::v1::{GetJobRequest, GetJobResponse, ResetDatabaseRequest};
+use monitor_proto::v1::ResetDatabaseRequest;
 
-use super::{JobId, RestState, list_request, no_body, server_info, start_job, stop_job};
+use super::{RestState, get_job, list_jobs, no_body, server_info, start_job, stop_job};
 use crate::error::ApiError;
 
 pub fn router() -> Router<RestState> {
@@ -23,16 +23,6 @@ pub fn router() -> Router<RestState> {
         .route("/job/{id}/start", get(start_job).post(start_job))
         .route("/job/{id}/stop", get(stop_job).post(stop_job))
         .route("/db/init", post(db_init))
-}
-
-async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
-    let request = list_request(query.as_deref())?;
-    Ok(Json(state.catalog.list(request).await?).into_response())
-}
-
-async fn get_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response, ApiError> {
-    let job = state.catalog.get(GetJobRequest { id }).await?;
-    Ok(Json(GetJobResponse { job: Some(job) }).into_response())
 }
 
 /// The POST itself (with an admin token) is the confirmation.

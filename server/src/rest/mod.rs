@@ -121,7 +121,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(state: &RestState, request: R
 /// Builds a ListJobs request from query parameters (camelCase or snake_case):
 /// `pageSize`, `pageToken`, `state` (`JOB_STATE_RUNNING` or `running`),
 /// repeated `labelSelector=key=value`, `nameContains`.
-pub fn list_request(query: Option<&str>) -> Result<ListJobsRequest> {
+fn list_request(query: Option<&str>) -> Result<ListJobsRequest> {
     let mut request = ListJobsRequest::default();
     for (key, value) in query_pairs(query) {
         match snake_case(&key).as_str() {
@@ -155,7 +155,7 @@ pub fn list_request(query: Option<&str>) -> Result<ListJobsRequest> {
     Ok(request)
 }
 
-async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
+pub(crate) async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
     let request = list_request(query.as_deref())?;
     Ok(Json(state.catalog.list(request).await?).into_response())
 }
@@ -171,7 +171,7 @@ async fn create_job(State(state): State<RestState>, request: Request) -> Result<
         .into_response())
 }
 
-async fn get_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
+pub(crate) async fn get_job(State(state): State<RestState>, JobId(id): JobId) -> Result<Response> {
     let job = state.catalog.get(GetJobRequest { id }).await?;
     Ok(Json(GetJobResponse { job: Some(job) }).into_response())
 }

@@ -156,10 +156,6 @@ pub struct SessionHandle {
     id: u64,
 }
 
-fn epoch_ms(at: DateTime<Utc>) -> monitor_proto::wkt::Timestamp {
-    at.into()
-}
-
 fn parse_key(assignment: &AssignmentRef) -> Option<AssignmentKey> {
     Some(AssignmentKey {
         job_id: Uuid::parse_str(&assignment.job_id).ok()?,
@@ -614,8 +610,8 @@ impl WorkerRegistry {
                 version: w.version.clone(),
                 capacity: w.capacity,
                 state: w.state() as i32,
-                connect_time: Some(epoch_ms(w.connect_time)),
-                last_heartbeat_time: Some(epoch_ms(w.last_heard_at)),
+                connect_time: Some(w.connect_time.into()),
+                last_heartbeat_time: Some(w.last_heard_at.into()),
                 assigned_jobs: w.held.len() as i64,
             })
             .collect();
