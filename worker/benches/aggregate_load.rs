@@ -10,11 +10,9 @@
 
 use std::{
     collections::HashMap,
-    sync::atomic::Ordering,
     time::{Duration, Instant},
 };
 
-use clap::Parser as _;
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::testing::TestDb;
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
@@ -24,12 +22,6 @@ use rdkafka::{
     producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
 };
 use tokio::sync::watch;
-
-#[derive(clap::Parser)]
-struct Flags {
-    #[command(flatten)]
-    args: AggregateArgs,
-}
 
 fn number(flag: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -128,7 +120,7 @@ async fn main() {
     // The aggregator, from its first message to its last commit.
     let db = TestDb::new().await;
     let group = format!("agg-bench-{}", uuid::Uuid::now_v7().simple());
-    let args = Flags::try_parse_from([
+    let args = AggregateArgs::from_flags([
         "aggregate",
         "--database-url",
         &db.url,
@@ -145,9 +137,7 @@ async fn main() {
         "--flush-interval-ms",
         "500",
     ])
-    .unwrap()
-    .args
-    .finish();
+    .unwrap();
     let aggregator = Aggregator::new(args, db.pool()).unwrap();
     let stats = aggregator.stats.clone();
     let (stop, stopped) = watch::channel(false);
@@ -156,7 +146,7 @@ async fn main() {
     let mut first_message = None;
     let partitions: Vec<i32> = (0..6).collect();
     loop {
-        if first_message.is_none() && stats.consumed.load(Ordering::Relaxed) > 0 {
+        if first_message.is_none() && stats.consumed.get() > 0 {
             first_message = Some(Instant::now());
         }
         let mut conn = db.pool().get().await.unwrap();
@@ -164,9 +154,7 @@ async fn main() {
             monitor_store::models::job_metrics::stored_offsets(&mut conn, &group, &topic, &partitions)
                 .await
                 .unwrap();
-        if stats.consumed.load(Ordering::Relaxed) as usize >= messages
-            && stored.values().sum::<i64>() as usize >= messages
-        {
+        if stats.consumed.get() as usize >= messages && stored.values().sum::<i64>() as usize >= messages {
             break;
         }
         assert!(
@@ -179,8 +167,8 @@ async fn main() {
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
     let agg_rate = messages as f64 / agg_elapsed.as_secs_f64();
-    let flushes = stats.flushes.load(Ordering::Relaxed).max(1);
-    let rows = stats.rows_upserted.load(Ordering::Relaxed);
+    let flushes = stats.flushes.get().max(1);
+    let rows = stats.rows_upserted.get();
     println!(
         "bare BaseConsumer (reference)  {counted} msgs in {:.2} s = {bare_rate:>9.0} msgs/s",
         bare_elapsed.as_secs_f64()

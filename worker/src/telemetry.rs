@@ -110,9 +110,10 @@ pub struct AggregatorMetrics {
     pub flush_duration: Histogram,
 }
 
-impl AggregatorMetrics {
-    pub fn register(registry: &mut Registry) -> Self {
-        let metrics = AggregatorMetrics {
+impl Default for AggregatorMetrics {
+    /// Unregistered metrics: they count, but no /metrics shows them.
+    fn default() -> Self {
+        AggregatorMetrics {
             consumed: Counter::default(),
             skipped_duplicates: Counter::default(),
             dead_lettered: Counter::default(),
@@ -120,7 +121,13 @@ impl AggregatorMetrics {
             rows_upserted: Counter::default(),
             fenced: Counter::default(),
             flush_duration: seconds_buckets(),
-        };
+        }
+    }
+}
+
+impl AggregatorMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = AggregatorMetrics::default();
         registry.register("aggregator_consumed", "Results consumed", metrics.consumed.clone());
         registry.register(
             "aggregator_skipped_duplicates",

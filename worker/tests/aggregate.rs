@@ -9,7 +9,6 @@ use std::{
 };
 
 use chrono::{DateTime, TimeZone, Utc};
-use clap::Parser as _;
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::{models::job_metrics::MetricRow, testing::TestDb};
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
@@ -123,15 +122,8 @@ async fn create_topic(topic: &str, partitions: i32) {
         .unwrap();
 }
 
-/// The role's flags, parsed as the binary parses them.
-#[derive(clap::Parser)]
-struct Flags {
-    #[command(flatten)]
-    args: AggregateArgs,
-}
-
 fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
-    Flags::try_parse_from([
+    AggregateArgs::from_flags([
         "aggregate",
         "--database-url",
         &db.url,
@@ -149,8 +141,6 @@ fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
         "200",
     ])
     .unwrap()
-    .args
-    .finish()
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -329,7 +319,7 @@ async fn rollups_are_exact_and_poison_goes_to_the_dlq() {
     task.await.unwrap().unwrap();
 
     assert_exact(&stored_rows(&db).await, &expected(&good, WIDTHS));
-    assert_eq!(stats.dead_lettered.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(stats.dead_lettered.get(), 3);
 
     // The refused messages are on the DLQ with their reasons.
     let consumer: BaseConsumer = ClientConfig::new()

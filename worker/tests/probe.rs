@@ -351,14 +351,9 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     // The aggregator rolls the same results up: its status counters equal
     // what the mock served, per status code.
     let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
-    #[derive(clap::Parser)]
-    struct Flags {
-        #[command(flatten)]
-        args: monitor_worker::aggregate::AggregateArgs,
-    }
     let group = format!("e2e-{}", uuid::Uuid::now_v7().simple());
     let dlq = format!("{topic}.dlq");
-    let args = Flags::try_parse_from([
+    let args = monitor_worker::aggregate::AggregateArgs::from_flags([
         "aggregate",
         "--database-url",
         &server.db.url,
@@ -375,9 +370,7 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
         "--granularities",
         "1h",
     ])
-    .unwrap()
-    .args
-    .finish();
+    .unwrap();
     let aggregator = monitor_worker::aggregate::Aggregator::new(args, server.db.pool()).unwrap();
     let aggregated = tokio::spawn(aggregator.run(aggregator_stopped));
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -127,7 +127,26 @@ pub struct AggregateArgs {
     pub kafka: KafkaArgs,
 }
 
+/// The role's flags on their own, for [`AggregateArgs::from_flags`].
+#[derive(clap::Parser)]
+struct Flags {
+    #[command(flatten)]
+    args: AggregateArgs,
+}
+
 impl AggregateArgs {
+    /// Parses flags exactly as `monitor-worker aggregate` does (the first
+    /// item is the program name) and completes the derived fields: for tests,
+    /// benchmarks and embedding.
+    pub fn from_flags<I, T>(flags: I) -> Result<AggregateArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::Parser as _;
+        Ok(Flags::try_parse_from(flags)?.args.finish())
+    }
+
     /// Completes the derived fields after parsing.
     pub fn finish(mut self) -> Self {
         self.retention = self.retention_pairs.iter().cloned().collect();
@@ -172,19 +191,9 @@ mod tests {
         assert!(parse_retention("1m=forever").is_err());
     }
 
-    #[derive(clap::Parser)]
-    struct Flags {
-        #[command(flatten)]
-        args: AggregateArgs,
-    }
-
     #[test]
     fn flags_parse_and_bad_values_name_the_flag() {
-        use clap::Parser as _;
-        let args = Flags::try_parse_from(["x", "--retention", "1m=1d,5m=30d", "--max-pending-keys", "7"])
-            .unwrap()
-            .args
-            .finish();
+        let args = AggregateArgs::from_flags(["x", "--retention", "1m=1d,5m=30d", "--max-pending-keys", "7"]).unwrap();
         assert_eq!(args.retention["5m"], Duration::from_secs(30 * 86_400));
         assert_eq!(args.max_pending_keys, 7);
         assert_eq!(args.granularities.len(), 3);
@@ -195,7 +204,7 @@ mod tests {
             ("--flush-interval-ms", "1"),
             ("--rt-field", "ttl"),
         ] {
-            let err = Flags::try_parse_from(["x", flag, value]).err().unwrap().to_string();
+            let err = AggregateArgs::from_flags(["x", flag, value]).err().unwrap().to_string();
             assert!(err.contains(flag), "{err}");
         }
     }

@@ -18,10 +18,7 @@ pub mod config;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -47,17 +44,6 @@ use crate::telemetry::{AggregatorMetrics, Readiness};
 
 /// The `CheckResult` layout this aggregator understands.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// Counters of one aggregator, for logs, tests and the benchmark.
-#[derive(Debug, Default)]
-pub struct AggregatorStats {
-    pub consumed: AtomicU64,
-    pub skipped_duplicates: AtomicU64,
-    pub dead_lettered: AtomicU64,
-    pub flushes: AtomicU64,
-    pub rows_upserted: AtomicU64,
-    pub fenced: AtomicU64,
-}
 
 /// Forwards revocations to the consuming loop.
 struct RebalanceEvents {
@@ -244,8 +230,8 @@ pub struct Aggregator {
     stored: HashMap<i32, Option<i64>>,
     pending_keys: usize,
     locations: Locations,
-    pub stats: Arc<AggregatorStats>,
-    metrics: AggregatorMetrics,
+    /// What it did: exported at /metrics, read by tests and the benchmark.
+    pub stats: AggregatorMetrics,
 }
 
 impl Aggregator {
@@ -277,19 +263,18 @@ impl Aggregator {
             stored: HashMap::new(),
             pending_keys: 0,
             locations: Locations::default(),
-            stats: Arc::default(),
-            metrics: AggregatorMetrics::register(&mut prometheus_client::registry::Registry::default()),
+            stats: AggregatorMetrics::default(),
         })
     }
 
-    /// Reports to these metrics (by default to a registry nobody reads).
+    /// Counts into these (registered) metrics instead of unregistered ones.
     pub fn with_metrics(mut self, metrics: AggregatorMetrics) -> Self {
-        self.metrics = metrics;
+        self.stats = metrics;
         self
     }
 
     /// Consumes until `shutdown` flips to true; then flushes and returns.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<Arc<AggregatorStats>> {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<AggregatorMetrics> {
         // The dead-letter topic must exist before the first poison message;
         // a broker that is down now is retried when one arrives.
         let config = self.args.kafka.client_config()?;
@@ -352,11 +337,11 @@ impl Aggregator {
         self.flush(&shutdown).await;
         let stats = self.stats.clone();
         tracing::info!(
-            consumed = stats.consumed.load(Ordering::Relaxed),
-            dead_lettered = stats.dead_lettered.load(Ordering::Relaxed),
-            flushes = stats.flushes.load(Ordering::Relaxed),
-            rows_upserted = stats.rows_upserted.load(Ordering::Relaxed),
-            fenced = stats.fenced.load(Ordering::Relaxed),
+            consumed = stats.consumed.get(),
+            dead_lettered = stats.dead_lettered.get(),
+            flushes = stats.flushes.get(),
+            rows_upserted = stats.rows_upserted.get(),
+            fenced = stats.fenced.get(),
             "aggregator summary"
         );
         Ok(stats)
@@ -415,8 +400,7 @@ impl Aggregator {
         });
         if offset < state.next_offset {
             // Already accounted for (replay after a crash or a seek).
-            self.stats.skipped_duplicates.fetch_add(1, Ordering::Relaxed);
-            self.metrics.skipped_duplicates.inc();
+            self.stats.skipped_duplicates.inc();
             return;
         }
         if offset > state.next_offset {
@@ -449,8 +433,7 @@ impl Aggregator {
             self.forget(&[partition]);
             return;
         }
-        self.stats.consumed.fetch_add(1, Ordering::Relaxed);
-        self.metrics.consumed.inc();
+        self.stats.consumed.inc();
         match decode(message.payload(), self.args.max_future_skew()) {
             Ok((job_id, start, result)) => {
                 let before = state.rollups.len();
@@ -485,8 +468,7 @@ impl Aggregator {
         payload: Option<Vec<u8>>,
         poison: &Poison,
     ) {
-        self.stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        self.metrics.dead_lettered.inc();
+        self.stats.dead_lettered.inc();
         tracing::warn!(partition, offset, reason = %poison, "dead-lettering a message");
         let reason = poison.to_string();
         let (partition_text, offset_text) = (partition.to_string(), offset.to_string());
@@ -591,11 +573,9 @@ impl Aggregator {
                 self.forget(&partitions);
             }
             Some(FlushOutcome::Committed { rows: written }) => {
-                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
-                self.stats.rows_upserted.fetch_add(written as u64, Ordering::Relaxed);
-                self.metrics.flushes.inc();
-                self.metrics.rows_upserted.inc_by(written as u64);
-                self.metrics.flush_duration.observe(started.elapsed().as_secs_f64());
+                self.stats.flushes.inc();
+                self.stats.rows_upserted.inc_by(written as u64);
+                self.stats.flush_duration.observe(started.elapsed().as_secs_f64());
                 let mut commit = TopicPartitionList::new();
                 for p in progress {
                     self.stored.insert(p.partition, Some(p.next_offset));
@@ -616,8 +596,7 @@ impl Aggregator {
                 );
             }
             Some(FlushOutcome::Fenced { partitions }) => {
-                self.stats.fenced.fetch_add(1, Ordering::Relaxed);
-                self.metrics.fenced.inc();
+                self.stats.fenced.inc();
                 tracing::warn!(
                     ?partitions,
                     "another aggregator moved these partitions; dropping their state"

@@ -7,15 +7,11 @@
 //! before reporting it lost. A full queue makes `publish` wait instead of
 //! dropping (back-pressure on the scheduler).
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use monitor_proto::v1::CheckResult;
+
+use crate::telemetry::ProbeMetrics;
 use prost::Message as _;
 use rdkafka::{
     ClientConfig, ClientContext,
@@ -24,18 +20,9 @@ use rdkafka::{
     producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer},
 };
 
-/// Delivery counters.
-#[derive(Debug, Default)]
-pub struct DeliveryStats {
-    pub delivered: AtomicU64,
-    /// Results the client gave up on after its retries.
-    pub failed: AtomicU64,
-}
-
 /// Counts deliveries as the client reports them.
 pub struct DeliveryCounter {
-    stats: Arc<DeliveryStats>,
-    metrics: Option<crate::telemetry::ProbeMetrics>,
+    metrics: ProbeMetrics,
 }
 
 impl ClientContext for DeliveryCounter {}
@@ -46,16 +33,10 @@ impl ProducerContext for DeliveryCounter {
     fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
         match result {
             Ok(_) => {
-                self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                if let Some(metrics) = &self.metrics {
-                    metrics.delivered.inc();
-                }
+                self.metrics.delivered.inc();
             }
             Err((err, message)) => {
-                self.stats.failed.fetch_add(1, Ordering::Relaxed);
-                if let Some(metrics) = &self.metrics {
-                    metrics.delivery_failures.inc();
-                }
+                self.metrics.delivery_failures.inc();
                 use rdkafka::Message as _;
                 tracing::error!(error = %err, partition = message.partition(), "check result lost after retries");
             }
@@ -68,30 +49,25 @@ impl ProducerContext for DeliveryCounter {
 pub struct ResultProducer {
     producer: Arc<ThreadedProducer<DeliveryCounter>>,
     topic: Arc<str>,
-    pub stats: Arc<DeliveryStats>,
+    /// Counts deliveries and results lost after the client's retries.
+    metrics: ProbeMetrics,
 }
 
 impl ResultProducer {
-    pub fn new(
-        mut config: ClientConfig,
-        topic: &str,
-        metrics: Option<crate::telemetry::ProbeMetrics>,
-    ) -> Result<Self, KafkaError> {
+    pub fn new(mut config: ClientConfig, topic: &str, metrics: ProbeMetrics) -> Result<Self, KafkaError> {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("message.timeout.ms", "300000");
-        let stats = Arc::new(DeliveryStats::default());
         let producer = config.create_with_context(DeliveryCounter {
-            stats: stats.clone(),
-            metrics,
+            metrics: metrics.clone(),
         })?;
         Ok(ResultProducer {
             producer: Arc::new(producer),
             topic: topic.into(),
-            stats,
+            metrics,
         })
     }
 
@@ -108,7 +84,7 @@ impl ResultProducer {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
                 Err((err, _)) => {
-                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.delivery_failures.inc();
                     tracing::error!(error = %err, job_id = result.job_id, "check result could not be queued");
                     return;
                 }
