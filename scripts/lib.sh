@@ -151,3 +151,31 @@ ensure_build_deps() {
     { pkg-config --exists openssl 2>/dev/null || [ -f /usr/include/openssl/ssl.h ]; } || missing+=(libssl-dev)
     [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
+
+# Node.js 20 or newer with npm (Debian's packages when missing).
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    [ "$major" -ge 20 ] || die "Node.js $(node --version) is too old: the browser tools need Node.js 20 or newer"
+}
+
+# Debian's Chromium at $CHROMIUM_PATH (default /usr/bin/chromium).
+export CHROMIUM_PATH="${CHROMIUM_PATH:-/usr/bin/chromium}"
+ensure_chromium() {
+    [ -x "$CHROMIUM_PATH" ] || apt_install chromium
+    [ -x "$CHROMIUM_PATH" ] || die "Chromium is not at $CHROMIUM_PATH after installing Debian's chromium (set CHROMIUM_PATH)"
+}
+
+# `npm ci` in directory $1, only when node_modules is missing or the manifest
+# or lock changed since the last install there.
+npm_ci_when_changed() {
+    local dir="$1" stamp want
+    stamp="$dir/node_modules/.installed-lock.sha256"
+    want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+        say "npm ci (${dir#"$ROOT"/})"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in $dir"
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
