@@ -268,7 +268,9 @@ pub fn grpc_access(path: &str, tokens: &Tokens) -> Access {
     let (service, method) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     match service {
         "monitor.v1.JobService" => match method {
-            "GetJob" | "ListJobs" | "GetJobStatus" | "QueryMetrics" => Access::Requires(Role::Read),
+            "GetJob" | "ListJobs" | "GetJobStatus" | "QueryMetrics" | "ListJobSummaries" => {
+                Access::Requires(Role::Read)
+            }
             _ => Access::Requires(Role::Write),
         },
         "monitor.v1.WorkerService" => match method {

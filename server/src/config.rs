@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
 }
@@ -83,6 +83,10 @@ pub struct ServeArgs {
     /// Largest REST request body in bytes.
     #[arg(long, env = "MONITOR_MAX_BODY_BYTES", default_value_t = 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=64 * 1024 * 1024))]
     pub max_body_bytes: u64,
+    /// Serve the dashboard (/ui/) from this directory instead of the copy
+    /// built into the binary, e.g. server/ui/dist while working on it.
+    #[arg(long, env = "MONITOR_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// An origin is scheme://host[:port], nothing more.

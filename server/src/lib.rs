@@ -10,6 +10,7 @@
 //! - [`workers`]: the probe-worker registry and the assignment loop.
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
+//! - [`ui`]: the web dashboard at `/ui/`, embedded in the binary.
 //! - [`error`]: the API error and its mapping to gRPC codes.
 //! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
 //!   listener and a shutdown future, so tests run the real server on port 0.
@@ -25,4 +26,5 @@ pub mod jobs_file;
 pub mod metrics;
 pub mod rest;
 pub mod server;
+pub mod ui;
 pub mod workers;

@@ -7,6 +7,7 @@ use monitor_server::{
     config::{Cli, Command, LogFormat, ServeArgs},
     jobs_file,
     server::{self, ServerOptions},
+    ui::UiSource,
     workers::RegistryConfig,
 };
 use std::time::Duration;
@@ -64,6 +65,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
         .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
+    let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
+    ui_source
+        .check()
+        .map_err(|err| anyhow::anyhow!("MONITOR_UI_DIR / --ui-dir: {err}"))?;
     let options = ServerOptions {
         tokens,
         workers: RegistryConfig {
@@ -74,6 +79,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cors_allowed_origins: args.cors_allowed_origins.clone(),
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
+        ui: ui_source,
     };
     let listener = TcpListener::bind(args.listen)
         .await
@@ -111,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Serve(args)) => {
             init_tracing(args.database.log_format);
-            serve(args).await
+            serve(*args).await
         }
         None => {
             init_tracing(cli.serve.database.log_format);

@@ -45,6 +45,8 @@ pub struct ServerOptions {
     pub max_body_bytes: usize,
     /// Lease and heartbeat timing of the probe workers.
     pub workers: RegistryConfig,
+    /// Where the dashboard's files come from.
+    pub ui: crate::ui::UiSource,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +57,7 @@ impl Default for ServerOptions {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
             workers: RegistryConfig::default(),
+            ui: crate::ui::UiSource::default(),
         }
     }
 }
@@ -165,7 +168,9 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
         openapi: Arc::new(rest::openapi::document(monitor_proto::FILE_DESCRIPTOR_SET)),
     };
     // Compression only for REST: gRPC negotiates its own.
-    let rest = rest::router(rest_state, options.request_timeout).layer(CompressionLayer::new());
+    let rest = rest::router(rest_state, options.request_timeout)
+        .merge(crate::ui::router(options.ui.clone()))
+        .layer(CompressionLayer::new());
 
     let inner = grpc
         .merge(rest)

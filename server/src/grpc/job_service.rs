@@ -2,9 +2,9 @@
 
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
-    GetJobStatusRequest, GetJobStatusResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest,
-    QueryMetricsResponse, StartJobRequest, StartJobResponse, StopJobRequest, StopJobResponse, UpdateJobRequest,
-    UpdateJobResponse, job_service_server::JobService,
+    GetJobStatusRequest, GetJobStatusResponse, ListJobSummariesRequest, ListJobSummariesResponse, ListJobsRequest,
+    ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse, StartJobRequest, StartJobResponse, StopJobRequest,
+    StopJobResponse, UpdateJobRequest, UpdateJobResponse, job_service_server::JobService,
 };
 use tonic::{Request, Response, Status};
 
@@ -78,5 +78,12 @@ impl JobService for JobServiceImpl {
         request: Request<QueryMetricsRequest>,
     ) -> Result<Response<QueryMetricsResponse>, Status> {
         Ok(Response::new(self.catalog.query_metrics(request.into_inner()).await?))
+    }
+
+    async fn list_job_summaries(
+        &self,
+        request: Request<ListJobSummariesRequest>,
+    ) -> Result<Response<ListJobSummariesResponse>, Status> {
+        Ok(Response::new(self.catalog.list_summaries(request.into_inner()).await?))
     }
 }

@@ -20,8 +20,8 @@ use axum::{
 };
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
-    GetJobStatusResponse, Job, JobState, ListJobsRequest, QueryMetricsRequest, ResetDatabaseRequest, StartJobResponse,
-    StopJobResponse, UpdateJobRequest, UpdateJobResponse,
+    GetJobStatusResponse, Job, JobState, ListJobSummariesRequest, ListJobsRequest, QueryMetricsRequest,
+    ResetDatabaseRequest, StartJobResponse, StopJobResponse, UpdateJobRequest, UpdateJobResponse,
 };
 use monitor_proto::wkt::Timestamp;
 
@@ -51,6 +51,7 @@ pub fn router(state: RestState, request_timeout: Duration) -> Router {
         .route("/v1/jobs/{id}/stop", post(stop_job))
         .route("/v1/jobs/{id}/status", get(job_status))
         .route("/v1/jobs/{id}/metrics", get(query_metrics))
+        .route("/v1/job-summaries", get(list_job_summaries))
         .route("/v1/info", get(server_info))
         .route("/v1/workers", get(list_workers))
         .route("/v1/admin/reset", post(reset_database))
@@ -158,6 +159,25 @@ fn list_request(query: Option<&str>) -> Result<ListJobsRequest> {
 pub(crate) async fn list_jobs(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
     let request = list_request(query.as_deref())?;
     Ok(Json(state.catalog.list(request).await?).into_response())
+}
+
+/// `GET /v1/job-summaries`: ListJobSummaries, with ListJobs' query parameters.
+async fn list_job_summaries(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
+    let ListJobsRequest {
+        page_size,
+        page_token,
+        state: job_state,
+        label_selector,
+        name_contains,
+    } = list_request(query.as_deref())?;
+    let request = ListJobSummariesRequest {
+        page_size,
+        page_token,
+        state: job_state,
+        label_selector,
+        name_contains,
+    };
+    Ok(Json(state.catalog.list_summaries(request).await?).into_response())
 }
 
 /// `POST /v1/jobs`: the body is the Job.

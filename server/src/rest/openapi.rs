@@ -159,6 +159,16 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        path: "/v1/job-summaries",
+        operation: "ListJobSummaries",
+        summary: "A page of jobs, each with its status, its last day's uptime and its last hour's response times",
+        role: "read",
+        request: None,
+        response: "ListJobSummariesResponse",
+        query: LIST_QUERY,
+    },
+    Route {
+        method: "get",
         path: "/v1/info",
         operation: "GetServerInfo",
         summary: "Server name, version, uptime and job counts",

@@ -11,3 +11,4 @@ mod jobs_file;
 mod metrics;
 mod prometheus;
 mod rest;
+mod summaries;

@@ -390,6 +390,70 @@ pub async fn query(
         .await?)
 }
 
+/// Checks and passed checks of one job over a time window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, QueryableByName)]
+pub struct CheckTotals {
+    #[diesel(sql_type = SqlUuid)]
+    pub job_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    pub checks: i64,
+    #[diesel(sql_type = BigInt)]
+    pub passed: i64,
+}
+
+/// Per job of `job_ids`, the checks and passed checks of its rows over all
+/// locations at `granularity` with `dt >= from`, summed in the database so a
+/// day of minute rows costs one row per job on the wire. Jobs without rows
+/// are absent.
+pub async fn check_totals(
+    conn: &mut AsyncPgConnection,
+    job_ids: &[Uuid],
+    granularity: &str,
+    from: DateTime<Utc>,
+) -> Result<Vec<CheckTotals>, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT job_id, SUM(checks)::int8 AS checks, SUM(passed)::int8 AS passed \
+         FROM job_metrics \
+         WHERE job_id = ANY($1) AND location = '' AND granularity = $2 AND dt >= $3 \
+         GROUP BY job_id",
+    )
+    .bind::<Array<SqlUuid>, _>(job_ids)
+    .bind::<Text, _>(granularity)
+    .bind::<Timestamptz, _>(from)
+    .load(conn)
+    .await?)
+}
+
+/// Per job of `job_ids`, `(job_id, dt, average response time in ms)` of its
+/// rows over all locations at `granularity` with `dt >= from` that measured
+/// a response time, by job and oldest first.
+pub async fn average_response_times(
+    conn: &mut AsyncPgConnection,
+    job_ids: &[Uuid],
+    granularity: &str,
+    from: DateTime<Utc>,
+) -> Result<Vec<(Uuid, DateTime<Utc>, f64)>, StoreError> {
+    let rows: Vec<(Uuid, DateTime<Utc>, f64, i64)> = job_metrics::table
+        .filter(job_metrics::job_id.eq_any(job_ids))
+        .filter(job_metrics::location.eq(""))
+        .filter(job_metrics::granularity.eq(granularity))
+        .filter(job_metrics::dt.ge(from))
+        .filter(job_metrics::rt_count.gt(0))
+        .order((job_metrics::job_id.asc(), job_metrics::dt.asc()))
+        .select((
+            job_metrics::job_id,
+            job_metrics::dt,
+            job_metrics::rt_sum,
+            job_metrics::rt_count,
+        ))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(job_id, dt, sum, count)| (job_id, dt, sum / count as f64))
+        .collect())
+}
+
 /// Deletes every rollup and stored offset (database reset).
 pub async fn delete_all(conn: &mut AsyncPgConnection) -> Result<usize, StoreError> {
     let rows = diesel::delete(job_metrics::table).execute(conn).await?;
