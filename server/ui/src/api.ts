@@ -1,0 +1,227 @@
+// The REST client: every call goes through request(), which adds the bearer
+// token, turns error bodies (google.rpc.Status JSON) into ApiError, and on a
+// 401 asks for a token and retries.
+
+import type {
+  FieldViolation,
+  GetJobStatusResponse,
+  Job,
+  JobResponse,
+  ListJobSummariesResponse,
+  ListWorkersResponse,
+  QueryMetricsResponse,
+  ServerInfo,
+  StateChangeResponse,
+} from "./types";
+
+/** sessionStorage key of the API token. */
+export const TOKEN_KEY = "monitor.token";
+const REQUEST_TIMEOUT_MS = 20_000;
+
+/** gRPC codes the views look at. */
+export const Code = {
+  InvalidArgument: 3,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  Aborted: 10,
+  Unauthenticated: 16,
+} as const;
+
+/** A failed call, with the server's message and any field violations. */
+export class ApiError extends Error {
+  /** HTTP status; 0 when no answer arrived. */
+  readonly status: number;
+  /** gRPC code from the body, when the server sent one. */
+  readonly code: number | undefined;
+  readonly violations: FieldViolation[];
+
+  constructor(message: string, status: number, code?: number, violations: FieldViolation[] = []) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.violations = violations;
+  }
+}
+
+export function getToken(): string | null {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function setToken(token: string | null): void {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+  tokenListeners.forEach((listener) => listener());
+}
+
+const tokenListeners: (() => void)[] = [];
+/** Whether the server has asked for a token (a 401 was seen). */
+let authRequired = false;
+export function isAuthRequired(): boolean {
+  return authRequired;
+}
+/** Called whenever the token is set or cleared. */
+export function onTokenChange(listener: () => void): void {
+  tokenListeners.push(listener);
+}
+
+/**
+ * Asks the person for a token; resolves true when one was entered, false
+ * when they dismissed the prompt. Installed by the auth module.
+ */
+export type TokenPrompt = (reason: string) => Promise<boolean>;
+let tokenPrompt: TokenPrompt = async () => false;
+let pendingPrompt: Promise<boolean> | null = null;
+/** Set after the prompt was dismissed: polls stop asking until "Sign in" is used. */
+let declined = false;
+
+export function installTokenPrompt(prompt: TokenPrompt): void {
+  tokenPrompt = prompt;
+}
+
+/** Opens the prompt (again) on request, e.g. from the "Sign in" button. */
+export function askForToken(reason: string): Promise<boolean> {
+  declined = false;
+  return sharedPrompt(reason);
+}
+
+function sharedPrompt(reason: string): Promise<boolean> {
+  if (!pendingPrompt) {
+    pendingPrompt = tokenPrompt(reason).then((entered) => {
+      pendingPrompt = null;
+      declined = !entered;
+      return entered;
+    });
+  }
+  return pendingPrompt;
+}
+
+type Query = Record<string, string | number | string[] | undefined>;
+
+function buildUrl(path: string, query?: Query): string {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query ?? {})) {
+    if (value === undefined || value === "") continue;
+    if (Array.isArray(value)) value.forEach((v) => params.append(key, v));
+    else params.append(key, String(value));
+  }
+  const qs = params.toString();
+  // Relative to the page's origin: the dashboard is served by the API server.
+  return qs ? `${path}?${qs}` : path;
+}
+
+async function errorFrom(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  let message = `${response.status} ${response.statusText}`.trim();
+  let code: number | undefined;
+  let violations: FieldViolation[] = [];
+  try {
+    const body = JSON.parse(text) as {
+      code?: number;
+      message?: string;
+      details?: { "@type"?: string; fieldViolations?: FieldViolation[] }[];
+    };
+    if (body.message) message = body.message;
+    code = body.code;
+    for (const detail of body.details ?? []) {
+      if (detail["@type"]?.endsWith("google.rpc.BadRequest")) violations = violations.concat(detail.fieldViolations ?? []);
+    }
+  } catch {
+    if (text.trim()) message = `${message}: ${text.trim().slice(0, 200)}`;
+  }
+  if (response.status === 403) {
+    message = `Your token lacks the role for this (${message}).`;
+  }
+  return new ApiError(message, response.status, code, violations);
+}
+
+/**
+ * One API call. JSON in and out; a 401 prompts for a token and retries with
+ * the new one; any other failure throws an ApiError carrying the server's
+ * message.
+ */
+export async function request<T>(method: string, path: string, options: { query?: Query; body?: unknown } = {}): Promise<T> {
+  for (;;) {
+    const token = getToken();
+    const headers: Record<string, string> = { accept: "application/json" };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (options.body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await fetch(buildUrl(path, options.query), {
+        method,
+        headers,
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        cache: "no-store",
+      });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new ApiError(`Could not reach the server for ${method} ${path}: ${reason}`, 0);
+    }
+    if (response.status === 401) {
+      const error = await errorFrom(response);
+      if (!authRequired) {
+        authRequired = true;
+        tokenListeners.forEach((listener) => listener());
+      }
+      // Another call may have been given a new token while this one flew.
+      if (getToken() !== token && getToken()) continue;
+      if (declined) throw new ApiError(`Sign in to continue: ${error.message}`, 401, error.code);
+      const reason = token ? `The server did not accept the token (${error.message}).` : "This server needs an API token.";
+      if (await sharedPrompt(reason)) continue;
+      throw new ApiError(`Sign in to continue: ${error.message}`, 401, error.code);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    const text = await response.text();
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+}
+
+/** Filters and paging of the job list (the ListJobs query parameters). */
+export interface JobQuery {
+  pageSize: number;
+  pageToken: string;
+  state: "" | "running" | "stopped";
+  labelSelector: string[];
+  nameContains: string;
+}
+
+export const api = {
+  info: () => request<ServerInfo>("GET", "/v1/info"),
+  summaries: (q: JobQuery) =>
+    request<ListJobSummariesResponse>("GET", "/v1/job-summaries", {
+      query: {
+        pageSize: q.pageSize,
+        pageToken: q.pageToken,
+        state: q.state,
+        labelSelector: q.labelSelector,
+        nameContains: q.nameContains,
+      },
+    }),
+  job: (id: string) => request<JobResponse>("GET", `/v1/jobs/${encodeURIComponent(id)}`),
+  status: (id: string) => request<GetJobStatusResponse>("GET", `/v1/jobs/${encodeURIComponent(id)}/status`),
+  metrics: (id: string, granularity: string, start: Date, end: Date) =>
+    request<QueryMetricsResponse>("GET", `/v1/jobs/${encodeURIComponent(id)}/metrics`, {
+      query: { granularity, start: start.toISOString(), end: end.toISOString() },
+    }),
+  create: (job: Job) => request<JobResponse>("POST", "/v1/jobs", { body: job }),
+  update: (id: string, changes: Job) =>
+    request<JobResponse>("PATCH", `/v1/jobs/${encodeURIComponent(id)}`, { body: changes }),
+  remove: (id: string, version: string | undefined) =>
+    request<object>("DELETE", `/v1/jobs/${encodeURIComponent(id)}`, { query: { version } }),
+  start: (id: string) => request<StateChangeResponse>("POST", `/v1/jobs/${encodeURIComponent(id)}/start`),
+  stop: (id: string) => request<StateChangeResponse>("POST", `/v1/jobs/${encodeURIComponent(id)}/stop`),
+  workers: () => request<ListWorkersResponse>("GET", "/v1/workers"),
+};
+
+/** The message to show a person for any thrown value. */
+export function describe(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

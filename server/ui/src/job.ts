@@ -1,0 +1,443 @@
+// The job page: the spec (readable and raw JSON), its status with
+// placements, uPlot charts of latency and of checks by status code from
+// QueryMetrics with granularity and range selectors, and a table of the
+// recent minutes; refreshed every 5 s while the tab is visible.
+
+import { deleteJob, editJob, toggleJob } from "./actions";
+import { ApiError, Code, api, describe } from "./api";
+import { LatencyChart, StatusChart } from "./charts";
+import { alerts, h, replaceChildren, setText } from "./dom";
+import {
+  absoluteTime,
+  clockTime,
+  humanDuration,
+  intOf,
+  millis,
+  outcomeClass,
+  outcomeName,
+  percent,
+  phaseName,
+  relativeTime,
+  stateName,
+  sortedEntries,
+} from "./format";
+import type { Job, JobStatus, MetricPoint, QueryMetricsResponse } from "./types";
+import type { View } from "./view";
+
+const REFRESH_MS = 5000;
+const RECENT_MINUTES = 15;
+
+const GRANULARITIES = [
+  { value: "1m", label: "1 minute", seconds: 60 },
+  { value: "1h", label: "1 hour", seconds: 3600 },
+  { value: "1d", label: "1 day", seconds: 86400 },
+] as const;
+const RANGES = [
+  { value: "1h", label: "Last hour", seconds: 3600 },
+  { value: "6h", label: "Last 6 hours", seconds: 6 * 3600 },
+  { value: "24h", label: "Last 24 hours", seconds: 86400 },
+  { value: "7d", label: "Last 7 days", seconds: 7 * 86400 },
+] as const;
+/** QueryMetrics refuses ranges of more buckets than this. */
+const MAX_BUCKETS = 10000;
+
+/** The chart settings outlive the page, so the next job opens the same way. */
+const chartSettings = { granularity: "1m", range: "1h" };
+
+function dl(entries: [string, Node | string][]): HTMLDListElement {
+  return h(
+    "dl",
+    { class: "facts" },
+    entries.map(([term, value]) => h("div", {}, h("dt", { text: term }), h("dd", {}, value))),
+  );
+}
+
+function countsText(counts: Record<string, string> | undefined, readable = (k: string) => k): string {
+  const entries = Object.entries(counts ?? {})
+    .filter(([, v]) => intOf(v) > 0)
+    .sort(([a], [b]) => a.localeCompare(b));
+  return entries.length ? entries.map(([k, v]) => `${readable(k)} × ${v}`).join(", ") : "—";
+}
+
+/** The job's check, in words. */
+function checkFacts(job: Job): [string, Node | string][] {
+  if (job.tcp) {
+    return [
+      ["Check", "TCP connect"],
+      ["Host", job.tcp.host ?? ""],
+      ["Port", String(job.tcp.port ?? "")],
+    ];
+  }
+  const http = job.http ?? {};
+  const a = http.assertions ?? {};
+  const facts: [string, Node | string][] = [
+    ["Check", "HTTP request"],
+    ["URL", h("code", { text: http.url ?? "" })],
+    ["Method", (http.method ?? "HTTP_METHOD_GET").replace("HTTP_METHOD_", "")],
+    ["Accepted status", (a.acceptedStatus ?? []).map((r) => (r.min === r.max ? `${r.min}` : `${r.min}–${r.max}`)).join(", ") || "200–399"],
+    ["Follow redirects", http.followRedirects ? "yes" : "no"],
+    ["Verify TLS", http.insecureSkipTlsVerify ? "no (skipped)" : "yes"],
+  ];
+  if (http.headers?.length) facts.push(["Headers", http.headers.map((x) => `${x.name}: ${x.value}`).join("; ")]);
+  if (http.body) facts.push(["Body", `${atob(http.body).length} bytes`]);
+  if (a.bodyContains) facts.push(["Body contains", h("code", { text: a.bodyContains })]);
+  if (a.bodyRegex) facts.push(["Body matches", h("code", { text: a.bodyRegex })]);
+  if (a.maxResponseTime) facts.push(["Max response time", humanDuration(a.maxResponseTime)]);
+  return facts;
+}
+
+export class JobView implements View {
+  title = "Job";
+  readonly element: HTMLElement;
+  private readonly id: string;
+  private readonly heading: HTMLHeadingElement;
+  private readonly badges: HTMLElement;
+  private readonly toggle: HTMLButtonElement;
+  private readonly editButton: HTMLButtonElement;
+  private readonly deleteButton: HTMLButtonElement;
+  private readonly statusFacts: HTMLElement;
+  private readonly placements: HTMLTableSectionElement;
+  private readonly specFacts: HTMLElement;
+  private readonly raw: HTMLElement;
+  private readonly metricsSummary: HTMLElement;
+  private readonly latencyHost: HTMLElement;
+  private readonly statusHost: HTMLElement;
+  private readonly recent: HTMLTableSectionElement;
+  private readonly recentEmpty: HTMLElement;
+  private readonly granularity: HTMLSelectElement;
+  private readonly range: HTMLSelectElement;
+  private readonly body: HTMLElement;
+  private latencyChart: LatencyChart | undefined;
+  private statusChart: StatusChart | undefined;
+  private job: Job | undefined;
+  private timer: number | undefined;
+  private generation = 0;
+  private destroyed = false;
+  private readonly onVisibility = () => {
+    if (document.hidden) window.clearTimeout(this.timer);
+    else void this.load();
+  };
+
+  constructor(id: string) {
+    this.id = id;
+    this.heading = h("h1", { tabindex: -1, text: "Job" });
+    this.badges = h("div", { class: "badges" });
+    this.toggle = h("button", { type: "button", disabled: true, text: "Start" });
+    this.editButton = h("button", { type: "button", disabled: true, text: "Edit" });
+    this.deleteButton = h("button", { type: "button", class: "danger-outline", disabled: true, text: "Delete" });
+    this.toggle.addEventListener("click", () => void this.onToggle());
+    this.editButton.addEventListener("click", () => void this.onEdit());
+    this.deleteButton.addEventListener("click", () => void this.onDelete());
+
+    this.statusFacts = h("div", {});
+    this.placements = h("tbody", {});
+    this.specFacts = h("div", {});
+    this.raw = h("code", {});
+    this.metricsSummary = h("p", { class: "metrics-summary", "aria-live": "polite" });
+    this.latencyHost = h("div", { class: "chart", role: "img", "aria-label": "Latency chart: loading", "data-chart": "latency" });
+    this.statusHost = h("div", { class: "chart", role: "img", "aria-label": "Status code chart: loading", "data-chart": "status" });
+    this.recent = h("tbody", {});
+    this.recentEmpty = h("p", { class: "empty", text: "No checks in the last minutes." });
+
+    this.granularity = h(
+      "select",
+      { id: "metrics-granularity" },
+      GRANULARITIES.map((g) => h("option", { value: g.value, text: g.label })),
+    );
+    this.range = h(
+      "select",
+      { id: "metrics-range" },
+      RANGES.map((r) => h("option", { value: r.value, text: r.label })),
+    );
+    this.granularity.value = chartSettings.granularity;
+    this.range.value = chartSettings.range;
+    this.fitSelectors();
+    const onChange = () => {
+      chartSettings.granularity = this.granularity.value;
+      chartSettings.range = this.range.value;
+      this.fitSelectors();
+      void this.load();
+    };
+    this.granularity.addEventListener("change", onChange);
+    this.range.addEventListener("change", onChange);
+
+    const table = (caption: string, columns: string[], body: HTMLTableSectionElement) =>
+      h(
+        "div",
+        { class: "table-wrap", role: "region", "aria-label": caption, tabindex: 0 },
+        h(
+          "table",
+          {},
+          h("caption", { class: "visually-hidden", text: caption }),
+          h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col", text: c })))),
+          body,
+        ),
+      );
+
+    this.body = h(
+      "div",
+      { class: "job-body" },
+      h(
+        "section",
+        { "aria-labelledby": "status-title", class: "card" },
+        h("h2", { id: "status-title", text: "Status" }),
+        this.statusFacts,
+        h("h3", { text: "Placements" }),
+        table("Placements: where the job runs", ["Location", "Worker", "Epoch", "Last outcome", "Last check", "Checks", "Failures"], this.placements),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "metrics-title", class: "card" },
+        h("h2", { id: "metrics-title", text: "Metrics" }),
+        h(
+          "form",
+          { class: "filters", "aria-label": "Chart settings", onsubmit: (e: Event) => e.preventDefault() },
+          h("div", { class: "field" }, h("label", { for: "metrics-granularity", text: "Granularity" }), this.granularity),
+          h("div", { class: "field" }, h("label", { for: "metrics-range", text: "Range" }), this.range),
+        ),
+        this.metricsSummary,
+        h("figure", {}, h("figcaption", { text: "Response time (ms): min, avg, p95, max" }), this.latencyHost),
+        h("figure", {}, h("figcaption", { text: "Checks by status code or error" }), this.statusHost),
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "recent-title", class: "card" },
+        h("h2", { id: "recent-title", text: "Recent minutes" }),
+        table("Recent minutes, newest first", ["Time", "Checks", "Passed", "Status codes", "Errors", "Avg"], this.recent),
+        this.recentEmpty,
+      ),
+      h(
+        "section",
+        { "aria-labelledby": "spec-title", class: "card" },
+        h("h2", { id: "spec-title", text: "Specification" }),
+        this.specFacts,
+        h("details", {}, h("summary", { text: "Raw JSON" }), h("pre", { class: "raw" }, this.raw)),
+      ),
+    );
+
+    this.element = h(
+      "section",
+      { class: "page job-page" },
+      h("p", { class: "back" }, h("a", { href: "#/jobs", text: "← All jobs" })),
+      h(
+        "div",
+        { class: "page-head" },
+        h("div", { class: "title" }, this.heading, this.badges),
+        h("div", { class: "buttons" }, this.toggle, this.editButton, this.deleteButton),
+      ),
+      this.body,
+    );
+  }
+
+  mount(): void {
+    document.addEventListener("visibilitychange", this.onVisibility);
+    void this.load();
+  }
+
+  destroy(): void {
+    this.destroyed = true;
+    window.clearTimeout(this.timer);
+    document.removeEventListener("visibilitychange", this.onVisibility);
+    this.latencyChart?.destroy();
+    this.statusChart?.destroy();
+  }
+
+  /** Disables combinations QueryMetrics refuses (more than 10 000 buckets). */
+  private fitSelectors(): void {
+    const rangeSeconds = RANGES.find((r) => r.value === this.range.value)?.seconds ?? 3600;
+    for (const option of this.granularity.options) {
+      const g = GRANULARITIES.find((x) => x.value === option.value);
+      option.disabled = g ? rangeSeconds / g.seconds > MAX_BUCKETS : false;
+    }
+    if (this.granularity.selectedOptions[0]?.disabled) {
+      this.granularity.value = "1h";
+      chartSettings.granularity = "1h";
+    }
+  }
+
+  private async load(): Promise<void> {
+    window.clearTimeout(this.timer);
+    const generation = ++this.generation;
+    const granularity = GRANULARITIES.find((g) => g.value === this.granularity.value) ?? GRANULARITIES[0];
+    const rangeSeconds = RANGES.find((r) => r.value === this.range.value)?.seconds ?? 3600;
+    const end = new Date();
+    const start = new Date(end.getTime() - rangeSeconds * 1000);
+    // Align to the bucket grid so the first bucket is whole.
+    start.setTime(Math.floor(start.getTime() / (granularity.seconds * 1000)) * granularity.seconds * 1000);
+    const recentStart = new Date(end.getTime() - RECENT_MINUTES * 60_000);
+    recentStart.setSeconds(0, 0);
+    const sameAsChart = granularity.value === "1m" && rangeSeconds <= 3600;
+    try {
+      const [job, status, metrics, recent] = await Promise.all([
+        api.job(this.id),
+        api.status(this.id),
+        api.metrics(this.id, granularity.value, start, end),
+        sameAsChart ? Promise.resolve(undefined) : api.metrics(this.id, "1m", recentStart, end),
+      ]);
+      if (this.destroyed || generation !== this.generation) return;
+      this.job = job.job;
+      this.renderJob(job.job ?? {});
+      this.renderStatus(status.status ?? {});
+      this.renderMetrics(metrics, granularity.seconds, start, end);
+      this.renderRecent((recent ?? metrics).points ?? []);
+      alerts.clear("job");
+    } catch (err) {
+      if (this.destroyed || generation !== this.generation) return;
+      if (err instanceof ApiError && err.code === Code.NotFound) {
+        this.showMissing();
+        return;
+      }
+      alerts.show(`Could not load the job: ${describe(err)}`, { key: "job" });
+    }
+    if (!this.destroyed && generation === this.generation && !document.hidden) {
+      this.timer = window.setTimeout(() => void this.load(), REFRESH_MS);
+    }
+  }
+
+  private showMissing(): void {
+    setText(this.heading, "Job not found");
+    this.badges.replaceChildren();
+    [this.toggle, this.editButton, this.deleteButton].forEach((b) => (b.disabled = true));
+    replaceChildren(
+      this.body,
+      h("p", { class: "empty", text: `There is no job with id ${this.id}: it may have been deleted.` }),
+    );
+  }
+
+  private renderJob(job: Job): void {
+    const name = job.name ?? this.id;
+    this.title = name;
+    document.title = `${name} · monitor`;
+    setText(this.heading, name);
+    const state = stateName(job.desiredState);
+    const running = job.desiredState === "JOB_STATE_RUNNING";
+    setText(this.toggle, running ? "Stop" : "Start");
+    this.toggle.setAttribute("aria-label", `${running ? "Stop" : "Start"} ${name}`);
+    this.editButton.setAttribute("aria-label", `Edit ${name}`);
+    this.deleteButton.setAttribute("aria-label", `Delete ${name}`);
+    [this.toggle, this.editButton, this.deleteButton].forEach((b) => (b.disabled = false));
+    this.toggle.className = running ? "" : "primary";
+    const stateBadge = this.badges.querySelector<HTMLElement>("[data-badge=state]") ?? h("span", { "data-badge": "state" });
+    setText(stateBadge, `state: ${state}`);
+    stateBadge.className = `badge state-${state}`;
+    if (!stateBadge.isConnected) this.badges.prepend(stateBadge);
+
+    const rawText = JSON.stringify(job, null, 2);
+    if (this.raw.textContent !== rawText) {
+      this.raw.textContent = rawText;
+      replaceChildren(
+        this.specFacts,
+        dl([
+          ["Id", h("code", { text: job.id ?? "" })],
+          ["Labels", sortedEntries(job.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
+          ["Locations", (job.locations ?? []).join(", ") || "any one worker"],
+          ["Interval", humanDuration(job.interval)],
+          ["Timeout", humanDuration(job.timeout)],
+          ...checkFacts(job),
+          ["Version", job.version ?? ""],
+          ["Created", absoluteTime(job.createTime)],
+          ["Updated", absoluteTime(job.updateTime)],
+        ]),
+      );
+    }
+  }
+
+  private renderStatus(status: JobStatus): void {
+    const phase = phaseName(status.phase);
+    const phaseBadge = this.badges.querySelector<HTMLElement>("[data-badge=phase]") ?? h("span", { "data-badge": "phase" });
+    setText(phaseBadge, `phase: ${phase}`);
+    phaseBadge.className = `badge phase-${phase}`;
+    if (!phaseBadge.isConnected) this.badges.append(phaseBadge);
+
+    const outcome = outcomeName(status.lastOutcome);
+    replaceChildren(
+      this.statusFacts,
+      dl([
+        ["Desired state", stateName(status.desiredState)],
+        ["Phase", phase],
+        ["Message", status.message || "—"],
+        [
+          "Last outcome",
+          h("span", { class: `outcome outcome-${outcomeClass(status.lastOutcome)}`, "data-field": "last-outcome", text: outcome || "not reported yet" }),
+        ],
+        [
+          "Last check",
+          status.lastCheckTime
+            ? h("time", { datetime: status.lastCheckTime, title: absoluteTime(status.lastCheckTime), text: relativeTime(status.lastCheckTime) })
+            : "—",
+        ],
+        ["Checks / failures", `${status.checks ?? 0} / ${status.failures ?? 0} (since the workers took it)`],
+        ["Worker(s)", (status.assignedWorkers ?? []).join(", ") || "—"],
+      ]),
+    );
+    const rows = (status.placements ?? []).map((p) =>
+      h(
+        "tr",
+        {},
+        h("th", { scope: "row", text: p.location || "any" }),
+        h("td", { class: "nowrap", text: p.workerId || "unassigned" }),
+        h("td", { class: "num", text: p.epoch ?? "0" }),
+        h("td", {}, h("span", { class: `outcome outcome-${outcomeClass(p.lastOutcome)}`, text: outcomeName(p.lastOutcome) || "—" })),
+        h("td", {}, p.lastCheckTime ? h("time", { datetime: p.lastCheckTime, title: absoluteTime(p.lastCheckTime), text: relativeTime(p.lastCheckTime) }) : "—"),
+        h("td", { class: "num", text: p.checks ?? "0" }),
+        h("td", { class: "num", text: p.failures ?? "0" }),
+      ),
+    );
+    if (rows.length === 0) rows.push(h("tr", {}, h("td", { colspan: 7, class: "muted", text: "Not placed: the job is stopped or no worker has it yet." })));
+    this.placements.replaceChildren(...rows);
+  }
+
+  private renderMetrics(metrics: QueryMetricsResponse, stepSeconds: number, start: Date, end: Date): void {
+    const points = metrics.points ?? [];
+    const s = metrics.summary ?? {};
+    const checks = intOf(s.checks);
+    setText(
+      this.metricsSummary,
+      checks
+        ? `${checks} checks, ${s.passed ?? 0} passed (${percent(s.uptime)}); response time avg ${millis(s.rtAvg)}, p95 ${millis(s.p95)}, max ${millis(s.rtMax)}.`
+        : "No checks in this range yet.",
+    );
+    this.latencyChart ??= new LatencyChart(this.latencyHost);
+    this.statusChart ??= new StatusChart(this.statusHost);
+    this.latencyChart.update(points, stepSeconds, start, end);
+    this.statusChart.update(points, stepSeconds, start, end);
+  }
+
+  private renderRecent(points: MetricPoint[]): void {
+    const newest = points.slice(-RECENT_MINUTES).reverse();
+    this.recentEmpty.hidden = newest.length > 0;
+    const outcome = (k: string) => outcomeName(k) || k;
+    this.recent.replaceChildren(
+      ...newest.map((p) =>
+        h(
+          "tr",
+          {},
+          h("th", { scope: "row" }, h("time", { datetime: p.dt ?? "", title: absoluteTime(p.dt), text: clockTime(p.dt) })),
+          h("td", { class: "num", "data-col": "checks", text: p.checks ?? "0" }),
+          h("td", { class: "num", text: p.passed ?? "0" }),
+          h("td", { "data-col": "status", text: countsText(p.statusCounts) }),
+          h("td", { text: countsText(p.errorCounts, outcome) }),
+          h("td", { class: "num", text: millis(p.rtAvg) }),
+        ),
+      ),
+    );
+  }
+
+  private async onToggle(): Promise<void> {
+    if (!this.job) return;
+    this.toggle.disabled = true;
+    await toggleJob(this.job);
+    this.toggle.disabled = false;
+    void this.load();
+  }
+
+  private async onEdit(): Promise<void> {
+    if (await editJob(this.id)) void this.load();
+  }
+
+  private async onDelete(): Promise<void> {
+    if (this.job && (await deleteJob(this.job))) {
+      location.hash = "#/jobs";
+    }
+  }
+}

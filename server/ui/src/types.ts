@@ -1,0 +1,186 @@
+// The API's messages as canonical proto3 JSON (what monitor-server's REST
+// gateway sends): camelCase names, enums as their names, 64-bit integers as
+// strings, Durations as "30s", Timestamps as RFC 3339. Fields at their
+// default value are omitted by the server, hence the optional members.
+
+export type JobState = "JOB_STATE_UNSPECIFIED" | "JOB_STATE_RUNNING" | "JOB_STATE_STOPPED";
+export type JobPhase = "JOB_PHASE_UNSPECIFIED" | "JOB_PHASE_STOPPED" | "JOB_PHASE_PENDING" | "JOB_PHASE_ACTIVE";
+export type HttpMethod =
+  | "HTTP_METHOD_UNSPECIFIED"
+  | "HTTP_METHOD_GET"
+  | "HTTP_METHOD_HEAD"
+  | "HTTP_METHOD_POST"
+  | "HTTP_METHOD_PUT"
+  | "HTTP_METHOD_PATCH"
+  | "HTTP_METHOD_DELETE"
+  | "HTTP_METHOD_OPTIONS";
+export type CheckOutcome = string;
+export type WorkerState = "WORKER_STATE_UNSPECIFIED" | "WORKER_STATE_CONNECTED" | "WORKER_STATE_LOST" | "WORKER_STATE_DRAINING";
+
+/** A 64-bit integer: a decimal string in proto3 JSON. */
+export type Int64 = string;
+
+export interface StatusRange {
+  min?: number;
+  max?: number;
+}
+
+export interface HttpAssertions {
+  acceptedStatus?: StatusRange[];
+  bodyContains?: string;
+  bodyRegex?: string;
+  maxResponseTime?: string;
+}
+
+export interface HttpHeader {
+  name?: string;
+  value?: string;
+}
+
+export interface HttpCheck {
+  url?: string;
+  method?: HttpMethod;
+  headers?: HttpHeader[];
+  /** base64 */
+  body?: string;
+  followRedirects?: boolean;
+  insecureSkipTlsVerify?: boolean;
+  assertions?: HttpAssertions;
+}
+
+export interface TcpCheck {
+  host?: string;
+  port?: number;
+}
+
+export interface Job {
+  id?: string;
+  name?: string;
+  labels?: Record<string, string>;
+  interval?: string;
+  timeout?: string;
+  desiredState?: JobState;
+  version?: Int64;
+  createTime?: string;
+  updateTime?: string;
+  stateChangeTime?: string;
+  locations?: string[];
+  http?: HttpCheck;
+  tcp?: TcpCheck;
+}
+
+export interface JobPlacement {
+  location?: string;
+  workerId?: string;
+  epoch?: Int64;
+  lastCheckTime?: string;
+  lastOutcome?: CheckOutcome;
+  checks?: Int64;
+  failures?: Int64;
+}
+
+export interface JobStatus {
+  jobId?: string;
+  desiredState?: JobState;
+  phase?: JobPhase;
+  version?: Int64;
+  stateChangeTime?: string;
+  assignedWorkers?: string[];
+  message?: string;
+  placements?: JobPlacement[];
+  lastCheckTime?: string;
+  lastOutcome?: CheckOutcome;
+  checks?: Int64;
+  failures?: Int64;
+}
+
+export interface LatencySample {
+  dt?: string;
+  rtAvg?: number;
+}
+
+export interface JobSummary {
+  job?: Job;
+  status?: JobStatus;
+  checks24h?: Int64;
+  passed24h?: Int64;
+  uptime24h?: number;
+  latency1h?: LatencySample[];
+}
+
+export interface ListJobSummariesResponse {
+  summaries?: JobSummary[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}
+
+export interface JobResponse {
+  job?: Job;
+}
+
+export interface StateChangeResponse {
+  job?: Job;
+  changed?: boolean;
+  message?: string;
+}
+
+export interface GetJobStatusResponse {
+  status?: JobStatus;
+}
+
+export interface MetricPoint {
+  dt?: string;
+  checks?: Int64;
+  passed?: Int64;
+  uptime?: number;
+  rtMin?: number;
+  rtMax?: number;
+  rtAvg?: number;
+  rtCount?: Int64;
+  p50?: number;
+  p90?: number;
+  p95?: number;
+  p99?: number;
+  statusCounts?: Record<string, Int64>;
+  errorCounts?: Record<string, Int64>;
+}
+
+export type MetricSummary = Omit<MetricPoint, "dt">;
+
+export interface QueryMetricsResponse {
+  points?: MetricPoint[];
+  summary?: MetricSummary;
+  granularity?: string;
+  startTime?: string;
+  endTime?: string;
+  location?: string;
+}
+
+export interface Worker {
+  id?: string;
+  labels?: Record<string, string>;
+  version?: string;
+  capacity?: number;
+  state?: WorkerState;
+  connectTime?: string;
+  lastHeartbeatTime?: string;
+  assignedJobs?: Int64;
+}
+
+export interface ListWorkersResponse {
+  workers?: Worker[];
+}
+
+export interface ServerInfo {
+  name?: string;
+  version?: string;
+  startTime?: string;
+  uptime?: string;
+  jobs?: { total?: Int64; running?: Int64; stopped?: Int64 };
+  connectedWorkers?: Int64;
+}
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+}
