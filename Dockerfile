@@ -76,7 +76,9 @@ CMD ["serve"]
 # ---------------------------------------------------------------------------
 FROM runtime-base AS worker
 COPY --from=builder /out/monitor-worker /usr/local/bin/monitor-worker
-# No HTTP port yet: run `probe` or `aggregate`.
+# Run `probe` or `aggregate`. Both serve /metrics, /healthz and /readyz on 9100.
+ENV MONITOR_METRICS_LISTEN=0.0.0.0:9100
+EXPOSE 9100
 ENTRYPOINT ["/usr/local/bin/monitor-worker"]
 CMD ["probe"]
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser};
+use clap::{Args, Parser, ValueEnum};
 
 use crate::draw::{DrawPlan, StatusWeights};
 use crate::limits::{BodySizeRange, LatencyRange};
@@ -28,11 +28,23 @@ pub struct Config {
     #[arg(long, env = "MOCK_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
 
+    /// Log format: `text` for people, `json` (one object per line) for log
+    /// collectors. The same variable as the server's and the workers'.
+    #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(flatten)]
     pub tls: TlsConfig,
 
     #[command(flatten)]
     pub mock: MockConfig,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// How the mock answers: everything `run` needs besides its listeners.
@@ -137,6 +149,13 @@ mod tests {
         assert_eq!(config.mock.codes.to_string(), "200:70,404:20,500:10");
         assert_eq!(config.mock.latency_ms.to_string(), "0..=50");
         assert_eq!(config.tls.tls_san, ["localhost", "127.0.0.1", "::1"]);
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn log_format_parses() {
+        assert_eq!(parse(&["--log-format", "json"]).unwrap().log_format, LogFormat::Json);
+        assert_eq!(parse(&["--log-format=text"]).unwrap().log_format, LogFormat::Text);
     }
 
     #[test]
@@ -172,6 +191,8 @@ mod tests {
             (&["--tls-listen", "1.2.3.4"], "--tls-listen"),
             (&["--tls-not-after-days", "99999"], "--tls-not-after-days"),
             (&["--shutdown-grace-ms", "soon"], "--shutdown-grace-ms"),
+            (&["--log-format", "yaml"], "--log-format"),
+            (&["--log-format", ""], "--log-format"),
         ] {
             let error = parse(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");

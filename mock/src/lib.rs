@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use config::{Config, MockConfig, TlsConfig};
+pub use config::{Config, LogFormat, MockConfig, TlsConfig};
 pub use draw::{Draw, DrawPlan};
 pub use routes::EchoReport;
 pub use stats::{RouteSnapshot, StatsSnapshot};

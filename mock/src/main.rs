@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use monitor_mock::{Config, SelfSignedCertificate, TlsListener};
+use monitor_mock::{Config, LogFormat, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
@@ -21,9 +21,12 @@ fn load_dotenv() -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     load_dotenv()?;
     let config = Config::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     // Generate the certificate first: a bad TLS setting should stop start-up
     // before anything listens.

@@ -6,8 +6,9 @@
 //! environment variable set for one of our programs is one that program reads
 //! (collected from the `env = "..."` attributes and `env::var("...")` calls in
 //! its sources), that secret, config map and volume references resolve, that
-//! the probes point at the right paths and that compose builds Dockerfile
-//! targets that exist. `scripts/validate-deploy` adds a schema check.
+//! the probes point at the right paths and ports, that the worker healthchecks
+//! ask `/readyz` and that compose builds Dockerfile targets that exist.
+//! `scripts/validate-deploy` adds a schema check.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -652,12 +653,7 @@ fn server_migrate_job_and_worker_roles() {
         );
         let args: Vec<&str> = seq(container, "args").iter().filter_map(Value::as_str).collect();
         assert_eq!(args, [role], "{name}");
-        assert!(
-            container
-                .get("livenessProbe")
-                .is_none_or(|probe| probe.get("httpGet").is_none()),
-            "{name}: workers serve no HTTP"
-        );
+        assert_worker_telemetry(name, deployment, container);
     }
     let aggregators = workload(&cluster, "Deployment", "monitor-aggregator")["spec"]["replicas"].as_i64();
     assert!(
@@ -675,6 +671,54 @@ fn server_migrate_job_and_worker_roles() {
             .iter()
             .any(|metric| str_at(metric, &["resource", "name"]) == Some("cpu")),
         "the HPA scales on CPU"
+    );
+}
+
+/// A worker's telemetry port: MONITOR_METRICS_LISTEN binds every interface on
+/// a port the container declares, liveness asks `/healthz` and readiness
+/// `/readyz` on that port, and the pod is annotated for Prometheus to scrape
+/// `/metrics` there.
+fn assert_worker_telemetry(name: &str, deployment: &Value, container: &Value) {
+    let listen = env_value(container, "MONITOR_METRICS_LISTEN")
+        .unwrap_or_else(|| panic!("{name}: MONITOR_METRICS_LISTEN is not set, so no /metrics, /healthz or /readyz"));
+    let (host, port) = listen
+        .rsplit_once(':')
+        .unwrap_or_else(|| panic!("{name}: MONITOR_METRICS_LISTEN={listen} is not host:port"));
+    assert!(
+        ["0.0.0.0", "[::]"].contains(&host),
+        "{name}: MONITOR_METRICS_LISTEN={listen} must bind every interface for the kubelet and Prometheus to reach it"
+    );
+    let port: i64 = port
+        .parse()
+        .unwrap_or_else(|_| panic!("{name}: MONITOR_METRICS_LISTEN={listen}: bad port"));
+    let declared = seq(container, "ports")
+        .iter()
+        .find(|declared| declared["containerPort"].as_i64() == Some(port))
+        .unwrap_or_else(|| panic!("{name}: the container does not declare port {port}"));
+    let port_name = str_at(declared, &["name"]);
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let http_get = &container[probe]["httpGet"];
+        assert_eq!(str_at(http_get, &["path"]), Some(path), "{name}: {probe} path");
+        let target = &http_get["port"];
+        assert!(
+            target.as_i64() == Some(port) || (target.as_str().is_some() && target.as_str() == port_name),
+            "{name}: {probe} asks port {target:?}, not the telemetry port {port} ({port_name:?})"
+        );
+    }
+    let annotations = &deployment["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(
+        str_at(annotations, &["prometheus.io/scrape"]),
+        Some("true"),
+        "{name}: pod annotation prometheus.io/scrape"
+    );
+    assert_eq!(
+        str_at(annotations, &["prometheus.io/port"]),
+        Some(port.to_string().as_str()),
+        "{name}: pod annotation prometheus.io/port"
+    );
+    assert!(
+        str_at(annotations, &["prometheus.io/path"]).is_none_or(|path| path == "/metrics"),
+        "{name}: pod annotation prometheus.io/path"
     );
 }
 
@@ -881,6 +925,18 @@ fn compose_builds_existing_targets_and_sets_known_env() {
         assert!(
             ["probe", "aggregate"].contains(&role(name).as_str()),
             "{name}: monitor-worker needs probe or aggregate"
+        );
+        // Healthy = /readyz answers 200 on the worker's telemetry port.
+        let listen = compose_env(&services[*name])
+            .get("MONITOR_METRICS_LISTEN")
+            .cloned()
+            .unwrap_or_else(|| panic!("{name}: MONITOR_METRICS_LISTEN is not set"));
+        let port = listen.rsplit_once(':').map(|(_, port)| port).unwrap_or_default();
+        assert!(port.parse::<u16>().is_ok(), "{name}: MONITOR_METRICS_LISTEN={listen}");
+        let healthcheck = serde_norway::to_string(&services[*name]["healthcheck"]["test"]).expect("healthcheck");
+        assert!(
+            healthcheck.contains("/readyz") && healthcheck.contains(&format!("127.0.0.1/{port}")),
+            "{name}: the healthcheck asks /readyz on port {port}: {healthcheck}"
         );
     }
 }

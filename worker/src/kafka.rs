@@ -1,8 +1,9 @@
 //! Kafka settings shared by both worker roles: brokers, topic, and TLS/SASL
 //! as managed Kafka services hand them out (`ca.pem`, `service.cert`,
-//! `service.key`, or a SASL user).
+//! `service.key`, or a SASL user); and [`BrokerCheck`], whether a broker
+//! answers, for `/readyz`.
 
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Args, ValueEnum};
 use rdkafka::{
@@ -10,7 +11,11 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     error::RDKafkaErrorCode,
+    producer::{DefaultProducerContext, Producer as _, ThreadedProducer},
 };
+use tokio::task::JoinHandle;
+
+use crate::telemetry::Dependency;
 
 /// SASL mechanisms librdkafka supports without Kerberos.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -165,6 +170,79 @@ pub async fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32, r
         }
     }
     Ok(())
+}
+
+/// Whether a broker answers, asked with a metadata request for the results
+/// topic (the smallest request that needs a working connection).
+///
+/// Why a request and not librdkafka's per-broker `state` statistics: the
+/// client connects sparsely and a broker closes idle connections
+/// (`connections.max.idle.ms`, 10 minutes on Kafka), so an idle producer can
+/// show no broker `UP` while the cluster is fine; a request either gets
+/// through now or it does not. It uses a client of its own that never sends
+/// anything but these requests (its thread serves the client's log and
+/// error events), with `allow.auto.create.topics=false`, so asking about a
+/// topic the worker has not created yet never makes the broker create it
+/// with its default partition count.
+#[derive(Clone)]
+pub struct BrokerCheck {
+    /// Used for metadata requests only; never produces.
+    client: Arc<ThreadedProducer<DefaultProducerContext>>,
+    /// The results topic: the request asks about it alone.
+    topic: Arc<str>,
+    /// How long one request may wait for a broker to answer.
+    timeout: Duration,
+}
+
+impl BrokerCheck {
+    /// How often a worker asks, and how long one request may wait.
+    pub const EVERY: Duration = Duration::from_secs(3);
+    pub const TIMEOUT: Duration = Duration::from_secs(3);
+
+    /// Keeps `dependency` up while a broker answers, asking every
+    /// [`Self::EVERY`], until the returned task is aborted.
+    pub fn spawn_watch(kafka: &KafkaArgs, dependency: Dependency) -> anyhow::Result<JoinHandle<()>> {
+        let check = BrokerCheck::new(kafka, Self::TIMEOUT)?;
+        Ok(tokio::spawn(crate::telemetry::watch(
+            dependency,
+            Self::EVERY,
+            // librdkafka gives up after TIMEOUT; this only guards the pool.
+            Self::TIMEOUT + Duration::from_secs(1),
+            move || {
+                let check = check.clone();
+                async move { check.answers().await }
+            },
+        )))
+    }
+
+    pub fn new(kafka: &KafkaArgs, timeout: Duration) -> anyhow::Result<BrokerCheck> {
+        let client: ThreadedProducer<DefaultProducerContext> = kafka
+            .client_config()?
+            .set("allow.auto.create.topics", "false")
+            .create()?;
+        Ok(BrokerCheck {
+            client: Arc::new(client),
+            topic: kafka.kafka_topic.as_str().into(),
+            timeout,
+        })
+    }
+
+    /// Asks once. librdkafka blocks the calling thread until the answer or
+    /// the timeout, so the request runs on tokio's blocking pool.
+    pub async fn answers(&self) -> bool {
+        let check = self.clone();
+        tokio::task::spawn_blocking(move || {
+            match check.client.client().fetch_metadata(Some(&check.topic), check.timeout) {
+                Ok(_) => true,
+                Err(err) => {
+                    tracing::debug!(error = %err, "no broker answered a metadata request");
+                    false
+                }
+            }
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 #[cfg(test)]

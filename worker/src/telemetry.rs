@@ -1,14 +1,17 @@
 //! The workers' own HTTP port: `/metrics` (OpenMetrics text), `/healthz`
 //! (the process answers) and `/readyz` (the role's dependencies work: the
-//! probe's control-plane stream is up; the aggregator's database answers).
+//! probe's control-plane stream is up and a broker answers; the
+//! aggregator's database and a broker answer). A `/readyz` that fails names
+//! the failing dependencies, e.g. `not ready: broker unreachable`.
 
 use std::{
     future::Future,
     net::SocketAddr,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
+    time::Duration,
 };
 
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
@@ -29,6 +32,13 @@ pub struct CheckLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
+}
+
+/// One partition of a topic, as the consumer-lag gauges are labelled.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub topic: String,
+    pub partition: i32,
 }
 
 /// Metrics of the probe role.
@@ -108,6 +118,9 @@ pub struct AggregatorMetrics {
     pub rows_upserted: Counter,
     pub fenced: Counter,
     pub flush_duration: Histogram,
+    /// Per owned partition: messages on the broker not yet in the rollups
+    /// (high watermark − committed offset); absent while unknown.
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
 }
 
 impl Default for AggregatorMetrics {
@@ -121,6 +134,7 @@ impl Default for AggregatorMetrics {
             rows_upserted: Counter::default(),
             fenced: Counter::default(),
             flush_duration: seconds_buckets(),
+            consumer_lag: Family::default(),
         }
     }
 }
@@ -155,21 +169,86 @@ impl AggregatorMetrics {
             "Time to write one flush",
             metrics.flush_duration.clone(),
         );
+        registry.register(
+            "aggregator_consumer_lag",
+            "Messages of an owned partition not yet rolled up and committed (high watermark minus committed offset)",
+            metrics.consumer_lag.clone(),
+        );
         metrics
     }
 }
 
-/// Whether the role is ready, as `/readyz` reports it.
+/// Whether the role is ready, as `/readyz` reports it: ready while every
+/// registered [`Dependency`] is up.
 #[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<Mutex<Vec<Dependency>>>);
 
 impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+    /// Registers a dependency, down until first set up. `failing` is what
+    /// `/readyz` says while it is down, e.g. `broker unreachable`.
+    pub fn dependency(&self, failing: &'static str) -> Dependency {
+        let dependency = Dependency {
+            failing,
+            up: Arc::new(AtomicBool::new(false)),
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(dependency.clone());
+        dependency
+    }
+
+    /// What is failing, in registration order (empty: ready).
+    pub fn failing(&self) -> Vec<&'static str> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|d| !d.get())
+            .map(|d| d.failing)
+            .collect()
     }
 
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.failing().is_empty()
+    }
+}
+
+/// One thing the role needs, set up or down by whoever watches it.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// What `/readyz` says while this is down.
+    failing: &'static str,
+    up: Arc<AtomicBool>,
+}
+
+impl Dependency {
+    /// Records the state; a change is logged once, not every check.
+    pub fn set(&self, up: bool) {
+        let was = self.up.swap(up, Ordering::Relaxed);
+        match (was, up) {
+            (true, false) => tracing::warn!(reason = self.failing, "not ready"),
+            (false, true) => tracing::info!(cleared = self.failing, "dependency answers"),
+            _ => {}
+        }
+    }
+
+    pub fn get(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+}
+
+/// Sets `dependency` from `check` every `every`, forever (abort the task to
+/// stop); a check still running after `timeout` counts as down.
+pub async fn watch<F, Fut>(dependency: Dependency, every: Duration, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    loop {
+        let up = tokio::time::timeout(timeout, check()).await.unwrap_or(false);
+        dependency.set(up);
+        tokio::time::sleep(every).await;
     }
 }
 
@@ -216,9 +295,34 @@ async fn metrics(State(shared): State<Shared>) -> axum::response::Response {
 }
 
 async fn readyz(State(shared): State<Shared>) -> axum::response::Response {
-    if shared.ready.get() {
+    let failing = shared.ready.failing();
+    if failing.is_empty() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", failing.join(", ")),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_names_what_fails() {
+        let ready = Readiness::default();
+        assert!(ready.get(), "nothing to wait for");
+        let database = ready.dependency("database unreachable");
+        let broker = ready.dependency("broker unreachable");
+        assert_eq!(ready.failing(), ["database unreachable", "broker unreachable"]);
+        database.set(true);
+        assert_eq!(ready.failing(), ["broker unreachable"]);
+        broker.set(true);
+        assert!(ready.get());
+        database.set(false);
+        assert_eq!(ready.failing(), ["database unreachable"]);
     }
 }

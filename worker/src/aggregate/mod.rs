@@ -17,8 +17,8 @@
 pub mod config;
 
 use std::{
-    collections::{BTreeMap, HashMap},
-    sync::Arc,
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -28,9 +28,10 @@ use monitor_store::{
     DbPool, StoreError,
     models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
 };
+use prometheus_client::metrics::{family::Family, gauge::Gauge};
 use prost::Message as _;
 use rdkafka::{
-    ClientConfig, ClientContext, Message, Offset, TopicPartitionList,
+    ClientConfig, ClientContext, Message, Offset, Statistics, TopicPartitionList,
     consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     message::{Header, OwnedHeaders, OwnedMessage},
     producer::{FutureProducer, FutureRecord},
@@ -40,31 +41,109 @@ use uuid::Uuid;
 
 pub use config::{AggregateArgs, Granularity, RtField};
 
-use crate::telemetry::{AggregatorMetrics, Readiness};
+use crate::{
+    kafka::BrokerCheck,
+    telemetry::{AggregatorMetrics, PartitionLabels, Readiness},
+};
 
 /// The `CheckResult` layout this aggregator understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Forwards revocations to the consuming loop.
-struct RebalanceEvents {
+/// How often librdkafka reports its statistics, from which the lag gauges
+/// are set.
+const STATISTICS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The consumer's callbacks: forwards revocations to the consuming loop and
+/// turns librdkafka's statistics into the per-partition lag gauges.
+///
+/// Lag comes from the statistics' `consumer_lag` rather than from our own
+/// `fetch_watermarks` calls: librdkafka already learns each fetched
+/// partition's high watermark from every fetch response, so reading it costs
+/// no request, and the statistics arrive on the consumer's own queue
+/// (served by `recv`), so nothing blocks the runtime. `consumer_lag` is the
+/// high watermark (the last stable offset under the default
+/// `isolation.level=read_committed`, the same for our non-transactional
+/// producers) minus the committed offset. This aggregator commits to Kafka
+/// only after a flush has stored the rollups and offsets in PostgreSQL, so
+/// it counts exactly the messages not yet in the rollups, and it is the
+/// number Kafka's own tools (kafka-consumer-groups, Burrow) show for the
+/// group. librdkafka reports -1 while either end is unknown (no commit yet,
+/// no fetch answered yet): the gauge is then left out rather than guessed.
+struct ConsumerEvents {
+    /// Where revocations go: the consuming loop drops their pending state.
     revoked: mpsc::UnboundedSender<Vec<i32>>,
+    /// The results topic, the only one subscribed (and the gauges' label).
+    topic: String,
+    /// Partitions this member owns now, maintained from the rebalances.
+    owned: Mutex<BTreeSet<i32>>,
+    /// Where the lag goes: replaced when the aggregator gets registered metrics.
+    lag: Mutex<Family<PartitionLabels, Gauge>>,
 }
 
-impl ClientContext for RebalanceEvents {}
+impl ConsumerEvents {
+    fn labels(&self, partition: i32) -> PartitionLabels {
+        PartitionLabels {
+            topic: self.topic.clone(),
+            partition,
+        }
+    }
+}
 
-impl ConsumerContext for RebalanceEvents {
+impl ClientContext for ConsumerEvents {
+    fn stats(&self, statistics: Statistics) {
+        let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let partitions = statistics.topics.get(&self.topic).map(|topic| &topic.partitions);
+        let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+        for partition in owned {
+            let known = partitions
+                .and_then(|partitions| partitions.get(&partition))
+                .map(|p| p.consumer_lag)
+                .filter(|lag| *lag >= 0);
+            match known {
+                Some(value) => {
+                    lag.get_or_create(&self.labels(partition)).set(value);
+                }
+                None => {
+                    lag.remove(&self.labels(partition));
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for ConsumerEvents {
     fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            let revoked: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+            let revoked: Vec<i32> = partitions
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect();
             tracing::info!(?revoked, "partitions revoked: dropping their unflushed state");
+            let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
+            let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
+            for partition in &revoked {
+                owned.remove(partition);
+                lag.remove(&self.labels(*partition));
+            }
             let _ = self.revoked.send(revoked);
         }
     }
 
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
-            let assigned: Vec<i32> = partitions.elements().iter().map(|e| e.partition()).collect();
+            let assigned: Vec<i32> = partitions
+                .elements()
+                .iter()
+                .filter(|e| e.topic() == self.topic)
+                .map(|e| e.partition())
+                .collect();
             tracing::info!(?assigned, "partitions assigned");
+            // Added, not replaced: with a cooperative assignor the list is
+            // only the increment (with the default eager one, everything
+            // was revoked first).
+            self.owned.lock().unwrap_or_else(|p| p.into_inner()).extend(assigned);
         }
     }
 }
@@ -222,7 +301,7 @@ pub fn add_to(
 pub struct Aggregator {
     args: AggregateArgs,
     pool: DbPool,
-    consumer: StreamConsumer<RebalanceEvents>,
+    consumer: StreamConsumer<ConsumerEvents>,
     revoked: mpsc::UnboundedReceiver<Vec<i32>>,
     dlq: FutureProducer,
     partitions: HashMap<i32, PartitionState>,
@@ -238,7 +317,14 @@ impl Aggregator {
     pub fn new(args: AggregateArgs, pool: DbPool) -> anyhow::Result<Self> {
         let base: ClientConfig = args.kafka.client_config()?;
         let (revoked_tx, revoked) = mpsc::unbounded_channel();
-        let consumer: StreamConsumer<RebalanceEvents> = base
+        let stats = AggregatorMetrics::default();
+        let events = ConsumerEvents {
+            revoked: revoked_tx,
+            topic: args.kafka.kafka_topic.clone(),
+            owned: Mutex::new(BTreeSet::new()),
+            lag: Mutex::new(stats.consumer_lag.clone()),
+        };
+        let consumer: StreamConsumer<ConsumerEvents> = base
             .clone()
             .set("group.id", &args.group_id)
             .set("enable.auto.commit", "false")
@@ -246,7 +332,8 @@ impl Aggregator {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", args.session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", (args.session_timeout_ms / 3).to_string())
-            .create_with_context(RebalanceEvents { revoked: revoked_tx })?;
+            .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string())
+            .create_with_context(events)?;
         consumer.subscribe(&[&args.kafka.kafka_topic])?;
         let dlq: FutureProducer = base
             .clone()
@@ -263,12 +350,13 @@ impl Aggregator {
             stored: HashMap::new(),
             pending_keys: 0,
             locations: Locations::default(),
-            stats: AggregatorMetrics::default(),
+            stats,
         })
     }
 
     /// Counts into these (registered) metrics instead of unregistered ones.
     pub fn with_metrics(mut self, metrics: AggregatorMetrics) -> Self {
+        *self.consumer.context().lag.lock().unwrap_or_else(|p| p.into_inner()) = metrics.consumer_lag.clone();
         self.stats = metrics;
         self
     }
@@ -690,6 +778,10 @@ pub async fn retention_loop(pool: DbPool, retention: BTreeMap<String, Duration>,
     }
 }
 
+/// How often, and how patiently, `/readyz` asks the database.
+const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs the aggregate role until `shutdown`.
 pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let pool = monitor_store::connect(&args.database_url, 4)?;
@@ -700,18 +792,22 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
     ));
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
     let metrics = AggregatorMetrics::register(&mut registry);
+    // Ready while the database answers and a broker does (both clients
+    // retry by themselves; readiness only reports).
     let ready = Readiness::default();
-    // Ready while the database answers (the broker is retried by the client).
-    let probe = {
-        let (pool, ready) = (pool.clone(), ready.clone());
-        tokio::spawn(async move {
-            loop {
-                let up = tokio::time::timeout(Duration::from_secs(2), monitor_store::pool::ping(&pool)).await;
-                ready.set(matches!(up, Ok(Ok(()))));
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        })
+    let database = {
+        let (pool, dependency) = (pool.clone(), ready.dependency("database unreachable"));
+        tokio::spawn(crate::telemetry::watch(
+            dependency,
+            DATABASE_CHECK_EVERY,
+            DATABASE_CHECK_TIMEOUT,
+            move || {
+                let pool = pool.clone();
+                async move { monitor_store::pool::ping(&pool).await.is_ok() }
+            },
+        ))
     };
+    let broker = BrokerCheck::spawn_watch(&args.kafka, ready.dependency("broker unreachable"))?;
     let telemetry = args.metrics_listen.map(|address| {
         let mut stop = shutdown.clone();
         tokio::spawn(crate::telemetry::serve(address, registry, ready.clone(), async move {
@@ -721,7 +817,8 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
     let aggregator = Aggregator::new(args, pool)?.with_metrics(metrics);
     let result = aggregator.run(shutdown).await;
     retention.abort();
-    probe.abort();
+    database.abort();
+    broker.abort();
     if let Some(telemetry) = telemetry {
         telemetry.abort();
     }

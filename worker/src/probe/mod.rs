@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::{
     check::{CheckConfig, CheckRunner},
-    kafka::{KafkaArgs, ensure_topic},
+    kafka::{BrokerCheck, KafkaArgs, ensure_topic},
     telemetry::{ProbeMetrics, Readiness},
 };
 use producer::ResultProducer;
@@ -107,7 +107,10 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
     let runner = CheckRunner::new(check_config)?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor_probe");
     let metrics = ProbeMetrics::register(&mut registry);
+    // Ready while the control-plane stream is up and a broker answers.
     let ready = Readiness::default();
+    let stream_up = ready.dependency("control-plane stream down");
+    let broker = BrokerCheck::spawn_watch(&args.kafka, ready.dependency("broker unreachable"))?;
     let telemetry = args.metrics_listen.map(|address| {
         let mut stop = shutdown.clone();
         tokio::spawn(crate::telemetry::serve(address, registry, ready.clone(), async move {
@@ -159,8 +162,9 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         backoff_max: Duration::from_secs(30),
         default_lease: Duration::from_secs(15),
     };
-    session::run(config, scheduler.clone(), shutdown, ready.clone()).await;
+    session::run(config, scheduler.clone(), shutdown, stream_up).await;
     topic_task.abort();
+    broker.abort();
     sampler.abort();
     scheduler.wait_idle(Duration::from_secs(10)).await;
     let pending = producer.in_flight();

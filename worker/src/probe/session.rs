@@ -63,7 +63,7 @@ pub async fn run(
     config: SessionConfig,
     scheduler: Scheduler,
     mut shutdown: watch::Receiver<bool>,
-    ready: crate::telemetry::Readiness,
+    stream_up: crate::telemetry::Dependency,
 ) {
     let contact = Contact(Arc::new(Mutex::new(Instant::now())));
     let lease = Arc::new(Mutex::new(config.default_lease));
@@ -71,8 +71,8 @@ pub async fn run(
     let mut backoff = config.backoff_min;
     loop {
         let started = Instant::now();
-        let ended = session(&config, &scheduler, &contact, &lease, &mut shutdown, &ready).await;
-        ready.set(false);
+        let ended = session(&config, &scheduler, &contact, &lease, &mut shutdown, &stream_up).await;
+        stream_up.set(false);
         match ended {
             Ended::Drained => break,
             Ended::Lost(reason) => {
@@ -131,7 +131,7 @@ async fn session(
     contact: &Contact,
     lease: &Arc<Mutex<Duration>>,
     shutdown: &mut watch::Receiver<bool>,
-    ready: &crate::telemetry::Readiness,
+    stream_up: &crate::telemetry::Dependency,
 ) -> Ended {
     let channel = match Channel::from_shared(config.server.clone()) {
         Ok(endpoint) => match endpoint.connect_timeout(Duration::from_secs(5)).connect().await {
@@ -193,7 +193,7 @@ async fn session(
                 contact.touch();
                 match message.kind {
                     Some(connect_response::Kind::Welcome(welcome)) => {
-                        ready.set(true);
+                        stream_up.set(true);
                         if let Some(l) = welcome.lease {
                             *lease.lock().unwrap_or_else(|p| p.into_inner()) = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
                         }
