@@ -23,7 +23,8 @@ CREATE TABLE job_metrics (
     passed       bigint           NOT NULL,
     -- HTTP status counters, {"200": 12, "404": 1}, as in the proof of concept.
     data         jsonb            NOT NULL DEFAULT '{}'::jsonb,
-    -- Outcome counters of failed checks, {"TIMEOUT": 2, "ASSERTION_FAILED": 1}.
+    -- Outcome counters of failed checks, by CheckOutcome name,
+    -- {"CHECK_OUTCOME_TIMEOUT": 2, "CHECK_OUTCOME_ASSERTION_FAILED": 1}.
     errors       jsonb            NOT NULL DEFAULT '{}'::jsonb,
     updated_at   timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, location, granularity, dt)
