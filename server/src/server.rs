@@ -136,6 +136,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::report(&reporter, false).await;
     let watcher = tokio::spawn(health::watch_database(pool.clone(), reporter));
+    let cache_follower = tokio::spawn(crate::jobs::cache::follow(catalog.cache().clone(), pool.clone()));
     let assigner = tokio::spawn(registry.clone().run(pool));
 
     let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
@@ -214,7 +215,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     Ok((
         app,
         BackgroundTasks {
-            tasks: vec![watcher, assigner],
+            tasks: vec![watcher, assigner, cache_follower],
             workers: registry_handle,
         },
     ))

@@ -4,6 +4,7 @@
 //! Methods take and return `monitor.v1` messages, so every surface speaks
 //! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
 
+pub mod cache;
 pub mod convert;
 pub mod metrics;
 pub mod page_token;
@@ -53,6 +54,9 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
 #[derive(Clone)]
 pub struct JobCatalog {
     pool: DbPool,
+    /// Jobs by id for GetJob, coherent through PostgreSQL notifications
+    /// while [`cache::follow`] runs (off otherwise).
+    cache: cache::JobCache,
     /// Told about every change, so workers hear of it at once.
     workers: WorkerRegistry,
 }
@@ -105,7 +109,16 @@ fn job_error(err: StoreError, id: Option<Uuid>, name: Option<&str>) -> ApiError 
 
 impl JobCatalog {
     pub fn new(pool: DbPool, workers: WorkerRegistry) -> Self {
-        JobCatalog { pool, workers }
+        JobCatalog {
+            pool,
+            workers,
+            cache: cache::JobCache::default(),
+        }
+    }
+
+    /// The read cache, for the task that keeps it coherent.
+    pub fn cache(&self) -> &cache::JobCache {
+        &self.cache
     }
 
     /// The worker registry, for server info.
@@ -138,11 +151,19 @@ impl JobCatalog {
     #[instrument(skip_all)]
     pub async fn get(&self, request: GetJobRequest) -> Result<Job, ApiError> {
         let id = parse_id("id", &request.id)?;
+        if let Some(job) = self.cache.get(id) {
+            return Ok(job);
+        }
+        let ticket = self.cache.ticket();
         let mut conn = self.conn().await?;
         let row = job::get(&mut conn, id)
             .await
             .map_err(|err| job_error(err, Some(id), None))?;
-        job_from_row(row)
+        let job = job_from_row(row)?;
+        if let Some(ticket) = ticket {
+            self.cache.insert(ticket, id, job.clone());
+        }
+        Ok(job)
     }
 
     #[instrument(skip_all)]
@@ -247,6 +268,7 @@ impl JobCatalog {
         let row = job::update(&mut conn, id, changes.version, &valid.fields)
             .await
             .map_err(|err| job_error(err, Some(id), Some(&merged.name)))?;
+        self.cache.invalidate(id);
         tracing::info!(job_id = %id, version = row.version, "job updated");
         self.workers.wake();
         job_from_row(row)
@@ -263,6 +285,7 @@ impl JobCatalog {
         job::delete(&mut conn, id, expected)
             .await
             .map_err(|err| job_error(err, Some(id), None))?;
+        self.cache.invalidate(id);
         tracing::info!(job_id = %id, "job deleted");
         self.workers.wake();
         Ok(())
@@ -284,6 +307,7 @@ impl JobCatalog {
             (false, false) => "job was already stopped; nothing changed",
         };
         if change.changed {
+            self.cache.invalidate(id);
             tracing::info!(job_id = %id, state, "job state changed");
             self.workers.wake();
         }
@@ -489,6 +513,7 @@ impl JobCatalog {
             })
             .await
             .map_err(ApiError::from_store)?;
+        self.cache.clear();
         tracing::warn!(
             deleted.jobs,
             deleted.rollups,

@@ -7,6 +7,7 @@ mod grpcurl;
 mod harness;
 mod health_reflection;
 mod job_service;
+mod job_cache;
 mod jobs_file;
 mod metrics;
 mod prometheus;

@@ -15,6 +15,19 @@ pub const STATE_RUNNING: &str = "running";
 /// Desired state stored for a job that is kept but not checked.
 pub const STATE_STOPPED: &str = "stopped";
 
+/// The channel on which every committed change to a job is announced (a
+/// trigger, migration 4): the payload is the job id, or `*` after a TRUNCATE.
+pub const CHANGES_CHANNEL: &str = "monitor_jobs";
+
+/// Subscribes `conn` to [`CHANGES_CHANNEL`]; read the announcements with
+/// `conn.notifications_stream()`.
+pub async fn listen_for_changes(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query(format!("LISTEN {CHANGES_CHANNEL}"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// A stored job, as read back from the database.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]

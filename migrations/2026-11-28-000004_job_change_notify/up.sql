@@ -1,0 +1,27 @@
+-- Every committed change to a job is announced on the channel monitor_jobs
+-- (payload: the job id; '*' after a TRUNCATE), so each control-plane replica
+-- drops that job from its read cache. NOTIFY is delivered at commit, and not
+-- at all for a transaction that rolls back.
+CREATE FUNCTION monitor_notify_job_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('monitor_jobs', COALESCE(NEW.id, OLD.id)::text);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_notify_change
+    AFTER INSERT OR UPDATE OR DELETE ON jobs
+    FOR EACH ROW EXECUTE FUNCTION monitor_notify_job_change();
+
+CREATE FUNCTION monitor_notify_jobs_truncated() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('monitor_jobs', '*');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER jobs_notify_truncate
+    AFTER TRUNCATE ON jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION monitor_notify_jobs_truncated();
