@@ -26,7 +26,7 @@ use std::{
 
 use futures::StreamExt as _;
 use monitor_proto::v1::Job;
-use monitor_store::{DbConn, DbPool, models::job};
+use monitor_store::{DbConn, DbPool, diesel_async::AsyncPgConnection, models::job};
 use uuid::Uuid;
 
 /// Most jobs held; past this the cache starts over (a full cache of this
@@ -116,40 +116,77 @@ impl JobCache {
     }
 }
 
+/// How often an idle subscription proves its connection works (a dead
+/// peer can otherwise go unnoticed for the OS keepalive's two hours) and
+/// that the triggers are still in place.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
 /// Keeps `cache` coherent for as long as the task runs: subscribes to job
 /// changes on a connection of its own (taken out of `pool`) and invalidates
-/// what each notification names; when the connection breaks, turns caching
-/// off and subscribes again, backing off up to 30 s.
+/// what each notification names. Caching is on only while that subscription
+/// works and the triggers that send the notifications are in place (checked
+/// at subscription and every [`HEARTBEAT`]); otherwise it is off and the
+/// task tries again, backing off up to 30 s.
 pub async fn follow(cache: JobCache, pool: DbPool) {
     let mut backoff = Duration::from_millis(250);
     loop {
         match pool.get().await {
-            Ok(pooled) => {
-                // Out of the pool for good: it stays subscribed.
-                let mut conn = DbConn::take(pooled);
-                match job::listen_for_changes(&mut conn).await {
-                    Ok(()) => {
-                        // Anything read before the subscription may be stale.
-                        cache.reset(true);
-                        tracing::debug!("job cache follows job changes");
-                        backoff = Duration::from_millis(250);
-                        let mut changes = std::pin::pin!(conn.notifications_stream());
-                        while let Some(Ok(change)) = changes.next().await {
-                            match Uuid::parse_str(&change.payload) {
-                                Ok(id) => cache.invalidate(id),
-                                Err(_) => cache.reset(true),
-                            }
-                        }
-                        tracing::warn!("job change subscription ended; job cache off until it is back");
-                    }
-                    Err(err) => tracing::warn!(error = %err, "cannot subscribe to job changes; job cache off"),
-                }
-            }
+            // Out of the pool for good: it stays subscribed.
+            Ok(pooled) => match subscribe(&cache, DbConn::take(pooled)).await {
+                Ok(()) => backoff = Duration::from_millis(250),
+                Err(why) => tracing::warn!(reason = why, "job cache off"),
+            },
             Err(err) => tracing::debug!(error = %err, "no database connection for the job change subscription"),
         }
         cache.reset(false);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Turns caching on and applies notifications until the subscription stops
+/// working; `Ok` when it had been working (so the caller retries at once).
+async fn subscribe(cache: &JobCache, mut conn: AsyncPgConnection) -> Result<(), String> {
+    job::listen_for_changes(&mut conn)
+        .await
+        .map_err(|err| format!("cannot subscribe to job changes: {err}"))?;
+    triggers_in_place(&mut conn).await?;
+    // Anything read before the subscription may be stale.
+    cache.reset(true);
+    tracing::debug!("job cache follows job changes");
+    loop {
+        {
+            let heartbeat = tokio::time::sleep(HEARTBEAT);
+            tokio::pin!(heartbeat);
+            let mut changes = std::pin::pin!(conn.notifications_stream());
+            loop {
+                tokio::select! {
+                    change = changes.next() => match change {
+                        Some(Ok(change)) => match Uuid::parse_str(&change.payload) {
+                            Ok(id) => cache.invalidate(id),
+                            Err(_) => cache.clear(),
+                        },
+                        Some(Err(err)) => return Err(format!("job change subscription failed: {err}")),
+                        None => return Err("job change subscription ended".into()),
+                    },
+                    () = &mut heartbeat => break,
+                }
+            }
+        }
+        // Notifications that arrive meanwhile wait in the connection.
+        triggers_in_place(&mut conn).await?;
+    }
+}
+
+/// Checks, within 5 s, that the connection answers and both triggers fire.
+async fn triggers_in_place(conn: &mut AsyncPgConnection) -> Result<(), String> {
+    match tokio::time::timeout(Duration::from_secs(5), job::change_triggers_enabled(conn)).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => {
+            Err("the jobs table has no enabled change triggers (apply the migrations: monitor-server migrate)".into())
+        }
+        Ok(Err(err)) => Err(format!("the job change subscription's connection failed: {err}")),
+        Err(_) => Err("the job change subscription's connection did not answer within 5 s".into()),
     }
 }
 

@@ -79,7 +79,8 @@ async fn changes_made_elsewhere_reach_the_cache_and_a_lost_subscription_turns_it
     eventually("the delete is notified", || catalog.cache().get(id).is_none()).await;
     assert_eq!(get().await.unwrap_err().code(), tonic::Code::NotFound);
 
-    // The subscription's connection is killed: caching stops at once (reads
+    // The subscription's connection (its last statement was the trigger
+    // check) is killed: caching stops at once (reads
     // go to the database), then resumes on a new subscription.
     let again = catalog
         .create(CreateJobRequest {
@@ -93,7 +94,7 @@ async fn changes_made_elsewhere_reach_the_cache_and_a_lost_subscription_turns_it
         &db,
         &format!(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{}' AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+             WHERE datname = '{}' AND query LIKE '%FROM pg_trigger%' AND pid <> pg_backend_pid()",
             db.name()
         ),
     )
@@ -163,4 +164,41 @@ async fn a_server_reads_its_own_writes_at_once() {
         assert_eq!(read.version, stopped.version, "round {round}");
         assert_eq!(read.desired_state, stopped.desired_state, "round {round}");
     }
+}
+
+#[tokio::test]
+async fn without_the_change_triggers_nothing_is_cached() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    sql(&db, "ALTER TABLE jobs DISABLE TRIGGER jobs_notify_change").await;
+    let catalog = JobCatalog::new(pool.clone(), WorkerRegistry::new(RegistryConfig::default()));
+    let follower = tokio::spawn(cache::follow(catalog.cache().clone(), pool.clone()));
+    let job = catalog
+        .create(CreateJobRequest {
+            job: Some(http_job("uncached")),
+        })
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        catalog.get(GetJobRequest { id: job.id.clone() }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!catalog.cache().is_live(), "no triggers, no caching");
+    assert!(catalog.cache().is_empty());
+
+    sql(&db, "ALTER TABLE jobs ENABLE TRIGGER jobs_notify_change").await;
+    eventually("the cache turns on once the triggers fire", || {
+        catalog.cache().is_live()
+    })
+    .await;
+
+    // A job whose id changes (by SQL): the old id is announced too.
+    cached_after_reads(&catalog, &job.id).await;
+    let new_id = Uuid::from_u128(0x1234);
+    sql(&db, &format!("UPDATE jobs SET id = '{new_id}' WHERE id = '{}'", job.id)).await;
+    let old_id = Uuid::parse_str(&job.id).unwrap();
+    eventually("the old id is dropped", || catalog.cache().get(old_id).is_none()).await;
+    let err = catalog.get(GetJobRequest { id: job.id.clone() }).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    follower.abort();
 }

@@ -28,6 +28,25 @@ pub async fn listen_for_changes(conn: &mut AsyncPgConnection) -> Result<(), Stor
     Ok(())
 }
 
+/// Whether both triggers that announce job changes (migration 4) exist and
+/// fire: without them no change would ever be announced.
+pub async fn change_triggers_enabled(conn: &mut AsyncPgConnection) -> Result<bool, StoreError> {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        enabled: i64,
+    }
+    let found: Count = diesel::sql_query(
+        "SELECT count(*) AS enabled FROM pg_trigger \
+         WHERE tgrelid = 'jobs'::regclass \
+           AND tgname IN ('jobs_notify_change', 'jobs_notify_truncate') \
+           AND tgenabled IN ('O', 'A')",
+    )
+    .get_result(conn)
+    .await?;
+    Ok(found.enabled == 2)
+}
+
 /// A stored job, as read back from the database.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
