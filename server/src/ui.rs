@@ -84,7 +84,8 @@ impl Asset {
     fn new(content_type: &'static str, bytes: bytes::Bytes) -> Self {
         let digest = Sha256::digest(&bytes);
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-        let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex digits are a valid header value");
+        // Weak: the compression layer may send the same file gzipped.
+        let etag = HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex digits are a valid header value");
         Asset {
             content_type,
             bytes,
@@ -98,7 +99,8 @@ impl Asset {
     fn respond(&self, request_headers: &HeaderMap) -> Response {
         let current = request_headers
             .get(header::IF_NONE_MATCH)
-            .is_some_and(|tags| tags.as_bytes() == self.etag.as_bytes());
+            .and_then(|tags| tags.to_str().ok())
+            .is_some_and(|tags| matches_any(tags, &self.etag));
         let mut response = if current {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
@@ -116,6 +118,14 @@ impl Asset {
         headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
         response
     }
+}
+
+/// Whether an `If-None-Match` list (`*`, or tags, weak or strong) names
+/// `etag`, compared weakly as RFC 9110 asks for this header.
+fn matches_any(tags: &str, etag: &HeaderValue) -> bool {
+    let opaque = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    let ours = opaque(etag.to_str().unwrap_or_default());
+    tags.split(',').any(|tag| tag.trim() == "*" || opaque(tag) == ours)
 }
 
 #[derive(Clone)]
@@ -207,6 +217,17 @@ mod tests {
         }
         let index = std::str::from_utf8(FILES[0].2).unwrap();
         assert!(index.contains("app.js"), "index.html must load app.js");
+    }
+
+    #[test]
+    fn if_none_match_is_compared_weakly_over_a_list() {
+        let etag = HeaderValue::from_static("W/\"abc\"");
+        assert!(matches_any("W/\"abc\"", &etag));
+        assert!(matches_any("\"abc\"", &etag));
+        assert!(matches_any("\"x\", W/\"abc\"", &etag));
+        assert!(matches_any("*", &etag));
+        assert!(!matches_any("\"abcd\"", &etag));
+        assert!(!matches_any("", &etag));
     }
 
     #[test]

@@ -221,9 +221,10 @@ try {
           `reference ${row.reference.toFixed(0)} ms, ratio ${row.ratio.toFixed(1)}, rows rendered ${row.rendered}`,
       );
     } finally {
-      if (server) {
+      if (server && server.child.exitCode === null && server.child.signalCode === null) {
+        const exited = once(server.child, "exit");
         server.child.kill("SIGTERM");
-        await once(server.child, "exit");
+        await exited;
       }
       fs.rmSync(file, { force: true });
       psql("postgres", `drop database if exists "${database}" with (force)`);

@@ -230,9 +230,11 @@ export class StatusChart {
     const stacked = this.raw.map((_, i) => xs.map((_x, j) => this.raw.slice(0, i + 1).reduce((sum, s) => sum + (s[j] ?? 0), 0)));
     // Tallest (the whole stack) first, so it is drawn first and the lower ones on top.
     const order = keys.map((_, i) => keys.length - 1 - i);
-    if (keys.join(",") !== this.keys || !this.plot) {
+    // The x range pads half a bucket each side, so a new width rebuilds too.
+    const shape = `${keys.join(",")}@${stepSeconds}`;
+    if (shape !== this.keys || !this.plot) {
       this.build(order.map((i) => keys[i] ?? ""), order, stepSeconds);
-      this.keys = keys.join(",");
+      this.keys = shape;
     }
     this.order = order;
     this.plot?.setData([xs, ...order.map((i) => stacked[i] ?? [])]);

@@ -414,7 +414,9 @@ export class JobsView implements View {
       const pending = [...this.rows.values()];
       const step = () => {
         if (this.destroyed) return;
-        const batch = pending.splice(0, 10);
+        // A row dropped since (deleted, or gone from the page) is not drawn:
+        // its chart would never be destroyed.
+        const batch = pending.splice(0, 10).filter((row) => this.rows.get(row.id) === row);
         batch.forEach((row) => row.drawSparkline());
         if (pending.length) this.sparkTimer = window.setTimeout(step, 0);
       };

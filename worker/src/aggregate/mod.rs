@@ -402,7 +402,12 @@ impl Aggregator {
                     self.handle(&message).await;
                     if self.pending_keys >= self.args.max_pending_keys {
                         // Back-pressure: wait for the flush in flight first.
+                        // The consumer is not polled meanwhile, so librdkafka's
+                        // statistics stop: drop the lag samples rather than
+                        // show figures that no longer move (the next
+                        // statistics after the wait bring them back).
                         if let Some(done) = in_flight.take() {
+                            self.stats.consumer_lag.clear();
                             let outcome = done.task.await.ok().flatten();
                             self.finish_flush(&done.progress, outcome, done.started);
                         }
