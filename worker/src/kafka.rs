@@ -3,15 +3,20 @@
 //! `service.key`, or a SASL user); and [`BrokerCheck`], whether a broker
 //! answers, for `/readyz`.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use clap::{Args, ValueEnum};
 use rdkafka::{
-    ClientConfig,
+    ClientConfig, ClientContext,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
+    error::KafkaError,
     error::RDKafkaErrorCode,
-    producer::{DefaultProducerContext, Producer as _, ThreadedProducer},
+    producer::{NoCustomPartitioner, Producer as _, ProducerContext, ThreadedProducer},
 };
 use tokio::task::JoinHandle;
 
@@ -172,6 +177,67 @@ pub async fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32, r
     Ok(())
 }
 
+/// Logs the errors a Kafka client reports without flooding: librdkafka
+/// repeats an outage's error (e.g. `AllBrokersDown`) at every reconnect
+/// attempt, dozens of times a second across a worker's clients. Each kind
+/// of error is logged as a warning when it first appears, again at most
+/// every [`ErrorLog::REPEAT_EVERY`] while it persists, and at debug level
+/// in between; `/readyz` and the metrics carry the state meanwhile.
+#[derive(Debug, Default)]
+pub struct ErrorLog {
+    /// When each kind of error was last logged as a warning.
+    last: Mutex<std::collections::HashMap<String, Instant>>,
+}
+
+impl ErrorLog {
+    pub const REPEAT_EVERY: Duration = Duration::from_secs(30);
+
+    /// Logs an error reported by librdkafka.
+    pub fn report(&self, error: &KafkaError, reason: &str) {
+        if self.first_in_a_while(&error.to_string(), Instant::now()) {
+            tracing::warn!(%error, reason, "Kafka client error (repeats are logged at most every 30 s)");
+        } else {
+            tracing::debug!(%error, reason, "Kafka client error");
+        }
+    }
+
+    /// Whether `kind` was not logged as a warning within
+    /// [`Self::REPEAT_EVERY`]; records it if so.
+    fn first_in_a_while(&self, kind: &str, now: Instant) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last
+            .get(kind)
+            .is_some_and(|at| now.duration_since(*at) < Self::REPEAT_EVERY)
+        {
+            return false;
+        }
+        // librdkafka has a few dozen error codes; forget old ones anyway.
+        if last.len() >= 64 {
+            last.clear();
+        }
+        last.insert(kind.to_owned(), now);
+        true
+    }
+}
+
+/// A client context whose only job is [`ErrorLog`].
+#[derive(Debug, Default)]
+pub struct QuietClient {
+    errors: ErrorLog,
+}
+
+impl ClientContext for QuietClient {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+}
+
+impl ProducerContext<NoCustomPartitioner> for QuietClient {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, _: &rdkafka::message::DeliveryResult<'_>, _: ()) {}
+}
+
 /// Whether a broker answers, asked with a metadata request for the results
 /// topic (the smallest request that needs a working connection).
 ///
@@ -187,7 +253,7 @@ pub async fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32, r
 #[derive(Clone)]
 pub struct BrokerCheck {
     /// Used for metadata requests only; never produces.
-    client: Arc<ThreadedProducer<DefaultProducerContext>>,
+    client: Arc<ThreadedProducer<QuietClient>>,
     /// The results topic: the request asks about it alone.
     topic: Arc<str>,
     /// How long one request may wait for a broker to answer.
@@ -216,10 +282,10 @@ impl BrokerCheck {
     }
 
     pub fn new(kafka: &KafkaArgs, timeout: Duration) -> anyhow::Result<BrokerCheck> {
-        let client: ThreadedProducer<DefaultProducerContext> = kafka
+        let client: ThreadedProducer<QuietClient> = kafka
             .client_config()?
             .set("allow.auto.create.topics", "false")
-            .create()?;
+            .create_with_context(QuietClient::default())?;
         Ok(BrokerCheck {
             client: Arc::new(client),
             topic: kafka.kafka_topic.as_str().into(),
@@ -248,6 +314,21 @@ impl BrokerCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_error_is_logged_once_in_a_while() {
+        let log = ErrorLog::default();
+        let start = Instant::now();
+        assert!(log.first_in_a_while("AllBrokersDown", start));
+        assert!(!log.first_in_a_while("AllBrokersDown", start + Duration::from_millis(50)));
+        assert!(!log.first_in_a_while("AllBrokersDown", start + Duration::from_secs(29)));
+        assert!(log.first_in_a_while("AllBrokersDown", start + Duration::from_secs(30)));
+        // Another kind of error is news, and kinds that alternate are each
+        // logged once.
+        assert!(log.first_in_a_while("BrokerTransportFailure", start + Duration::from_secs(31)));
+        assert!(!log.first_in_a_while("AllBrokersDown", start + Duration::from_secs(32)));
+        assert!(!log.first_in_a_while("BrokerTransportFailure", start + Duration::from_secs(33)));
+    }
 
     #[test]
     fn settings_are_checked_and_mapped() {

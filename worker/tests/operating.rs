@@ -102,15 +102,20 @@ struct PrivateBroker {
 
 impl PrivateBroker {
     async fn start() -> PrivateBroker {
+        let mut broker = PrivateBroker::reserve();
+        broker.resume().await;
+        broker
+    }
+
+    /// A broker address with nothing listening yet ([`Self::resume`] starts it).
+    fn reserve() -> PrivateBroker {
         let dir = tempfile::tempdir().unwrap();
-        let mut broker = PrivateBroker {
+        PrivateBroker {
             port: free_port(),
             child: None,
             log: dir.path().join("tansu.log"),
             _dir: dir,
-        };
-        broker.resume().await;
-        broker
+        }
     }
 
     fn address(&self) -> String {
@@ -538,6 +543,53 @@ async fn probe_readiness_follows_the_broker_and_the_control_plane() {
     probe
         .wait_ready(503, "not ready: control-plane stream down, broker unreachable")
         .await;
+    probe.terminate().await;
+}
+
+#[tokio::test]
+async fn a_probe_started_before_its_broker_waits_for_it_quietly() {
+    let mut broker = PrivateBroker::reserve();
+    let db = TestDb::new().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = listener.local_addr().unwrap();
+    let (_stop_server, server_stopped) = oneshot::channel::<()>();
+    tokio::spawn(monitor_server::server::run(
+        listener,
+        db.pool(),
+        monitor_server::server::ServerOptions::default(),
+        async {
+            let _ = server_stopped.await;
+        },
+    ));
+    let mut probe = spawn_worker(
+        "probe",
+        &[
+            "--server",
+            &format!("http://{server}"),
+            "--worker-id",
+            "probe-before-broker",
+            "--kafka-brokers",
+            &broker.address(),
+            "--kafka-topic",
+            &fresh("checks"),
+            "--topic-partitions",
+            "1",
+        ],
+    );
+    // It runs, connected to the control plane, and says what it lacks.
+    probe.wait_ready(503, "not ready: broker unreachable").await;
+    // Let librdkafka retry its connections for a while: each kind of client
+    // error is logged once per client, not at every attempt.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let warnings = probe.log().matches("Kafka client error").count();
+    assert!(
+        (1..=12).contains(&warnings),
+        "{warnings} Kafka client error lines while the broker was absent:\n{}",
+        probe.log()
+    );
+
+    broker.resume().await;
+    probe.wait_ready(200, "ready").await;
     probe.terminate().await;
 }
 

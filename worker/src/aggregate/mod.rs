@@ -78,6 +78,7 @@ struct ConsumerEvents {
     owned: Mutex<BTreeSet<i32>>,
     /// Where the lag goes: replaced when the aggregator gets registered metrics.
     lag: Mutex<Family<PartitionLabels, Gauge>>,
+    errors: crate::kafka::ErrorLog,
 }
 
 impl ConsumerEvents {
@@ -90,6 +91,10 @@ impl ConsumerEvents {
 }
 
 impl ClientContext for ConsumerEvents {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         let owned = self.owned.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let partitions = statistics.topics.get(&self.topic).map(|topic| &topic.partitions);
@@ -323,6 +328,7 @@ impl Aggregator {
             topic: args.kafka.kafka_topic.clone(),
             owned: Mutex::new(BTreeSet::new()),
             lag: Mutex::new(stats.consumer_lag.clone()),
+            errors: crate::kafka::ErrorLog::default(),
         };
         let consumer: StreamConsumer<ConsumerEvents> = base
             .clone()

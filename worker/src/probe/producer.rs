@@ -23,9 +23,14 @@ use rdkafka::{
 /// Counts deliveries as the client reports them.
 pub struct DeliveryCounter {
     metrics: ProbeMetrics,
+    errors: crate::kafka::ErrorLog,
 }
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -63,6 +68,7 @@ impl ResultProducer {
             .set("message.timeout.ms", "300000");
         let producer = config.create_with_context(DeliveryCounter {
             metrics: metrics.clone(),
+            errors: crate::kafka::ErrorLog::default(),
         })?;
         Ok(ResultProducer {
             producer: Arc::new(producer),
