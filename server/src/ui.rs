@@ -6,7 +6,7 @@
 //! `--ui-dir` serves the same file names from a directory instead, to work
 //! on the dashboard without rebuilding the server.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use axum::{
     Router,
@@ -74,6 +74,7 @@ impl UiSource {
 }
 
 /// One file ready to serve.
+#[derive(Clone)]
 struct Asset {
     content_type: &'static str,
     bytes: bytes::Bytes,
@@ -132,7 +133,7 @@ fn matches_any(tags: &str, etag: &HeaderValue) -> bool {
 struct UiState {
     source: UiSource,
     /// The embedded files with their ETags, computed once.
-    embedded: Arc<Vec<(&'static str, Asset)>>,
+    embedded: Arc<HashMap<&'static str, Asset>>,
 }
 
 impl UiState {
@@ -141,18 +142,7 @@ impl UiState {
             return Err(not_found(name));
         };
         match &self.source {
-            UiSource::Embedded => {
-                let (_, asset) = self
-                    .embedded
-                    .iter()
-                    .find(|(file, _)| *file == name)
-                    .ok_or_else(|| not_found(name))?;
-                Ok(Asset {
-                    content_type,
-                    bytes: asset.bytes.clone(),
-                    etag: asset.etag.clone(),
-                })
-            }
+            UiSource::Embedded => self.embedded.get(name).cloned().ok_or_else(|| not_found(name)),
             UiSource::Directory(dir) => {
                 let path = dir.join(name);
                 match tokio::fs::read(&path).await {

@@ -21,16 +21,17 @@
 // BENCH_SIZES (default "100,1000,10000"), BENCH_RUNS (default 7),
 // BENCH_MINUTES (rollup minutes per job, default 1440).
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+
+import { chromiumArgs, freePort, psql as runPsql } from "./support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -47,34 +48,13 @@ if (!Number.isInteger(runs) || runs < 1 || runs > 100) throw new Error(`BENCH_RU
 const minutes = Number(process.env.BENCH_MINUTES ?? 1440);
 if (!Number.isInteger(minutes) || minutes < 0 || minutes > 10_080) throw new Error(`BENCH_MINUTES must be a whole number from 0 to 10080, not ${process.env.BENCH_MINUTES}`);
 
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-dev-shm-usage",
-];
-
-function psql(database, sql) {
-  const url = `${adminUrl.replace(/\/[^/?]*(\?.*)?$/, "")}/${database}`;
-  const run = spawnSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], { encoding: "utf8" });
-  if (run.error) throw new Error(`psql could not run (${run.error.message}): install postgresql-client`);
-  if (run.status !== 0) throw new Error(`psql failed: ${run.stderr.trim()}`);
-  return run.stdout.trim();
+/** The URL of `database` on the server of TEST_DATABASE_URL. */
+function databaseUrl(database) {
+  return `${adminUrl.replace(/\/[^/?]*(\?.*)?$/, "")}/${database}`;
 }
 
-async function freePort() {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address();
-  probe.close();
-  await once(probe, "close");
-  return port;
+function psql(database, sql) {
+  return runPsql(databaseUrl(database), sql);
 }
 
 function jobsFile(count) {
@@ -108,7 +88,7 @@ async function startServer(database, file) {
       "--listen",
       `127.0.0.1:${port}`,
       "--database-url",
-      `${adminUrl.replace(/\/[^/?]*(\?.*)?$/, "")}/${database}`,
+      databaseUrl(database),
       "--jobs-file",
       file,
     ],

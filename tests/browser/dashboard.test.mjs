@@ -22,13 +22,14 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
+
+import { chromiumArgs, freePort } from "./support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -39,19 +40,6 @@ const databaseUrl = process.env.DATABASE_URL || "postgres://postgres@127.0.0.1:5
 const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const artifacts = process.env.UI_ARTIFACTS || path.join(root, "target/ui-artifacts");
 const jobsFile = JSON.parse(fs.readFileSync(path.join(root, "jobs.json"), "utf8"));
-
-// This machine has no internet: without these Chromium keeps dialling out.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-dev-shm-usage",
-];
 
 const suffix = randomBytes(4).toString("hex");
 const jobName = `ui-test-${suffix}`;
@@ -135,16 +123,6 @@ async function searchFor(page, text) {
     const names = await page.locator("tbody tr[data-name]").evaluateAll((rows) => rows.map((r) => r.dataset.name));
     return names.length > 0 && names.every((n) => n.toLowerCase().includes(text.toLowerCase()));
   });
-}
-
-async function freePort() {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address();
-  probe.close();
-  await once(probe, "close");
-  return port;
 }
 
 /** A second monitor-server on the dev database, with API tokens on. */

@@ -13,12 +13,11 @@
 // Settings (environment): MONITOR_SERVER_BIN, TEST_DATABASE_URL (server URL,
 // database "postgres"), CHROMIUM_PATH, BROWSER_DIST, BROWSER_ARTIFACTS.
 
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import fs from "node:fs";
 import http from "node:http";
-import net from "node:net";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -27,6 +26,8 @@ import { fileURLToPath } from "node:url";
 import { Code } from "@connectrpc/connect";
 import { chromium } from "playwright-core";
 
+import { chromiumArgs, freePort, psql as runPsql } from "./support.mjs";
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const serverBin = process.env.MONITOR_SERVER_BIN || path.join(root, "target/debug/monitor-server");
@@ -34,19 +35,6 @@ const adminUrl = process.env.TEST_DATABASE_URL || "postgres://postgres@127.0.0.1
 const chromiumPath = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const dist = process.env.BROWSER_DIST || path.join(here, "dist");
 const artifacts = process.env.BROWSER_ARTIFACTS || path.join(root, "target/browser-artifacts");
-
-// This machine has no internet: without these Chromium keeps dialling out.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-dev-shm-usage",
-];
 
 const suffix = randomBytes(6).toString("hex");
 const database = `monitor_browser_${suffix}`;
@@ -87,10 +75,7 @@ const env = {
 };
 
 function psql(sql) {
-  const run = spawnSync("psql", [adminUrl, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], { encoding: "utf8" });
-  if (run.error) throw new Error(`psql could not run (${run.error.message}): install postgresql-client`);
-  if (run.status !== 0) throw new Error(`psql ${JSON.stringify(sql)} failed: ${run.stderr.trim()}`);
-  return run.stdout.trim();
+  return runPsql(adminUrl, sql);
 }
 
 function dropDatabase() {
@@ -116,16 +101,6 @@ process.on("exit", () => {
 });
 for (const signal of ["SIGINT", "SIGTERM"]) {
   process.once(signal, () => process.exit(130));
-}
-
-async function freePort() {
-  const probe = net.createServer();
-  probe.listen(0, "127.0.0.1");
-  await once(probe, "listening");
-  const { port } = probe.address();
-  probe.close();
-  await once(probe, "close");
-  return port;
 }
 
 const contentTypes = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8" };

@@ -496,11 +496,10 @@ async fn aggregator_readiness_follows_the_database() {
     aggregator.terminate().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probe_readiness_follows_the_broker_and_the_control_plane() {
-    let mut broker = PrivateBroker::start().await;
-    // The control plane, in-process over a fresh database; no worker tokens
-    // (dev mode), so any worker may connect.
+/// The control plane, in-process over a fresh database; no worker tokens
+/// (dev mode), so any worker may connect. Dropping the sender stops it; the
+/// database must outlive it.
+async fn start_control_plane() -> (SocketAddr, oneshot::Sender<()>, TestDb) {
     let db = TestDb::new().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = listener.local_addr().unwrap();
@@ -513,21 +512,33 @@ async fn probe_readiness_follows_the_broker_and_the_control_plane() {
             let _ = server_stopped.await;
         },
     ));
-    let mut probe = spawn_worker(
+    (server, stop_server, db)
+}
+
+/// A probe worker of `server` producing to a fresh topic on `brokers`.
+fn spawn_probe(server: SocketAddr, brokers: &str, worker_id: &str) -> Worker {
+    spawn_worker(
         "probe",
         &[
             "--server",
             &format!("http://{server}"),
             "--worker-id",
-            "probe-readiness",
+            worker_id,
             "--kafka-brokers",
-            &broker.address(),
+            brokers,
             "--kafka-topic",
             &fresh("checks"),
             "--topic-partitions",
             "1",
         ],
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_readiness_follows_the_broker_and_the_control_plane() {
+    let mut broker = PrivateBroker::start().await;
+    let (server, stop_server, _db) = start_control_plane().await;
+    let mut probe = spawn_probe(server, &broker.address(), "probe-readiness");
     probe.wait_ready(200, "ready").await;
 
     broker.stop().await;
@@ -549,33 +560,8 @@ async fn probe_readiness_follows_the_broker_and_the_control_plane() {
 #[tokio::test]
 async fn a_probe_started_before_its_broker_waits_for_it_quietly() {
     let mut broker = PrivateBroker::reserve();
-    let db = TestDb::new().await;
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = listener.local_addr().unwrap();
-    let (_stop_server, server_stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_server::server::run(
-        listener,
-        db.pool(),
-        monitor_server::server::ServerOptions::default(),
-        async {
-            let _ = server_stopped.await;
-        },
-    ));
-    let mut probe = spawn_worker(
-        "probe",
-        &[
-            "--server",
-            &format!("http://{server}"),
-            "--worker-id",
-            "probe-before-broker",
-            "--kafka-brokers",
-            &broker.address(),
-            "--kafka-topic",
-            &fresh("checks"),
-            "--topic-partitions",
-            "1",
-        ],
-    );
+    let (server, _stop_server, _db) = start_control_plane().await;
+    let mut probe = spawn_probe(server, &broker.address(), "probe-before-broker");
     // It runs, connected to the control plane, and says what it lacks.
     probe.wait_ready(503, "not ready: broker unreachable").await;
     // Let librdkafka retry its connections for a while: each kind of client

@@ -84,6 +84,21 @@ impl JobService for JobServiceImpl {
         &self,
         request: Request<ListJobSummariesRequest>,
     ) -> Result<Response<ListJobSummariesResponse>, Status> {
-        Ok(Response::new(self.catalog.list_summaries(request.into_inner()).await?))
+        // The same filters and paging as ListJobs.
+        let ListJobSummariesRequest {
+            page_size,
+            page_token,
+            state,
+            label_selector,
+            name_contains,
+        } = request.into_inner();
+        let page = ListJobsRequest {
+            page_size,
+            page_token,
+            state,
+            label_selector,
+            name_contains,
+        };
+        Ok(Response::new(self.catalog.list_summaries(page).await?))
     }
 }

@@ -12,8 +12,8 @@ pub mod validate;
 
 use monitor_proto::v1::{
     CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobPhase, JobState, JobStatus, JobSummary, LatencySample,
-    ListJobSummariesRequest, ListJobSummariesResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest,
-    QueryMetricsResponse, UpdateJobRequest,
+    ListJobSummariesResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse,
+    UpdateJobRequest,
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
@@ -321,12 +321,12 @@ impl JobCatalog {
     #[instrument(skip_all)]
     pub async fn status(&self, id: &str) -> Result<JobStatus, ApiError> {
         let job = self.get(GetJobRequest { id: id.to_owned() }).await?;
-        self.status_of(&job)
+        Ok(self.status_of(&job, parse_id("id", id)?))
     }
 
-    /// Where a job read from the store stands, from the worker registry.
-    fn status_of(&self, job: &Job) -> Result<JobStatus, ApiError> {
-        let job_id = parse_id("id", &job.id)?;
+    /// Where a job read from the store (with id `job_id`) stands, from the
+    /// worker registry.
+    fn status_of(&self, job: &Job, job_id: Uuid) -> JobStatus {
         let running = job.desired_state == JobState::Running as i32;
         let placements = self.workers.placements(job_id, &job.locations);
         let mut assigned_workers: Vec<String> = placements
@@ -363,7 +363,7 @@ impl JobCatalog {
             }
         };
         let (last_check_time, last_outcome, checks, failures) = crate::workers::summarize(&placements);
-        Ok(JobStatus {
+        JobStatus {
             job_id: job.id.clone(),
             desired_state: job.desired_state,
             phase: phase as i32,
@@ -380,23 +380,16 @@ impl JobCatalog {
             last_outcome: last_outcome as i32,
             checks,
             failures,
-        })
+        }
     }
 
-    /// A page of jobs (ListJobs' filters and paging), each with its status
-    /// and its figures over the last day and hour from the 1-minute rollups:
-    /// two grouped queries for the whole page, never one per job.
+    /// A page of jobs (ListJobs' filters and paging, which ListJobSummaries
+    /// shares), each with its status and its figures over the last day and
+    /// hour from the 1-minute rollups: two grouped queries for the whole
+    /// page, never one per job.
     #[instrument(skip_all)]
-    pub async fn list_summaries(&self, request: ListJobSummariesRequest) -> Result<ListJobSummariesResponse, ApiError> {
-        let page = self
-            .list(ListJobsRequest {
-                page_size: request.page_size,
-                page_token: request.page_token,
-                state: request.state,
-                label_selector: request.label_selector,
-                name_contains: request.name_contains,
-            })
-            .await?;
+    pub async fn list_summaries(&self, page: ListJobsRequest) -> Result<ListJobSummariesResponse, ApiError> {
+        let page = self.list(page).await?;
         let ids = page
             .jobs
             .iter()
@@ -436,16 +429,16 @@ impl JobCatalog {
             .zip(ids)
             .map(|(job, id)| {
                 let total = totals.get(&id).copied().unwrap_or_default();
-                Ok(JobSummary {
-                    status: Some(self.status_of(&job)?),
+                JobSummary {
+                    status: Some(self.status_of(&job, id)),
                     job: Some(job),
                     checks_24h: total.checks,
                     passed_24h: total.passed,
                     uptime_24h: (total.checks > 0).then(|| total.passed as f64 / total.checks as f64),
                     latency_1h: samples.remove(&id).unwrap_or_default(),
-                })
+                }
             })
-            .collect::<Result<_, ApiError>>()?;
+            .collect();
         Ok(ListJobSummariesResponse {
             summaries,
             next_page_token: page.next_page_token,

@@ -20,8 +20,8 @@ use axum::{
 };
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
-    GetJobStatusResponse, Job, JobState, ListJobSummariesRequest, ListJobsRequest, QueryMetricsRequest,
-    ResetDatabaseRequest, StartJobResponse, StopJobResponse, UpdateJobRequest, UpdateJobResponse,
+    GetJobStatusResponse, Job, JobState, ListJobsRequest, QueryMetricsRequest, ResetDatabaseRequest, StartJobResponse,
+    StopJobResponse, UpdateJobRequest, UpdateJobResponse,
 };
 use monitor_proto::wkt::Timestamp;
 
@@ -163,20 +163,7 @@ pub(crate) async fn list_jobs(State(state): State<RestState>, RawQuery(query): R
 
 /// `GET /v1/job-summaries`: ListJobSummaries, with ListJobs' query parameters.
 async fn list_job_summaries(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
-    let ListJobsRequest {
-        page_size,
-        page_token,
-        state: job_state,
-        label_selector,
-        name_contains,
-    } = list_request(query.as_deref())?;
-    let request = ListJobSummariesRequest {
-        page_size,
-        page_token,
-        state: job_state,
-        label_selector,
-        name_contains,
-    };
+    let request = list_request(query.as_deref())?;
     Ok(Json(state.catalog.list_summaries(request).await?).into_response())
 }
 

@@ -5,13 +5,14 @@
 
 use std::time::Duration;
 
-use monitor_proto::v1::{CreateJobRequest, GetJobRequest};
+use monitor_proto::v1::{CreateJobRequest, GetJobRequest, Job, job_service_client::JobServiceClient};
 use monitor_server::{
     jobs::{JobCatalog, cache},
     workers::{RegistryConfig, WorkerRegistry},
 };
 use monitor_store::diesel_async::RunQueryDsl as _;
 use monitor_store::testing::TestDb;
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::harness::{TestServer, http_job};
@@ -124,6 +125,16 @@ async fn changes_made_elsewhere_reach_the_cache_and_a_lost_subscription_turns_it
     follower.abort();
 }
 
+/// GetJob over gRPC.
+async fn get_job(jobs: &mut JobServiceClient<Channel>, id: &str) -> Job {
+    jobs.get_job(GetJobRequest { id: id.to_owned() })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap()
+}
+
 #[tokio::test]
 async fn a_server_reads_its_own_writes_at_once() {
     let server = TestServer::start().await;
@@ -139,13 +150,7 @@ async fn a_server_reads_its_own_writes_at_once() {
             .into_inner()
             .job
             .unwrap();
-        let read = jobs
-            .get_job(GetJobRequest { id: job.id.clone() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let read = get_job(&mut jobs, &job.id).await;
         assert_eq!(read.version, started.version, "round {round}");
         let stopped = jobs
             .stop_job(monitor_proto::v1::StopJobRequest { id: job.id.clone() })
@@ -154,13 +159,7 @@ async fn a_server_reads_its_own_writes_at_once() {
             .into_inner()
             .job
             .unwrap();
-        let read = jobs
-            .get_job(GetJobRequest { id: job.id.clone() })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap();
+        let read = get_job(&mut jobs, &job.id).await;
         assert_eq!(read.version, stopped.version, "round {round}");
         assert_eq!(read.desired_state, stopped.desired_state, "round {round}");
     }

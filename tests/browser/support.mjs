@@ -1,0 +1,38 @@
+// What the browser tests and the dashboard benchmark share: how Chromium is
+// launched here, a free local port, and psql.
+
+import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
+
+/** Headless Chromium flags; this machine has no internet: without these Chromium keeps dialling out. */
+export const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export async function freePort() {
+  const probe = net.createServer();
+  probe.listen(0, "127.0.0.1");
+  await once(probe, "listening");
+  const { port } = probe.address();
+  probe.close();
+  await once(probe, "close");
+  return port;
+}
+
+/** Runs `sql` with psql against the database URL `url`; returns its output, trimmed. */
+export function psql(url, sql) {
+  const run = spawnSync("psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], { encoding: "utf8" });
+  if (run.error) throw new Error(`psql could not run (${run.error.message}): install postgresql-client`);
+  if (run.status !== 0) throw new Error(`psql ${JSON.stringify(sql)} failed: ${run.stderr.trim()}`);
+  return run.stdout.trim();
+}
