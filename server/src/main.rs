@@ -39,8 +39,12 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Refuse bad configuration before touching the database.
-    Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
+    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
         .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
+    let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
+    ui_source
+        .check()
+        .map_err(|err| anyhow::anyhow!("MONITOR_UI_DIR / --ui-dir: {err}"))?;
     if args.worker_heartbeat_ms * 3 > args.worker_lease_ms {
         anyhow::bail!(
             "MONITOR_WORKER_HEARTBEAT_MS ({}) must be at most a third of MONITOR_WORKER_LEASE_MS ({})",
@@ -63,12 +67,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "imported {}", path.display()
         );
     }
-    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
-        .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
-    let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
-    ui_source
-        .check()
-        .map_err(|err| anyhow::anyhow!("MONITOR_UI_DIR / --ui-dir: {err}"))?;
     let options = ServerOptions {
         tokens,
         workers: RegistryConfig {

@@ -98,6 +98,19 @@ fn dotenv_is_read_and_bad_values_name_the_variable() {
     assert!(!ok);
     assert!(stderr.contains(".env"), "a malformed .env is named: {stderr}");
 
+    // Checked before the database is touched (none answers on port 1).
+    fs::write(
+        dir.path().join(".env"),
+        "MONITOR_UI_DIR=/nonexistent-ui-dir\nDATABASE_URL=postgres://postgres@127.0.0.1:1/monitor\n",
+    )
+    .unwrap();
+    let (ok, stderr) = start_in(dir.path(), &[]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("MONITOR_UI_DIR") && stderr.contains("has no index.html"),
+        "{stderr}"
+    );
+
     fs::write(dir.path().join(".env"), "DATABASE_URL=mysql://h/db\n").unwrap();
     let (ok, stderr) = start_in(dir.path(), &["migrate"]);
     assert!(!ok);
