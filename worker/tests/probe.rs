@@ -15,7 +15,10 @@ use monitor_proto::v1::{
     ListWorkersRequest, StopJobRequest, UpdateJobRequest, job::Check, job_service_client::JobServiceClient,
     worker_service_client::WorkerServiceClient,
 };
-use monitor_server::{server::ServerOptions, workers::RegistryConfig};
+use monitor_server::{
+    server::ServerOptions,
+    workers::{AssignmentKey, RegistryConfig, placement},
+};
 use monitor_store::testing::TestDb;
 use prost::Message as _;
 use rdkafka::{
@@ -143,6 +146,26 @@ impl Server {
             .unwrap()
             .into_inner()
             .workers
+    }
+
+    /// Waits until every worker holds exactly the jobs rendezvous hashing
+    /// gives it among `workers` (all of equal capacity), and returns those
+    /// counts. Job ids are random, so a fixed split would be a coin toss.
+    async fn wait_placed(&self, job_ids: &[String], workers: &[&str]) -> HashMap<String, i64> {
+        let mut expected: HashMap<String, i64> = workers.iter().map(|w| ((*w).to_owned(), 0)).collect();
+        for id in job_ids {
+            let key = AssignmentKey {
+                job_id: id.parse().unwrap(),
+                location: String::new(),
+            };
+            let winner = placement::choose(&key.hash_key(), workers.iter().map(|w| (*w, 100))).unwrap();
+            *expected.get_mut(winner).unwrap() += 1;
+        }
+        self.wait_workers(&format!("the placement {expected:?}"), |w| {
+            w.len() == workers.len() && w.iter().all(|w| expected.get(&w.id) == Some(&w.assigned_jobs))
+        })
+        .await;
+        expected
     }
 
     /// Waits until `ready` holds for the worker list.
@@ -276,15 +299,7 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     }
     let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
     let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
-    server
-        .wait_workers("two workers holding all 20 jobs", |w| {
-            w.len() == 2 && w.iter().map(|w| w.assigned_jobs).sum::<i64>() == 20
-        })
-        .await;
-    let workers = server.workers().await;
-    for worker in &workers {
-        assert!((5..=15).contains(&worker.assigned_jobs), "balanced: {workers:#?}");
-    }
+    server.wait_placed(&ids, &["worker-a", "worker-b"]).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     // Status shows the placement and the reported outcome.
@@ -419,24 +434,29 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
     let lease = Duration::from_secs(3);
     let server = start_server(lease).await;
     let topic = fresh_topic();
+    let mut ids = Vec::new();
     for i in 0..10 {
-        server
-            .create_running(&format!("job-{i}"), format!("http://{}/website_mock", mock.addr))
-            .await;
+        ids.push(
+            server
+                .create_running(&format!("job-{i}"), format!("http://{}/website_mock", mock.addr))
+                .await,
+        );
     }
     let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
     let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
-    server
-        .wait_workers("both workers with jobs", |w| {
-            w.len() == 2 && w.iter().all(|w| w.assigned_jobs > 0)
-        })
-        .await;
+    let placed = server.wait_placed(&ids, &["worker-a", "worker-b"]).await;
+    // Kill the one holding more, so jobs really move (hashing may give one all 10).
+    let ((victim, _), (survivor, survivor_id)) = if placed["worker-a"] >= placed["worker-b"] {
+        ((a, "worker-a"), (b, "worker-b"))
+    } else {
+        ((b, "worker-b"), (a, "worker-a"))
+    };
     tokio::time::sleep(Duration::from_secs(3)).await;
-    a.kill_9().await;
+    victim.kill_9().await;
     let killed_at = Instant::now();
     server
-        .wait_workers("worker-b holding all 10 jobs", |w| {
-            w.len() == 1 && w[0].id == "worker-b" && w[0].assigned_jobs == 10
+        .wait_workers(&format!("{survivor_id} holding all 10 jobs"), |w| {
+            w.len() == 1 && w[0].id == survivor_id && w[0].assigned_jobs == 10
         })
         .await;
     let moved_after = killed_at.elapsed();
@@ -447,7 +467,7 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
         "moved too late: {moved_after:?}"
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
-    b.terminate().await;
+    survivor.terminate().await;
 
     let results = consume(&topic, None, Duration::from_secs(5));
     let mut per_job: HashMap<&str, Vec<&CheckResult>> = HashMap::new();
@@ -459,11 +479,11 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
         results.sort_by_key(|r| millis(&r.scheduled_time));
         let slots: HashSet<i64> = results.iter().map(|r| millis(&r.scheduled_time)).collect();
         assert_eq!(slots.len(), results.len(), "job {job} ran twice in one slot");
-        // Once worker-b has it, worker-a never runs it again.
-        if let Some(first_b) = results.iter().position(|r| r.worker_id == "worker-b") {
+        // Once the survivor has it, the killed worker never runs it again.
+        if let Some(first_b) = results.iter().position(|r| r.worker_id == survivor_id) {
             let epoch_b = results[first_b].epoch;
             assert!(
-                results[first_b..].iter().all(|r| r.worker_id == "worker-b"),
+                results[first_b..].iter().all(|r| r.worker_id == survivor_id),
                 "job {job} went back and forth"
             );
             assert!(

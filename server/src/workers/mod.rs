@@ -66,7 +66,8 @@ pub struct AssignmentKey {
 }
 
 impl AssignmentKey {
-    fn hash_key(&self) -> String {
+    /// The key rendezvous hashing places ([`placement::choose`]).
+    pub fn hash_key(&self) -> String {
         format!("{}/{}", self.job_id, self.location)
     }
 }
