@@ -123,7 +123,12 @@ async fn create_topic(topic: &str, partitions: i32) {
 }
 
 fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
-    AggregateArgs::from_flags([
+    args_with(db, topic, group, dlq, &[])
+}
+
+/// [`args`] followed by `extra` flags (a later flag wins).
+fn args_with(db: &TestDb, topic: &str, group: &str, dlq: &str, extra: &[&str]) -> AggregateArgs {
+    let base = [
         "aggregate",
         "--database-url",
         &db.url,
@@ -139,8 +144,8 @@ fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
         "1m,5m,1h",
         "--flush-interval-ms",
         "200",
-    ])
-    .unwrap()
+    ];
+    AggregateArgs::from_flags(base.into_iter().chain(extra.iter().copied())).unwrap()
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -503,6 +508,51 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(120)).await;
     first.start_kill().unwrap();
     first.wait().await.unwrap();
+    assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_flushes_what_was_revoked() {
+    let db = TestDb::new().await;
+    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
+    create_topic(&topic, 4).await;
+    let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    let all = results(400, &jobs);
+    let ends = produce(&topic, &encode_all(&all)).await;
+    // Timed flushes a minute apart: within this test only a rebalance (or
+    // the shutdown) writes anything.
+    let slow = ["--flush-interval-ms", "60000", "--session-timeout-ms", "6000"];
+    let (stop, stopped) = watch::channel(false);
+    let first = Aggregator::new(args_with(&db, &topic, &group, &dlq, &slow), db.pool()).unwrap();
+    let first_stats = first.stats.clone();
+    let first = tokio::spawn(first.run(stopped.clone()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while first_stats.consumed.get() < all.len() as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the first member read {} messages",
+            first_stats.consumed.get()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        accounted(&db, &group, &topic).await,
+        0,
+        "nothing is flushed before the rebalance"
+    );
+
+    // A second member joins: the (eager) rebalance revokes every partition
+    // of the first, which writes them at once instead of a minute later.
+    let second = Aggregator::new(args_with(&db, &topic, &group, &dlq, &slow), db.pool()).unwrap();
+    let second = tokio::spawn(second.run(stopped));
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(30)).await;
+    assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
+    assert_eq!(first_stats.fenced.get(), 0);
+
+    // The new owners resume where the first stopped: nothing counted twice.
+    stop.send(true).unwrap();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
     assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
 }
 

@@ -125,7 +125,7 @@ impl ConsumerContext for ConsumerEvents {
                 .filter(|e| e.topic() == self.topic)
                 .map(|e| e.partition())
                 .collect();
-            tracing::info!(?revoked, "partitions revoked: dropping their unflushed state");
+            tracing::info!(?revoked, "partitions revoked: flushing their state");
             let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
             let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
             for partition in &revoked {
@@ -392,7 +392,13 @@ impl Aggregator {
             };
             match event {
                 Event::Shutdown => break,
-                Event::Revoked(revoked) => self.forget(&revoked),
+                Event::Revoked(revoked) => {
+                    if let Some(done) = in_flight.take() {
+                        let outcome = done.task.await.ok().flatten();
+                        self.finish_flush(&done.progress, outcome, done.started);
+                    }
+                    self.flush_revoked(&revoked, &shutdown).await;
+                }
                 Event::Flushed(outcome) => {
                     let done = in_flight.take().expect("a flush was in flight");
                     self.finish_flush(&done.progress, outcome, done.started);
@@ -444,6 +450,35 @@ impl Aggregator {
             "aggregator summary"
         );
         Ok(stats)
+    }
+
+    /// Writes what was consumed from revoked partitions, so their next owner
+    /// resumes where this one stopped, then drops their state. The flush is
+    /// fenced like any other (if the new owner already stored an offset, it
+    /// is not written), and it gives up after a few attempts while the
+    /// database is down (the consumer is not polled meanwhile); either way
+    /// the new owner re-reads from the stored offset, so nothing is lost or
+    /// counted twice.
+    async fn flush_revoked(&mut self, revoked: &[i32], shutdown: &watch::Receiver<bool>) {
+        if let Some(flush) = self.take_flush_of(|partition| revoked.contains(&partition)) {
+            let started = Instant::now();
+            let outcome = write(
+                &self.pool,
+                &self.args.group_id,
+                &self.args.kafka.kafka_topic,
+                &flush,
+                |attempts| attempts >= REVOKE_FLUSH_ATTEMPTS || *shutdown.borrow(),
+            )
+            .await;
+            if outcome.is_none() {
+                tracing::warn!(
+                    ?revoked,
+                    "could not flush revoked partitions; their next owner re-reads them"
+                );
+            }
+            self.finish_flush(&flush.progress, outcome, started);
+        }
+        self.forget(revoked);
     }
 
     /// Drops the state of partitions this aggregator no longer owns.
@@ -616,10 +651,15 @@ impl Aggregator {
     /// pending state that assumes the flush will commit (if it does not, the
     /// partitions are dropped and re-read from their stored offsets).
     fn take_flush(&mut self) -> Option<Flush> {
+        self.take_flush_of(|_| true)
+    }
+
+    /// [`Self::take_flush`] of the `wanted` partitions only.
+    fn take_flush_of(&mut self, wanted: impl Fn(i32) -> bool) -> Option<Flush> {
         let progress: Vec<PartitionProgress> = self
             .partitions
             .iter()
-            .filter(|(_, s)| s.expected != Some(s.next_offset))
+            .filter(|(p, s)| wanted(**p) && s.expected != Some(s.next_offset))
             .map(|(p, s)| PartitionProgress {
                 partition: *p,
                 expected: s.expected,
@@ -630,7 +670,8 @@ impl Aggregator {
             return None;
         }
         let mut merged: HashMap<RollupKey, Rollup> = HashMap::new();
-        for state in self.partitions.values_mut() {
+        for (_, state) in self.partitions.iter_mut().filter(|(p, _)| wanted(**p)) {
+            self.pending_keys = self.pending_keys.saturating_sub(state.rollups.len());
             for (key, rollup) in state.rollups.drain() {
                 merged
                     .entry(key.to_rollup_key(&self.args.granularities))
@@ -639,7 +680,6 @@ impl Aggregator {
             }
             state.expected = Some(state.next_offset);
         }
-        self.pending_keys = 0;
         Some(Flush {
             rows: merged.into_iter().collect(),
             progress,
@@ -655,7 +695,12 @@ impl Aggregator {
         );
         let progress = flush.progress.clone();
         let shutdown = shutdown.clone();
-        let task = tokio::spawn(async move { write(&pool, &group, &topic, &flush, &shutdown).await });
+        let task = tokio::spawn(async move {
+            write(&pool, &group, &topic, &flush, |attempts| {
+                *shutdown.borrow() && attempts >= 5
+            })
+            .await
+        });
         InFlight {
             progress,
             task,
@@ -694,12 +739,15 @@ impl Aggregator {
                     "flushed"
                 );
             }
-            Some(FlushOutcome::Fenced { partitions }) => {
+            Some(FlushOutcome::Fenced { partitions: moved }) => {
                 self.stats.fenced.inc();
                 tracing::warn!(
-                    ?partitions,
-                    "another aggregator moved these partitions; dropping their state"
+                    ?moved,
+                    "another aggregator moved partitions; nothing was written, dropping the flushed partitions' state"
                 );
+                // The transaction wrote nothing, also for the partitions that
+                // were not moved: re-read those from their stored offsets too.
+                let partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
                 self.forget(&partitions);
             }
         }
@@ -714,7 +762,7 @@ impl Aggregator {
                 &self.args.group_id,
                 &self.args.kafka.kafka_topic,
                 &flush,
-                shutdown,
+                |attempts| *shutdown.borrow() && attempts >= 5,
             )
             .await;
             self.finish_flush(&flush.progress, outcome, started);
@@ -735,14 +783,19 @@ struct InFlight {
     started: Instant,
 }
 
+/// Attempts at flushing revoked partitions before leaving them to their
+/// next owner.
+const REVOKE_FLUSH_ATTEMPTS: u32 = 4;
+
 /// Writes one flush in one transaction, retrying with backoff while the
-/// database is down. None when it gave up at shutdown (nothing written).
+/// database is down. None when `give_up(attempts so far)` said so after a
+/// failure (nothing written).
 async fn write(
     pool: &DbPool,
     group: &str,
     topic: &str,
     flush: &Flush,
-    shutdown: &watch::Receiver<bool>,
+    give_up: impl Fn(u32) -> bool,
 ) -> Option<FlushOutcome> {
     let mut wait = Duration::from_millis(100);
     let mut attempts = 0;
@@ -757,9 +810,11 @@ async fn write(
             Ok(outcome) => return Some(outcome),
             Err(err) => {
                 tracing::warn!(error = %err, attempts, rows = flush.rows.len(), "flush failed; keeping the state and retrying");
-                if *shutdown.borrow() && attempts >= 5 {
+                if give_up(attempts) {
                     // Nothing is lost: the offsets were not stored either.
-                    tracing::error!("giving up the final flush; the next start re-reads from the stored offsets");
+                    tracing::error!(
+                        "giving up the flush; the partitions' next reader re-reads from the stored offsets"
+                    );
                     return None;
                 }
                 tokio::time::sleep(wait).await;
