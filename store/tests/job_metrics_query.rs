@@ -61,7 +61,13 @@ async fn query_reads_a_half_open_range_of_one_series() {
     let outcome = job_metrics::flush(&mut conn, GROUP, TOPIC, &rows, &progress)
         .await
         .unwrap();
-    assert_eq!(outcome, FlushOutcome::Committed { rows: rows.len() });
+    assert_eq!(
+        outcome,
+        FlushOutcome::Committed {
+            rows: rows.len(),
+            statements: 4
+        }
+    );
 
     let found = job_metrics::query(&mut conn, job, "", "1m", minute(0), minute(2))
         .await
@@ -196,7 +202,7 @@ async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
     }];
     assert_eq!(
         job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &first).await.unwrap(),
-        FlushOutcome::Committed { rows: 1 }
+        FlushOutcome::Committed { rows: 1, statements: 4 }
     );
     // A second reader that also started from "nothing stored" is fenced.
     let stale = [PartitionProgress {
@@ -242,4 +248,77 @@ async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
     .unwrap();
     assert_eq!(rows[0].checks, 2 * sample(1).checks);
     assert_eq!(rows[0].rt_min, sample(1).rt_min, "LEAST keeps the minimum");
+}
+
+#[tokio::test]
+async fn two_first_flushes_of_a_partition_at_once_count_it_once() {
+    use diesel::{dsl::sql, sql_types::BigInt};
+    use diesel_async::RunQueryDsl;
+
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let job = Uuid::now_v7();
+    let row = vec![(key(job, "", "1m", at("2026-11-27T10:00:00Z")), sample(1))];
+    // Hold both flushes inside their transactions: a third session locks
+    // the rollup table, so each stops at its upsert (or, when the partition
+    // lock works, the second stops before it even reads the offsets).
+    let mut blocker = pool.get().await.unwrap();
+    diesel::sql_query("BEGIN").execute(&mut blocker).await.unwrap();
+    diesel::sql_query("LOCK TABLE job_metrics IN EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let flush = |next_offset: i64| {
+        let (pool, row) = (pool.clone(), row.clone());
+        tokio::spawn(async move {
+            let mut conn = pool.get().await.unwrap();
+            let progress = [PartitionProgress {
+                partition: 5,
+                expected: None,
+                next_offset,
+            }];
+            job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &progress)
+                .await
+                .unwrap()
+        })
+    };
+    let (first, second) = (flush(7), flush(9));
+    let waiting = || {
+        diesel::select(sql::<BigInt>(
+            "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        ))
+    };
+    // Asked outside the blocker's transaction, whose view of the activity
+    // statistics is a snapshot.
+    let mut watcher = pool.get().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while waiting().get_result::<i64>(&mut watcher).await.unwrap() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both flushes should be waiting on a lock"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    diesel::sql_query("COMMIT").execute(&mut blocker).await.unwrap();
+    let outcomes = [first.await.unwrap(), second.await.unwrap()];
+    let committed = outcomes
+        .iter()
+        .filter(|o| matches!(o, FlushOutcome::Committed { .. }))
+        .count();
+    assert_eq!(committed, 1, "exactly one first flush commits: {outcomes:?}");
+    assert!(
+        outcomes.contains(&FlushOutcome::Fenced { partitions: vec![5] }),
+        "{outcomes:?}"
+    );
+    let rows = job_metrics::query(
+        &mut watcher,
+        job,
+        "",
+        "1m",
+        at("2026-11-27T00:00:00Z"),
+        at("2026-11-28T00:00:00Z"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0].checks, sample(1).checks, "the messages were counted once");
 }

@@ -95,7 +95,13 @@ async fn write(server: &TestServer, rows: &[(RollupKey, Rollup)]) {
     let outcome = job_metrics::flush(&mut conn, GROUP, TOPIC, rows, &progress)
         .await
         .unwrap();
-    assert_eq!(outcome, FlushOutcome::Committed { rows: rows.len() });
+    assert_eq!(
+        outcome,
+        FlushOutcome::Committed {
+            rows: rows.len(),
+            statements: 4
+        }
+    );
 }
 
 /// The figures of `checks`, computed directly from them.

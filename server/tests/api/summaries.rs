@@ -48,7 +48,13 @@ async fn write(server: &TestServer, rows: &[(RollupKey, Rollup)]) {
     let outcome = job_metrics::flush(&mut conn, "summaries-tests", "monitor.checks", rows, &progress)
         .await
         .unwrap();
-    assert_eq!(outcome, FlushOutcome::Committed { rows: rows.len() });
+    assert_eq!(
+        outcome,
+        FlushOutcome::Committed {
+            rows: rows.len(),
+            statements: 4
+        }
+    );
 }
 
 #[tokio::test]

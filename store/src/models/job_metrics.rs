@@ -163,12 +163,12 @@ pub struct PartitionProgress {
 pub enum FlushOutcome {
     Committed {
         rows: usize,
+        /// SQL statements the transaction ran (the benchmark reports them).
+        statements: usize,
     },
     /// Another consumer moved these partitions' stored offsets since this
     /// one read them: nothing was written; drop their pending state.
-    Fenced {
-        partitions: Vec<i32>,
-    },
+    Fenced { partitions: Vec<i32> },
 }
 
 const UPSERT_ROLLUPS: &str = "
@@ -188,14 +188,23 @@ ON CONFLICT (job_id, location, granularity, dt) DO UPDATE SET
     errors = monitor_jsonb_add(m.errors, EXCLUDED.errors),
     updated_at = now()";
 
+/// Serialises flushes of the same partitions, also where no offset row
+/// exists yet (which `SELECT .. FOR UPDATE` cannot lock): without it two
+/// members that both expect "nothing stored" would both pass the fence and
+/// both count the same messages. Partitions are locked in ascending order.
+const LOCK_PARTITIONS: &str = "
+SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2), p) FROM UNNEST($3::int4[]) AS p";
+
 const UPSERT_OFFSETS: &str = "
 INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
 SELECT $1, $2, * FROM UNNEST($3::int4[], $4::int8[])
 ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()";
 
 /// Writes `rollups` and the partitions' next offsets in one transaction,
-/// with exactly two statements whatever the number of rows. Fenced (nothing
-/// written) when a stored offset is not the one this consumer expected.
+/// with four statements whatever the number of rows (lock the partitions,
+/// read their offsets, upsert the rollups, upsert the offsets). Fenced
+/// (nothing written) when a stored offset is not the one this consumer
+/// expected.
 pub async fn flush(
     conn: &mut AsyncPgConnection,
     group: &str,
@@ -203,7 +212,8 @@ pub async fn flush(
     rollups: &[(RollupKey, Rollup)],
     progress: &[PartitionProgress],
 ) -> Result<FlushOutcome, StoreError> {
-    let partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
+    let mut partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
+    partitions.sort_unstable();
     let (group, topic) = (group.to_owned(), topic.to_owned());
     let mut columns = Columns::default();
     for (key, rollup) in rollups {
@@ -212,6 +222,13 @@ pub async fn flush(
     let progress = progress.to_vec();
     let rows = rollups.len();
     conn.transaction(async move |conn| {
+        diesel::sql_query(LOCK_PARTITIONS)
+            .bind::<Text, _>(&group)
+            .bind::<Text, _>(&topic)
+            .bind::<Array<Integer>, _>(&partitions)
+            .execute(conn)
+            .await?;
+        let mut statements = 2;
         let stored: Vec<(i32, i64)> = consumer_offsets::table
             .filter(consumer_offsets::group_id.eq(&group))
             .filter(consumer_offsets::topic.eq(&topic))
@@ -246,6 +263,7 @@ pub async fn flush(
                 .bind::<Array<Jsonb>, _>(&columns.errors)
                 .execute(conn)
                 .await?;
+            statements += 1;
         }
         let offset_partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
         let offsets: Vec<i64> = progress.iter().map(|p| p.next_offset).collect();
@@ -256,7 +274,10 @@ pub async fn flush(
             .bind::<Array<BigInt>, _>(&offsets)
             .execute(conn)
             .await?;
-        Ok(FlushOutcome::Committed { rows })
+        Ok(FlushOutcome::Committed {
+            rows,
+            statements: statements + 1,
+        })
     })
     .await
 }
