@@ -182,7 +182,8 @@ async fn main() {
         agg_rate / bare_rate
     );
     println!(
-        "flushes {flushes}, SQL statements per flush 3 (lock offsets, one rollup upsert, one offsets upsert), rows upserted {rows} ({:.0} per flush)",
+        "flushes {flushes}, SQL statements per flush {:.1} (lock partitions, read offsets, one rollup upsert, one offsets upsert), rows upserted {rows} ({:.0} per flush)",
+        stats.flush_statements.get() as f64 / flushes as f64,
         rows as f64 / flushes as f64
     );
 }

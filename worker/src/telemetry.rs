@@ -116,6 +116,8 @@ pub struct AggregatorMetrics {
     pub dead_lettered: Counter,
     pub flushes: Counter,
     pub rows_upserted: Counter,
+    /// SQL statements run by committed flushes.
+    pub flush_statements: Counter,
     pub fenced: Counter,
     pub flush_duration: Histogram,
     /// Per owned partition: messages on the broker not yet in the rollups
@@ -132,6 +134,7 @@ impl Default for AggregatorMetrics {
             dead_lettered: Counter::default(),
             flushes: Counter::default(),
             rows_upserted: Counter::default(),
+            flush_statements: Counter::default(),
             fenced: Counter::default(),
             flush_duration: seconds_buckets(),
             consumer_lag: Family::default(),
@@ -158,6 +161,11 @@ impl AggregatorMetrics {
             "aggregator_rows_upserted",
             "Rollup rows upserted",
             metrics.rows_upserted.clone(),
+        );
+        registry.register(
+            "aggregator_flush_statements",
+            "SQL statements run by committed flushes",
+            metrics.flush_statements.clone(),
         );
         registry.register(
             "aggregator_fenced_flushes",

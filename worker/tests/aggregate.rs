@@ -519,9 +519,9 @@ async fn a_rebalance_flushes_what_was_revoked() {
     let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
     let all = results(400, &jobs);
     let ends = produce(&topic, &encode_all(&all)).await;
-    // Timed flushes a minute apart: within this test only a rebalance (or
+    // Timed flushes ten minutes apart: within this test only a rebalance (or
     // the shutdown) writes anything.
-    let slow = ["--flush-interval-ms", "60000", "--session-timeout-ms", "6000"];
+    let slow = ["--flush-interval-ms", "600000", "--session-timeout-ms", "6000"];
     let (stop, stopped) = watch::channel(false);
     let first = Aggregator::new(args_with(&db, &topic, &group, &dlq, &slow), db.pool()).unwrap();
     let first_stats = first.stats.clone();

@@ -2,17 +2,20 @@
 //! rolls them up into `job_metrics` with an exactly-once effect.
 //!
 //! Per partition the aggregator keeps pending rollups and the next offset to
-//! read. Every flush is one transaction: it locks the partitions' stored
-//! offsets, checks they are still the ones this aggregator started from
+//! read. Every flush is one transaction: it locks the partitions (advisory
+//! locks, which also hold where no offset is stored yet), checks they are still the ones this aggregator started from
 //! (else another group member took the partition: the flush is fenced and
 //! the pending state dropped), upserts all rollups with one set-based
 //! statement and stores the new offsets. Only then are offsets committed to
 //! Kafka (advisory, for lag). On (re)assignment, reading resumes from the
 //! stored offset: a crash or replay never counts a check twice or loses one.
 //!
-//! On a revocation the pending state of the revoked partitions is dropped,
-//! not flushed: nothing is lost, because their stored offsets still point
-//! before it and the new owner re-reads those messages.
+//! On a revocation the pending state of the revoked partitions is flushed at
+//! once, then dropped. librdkafka has already unassigned them by then, so
+//! this races the new owner: if the new owner reads the stored offset first,
+//! its first flush is fenced and it re-reads from where this one stopped;
+//! if the revoke flush cannot be written, the new owner re-reads those
+//! messages. Either way nothing is lost or counted twice.
 
 pub mod config;
 
@@ -70,7 +73,7 @@ const STATISTICS_INTERVAL: Duration = Duration::from_secs(5);
 /// group. librdkafka reports -1 while either end is unknown (no commit yet,
 /// no fetch answered yet): the gauge is then left out rather than guessed.
 struct ConsumerEvents {
-    /// Where revocations go: the consuming loop drops their pending state.
+    /// Where revocations go: the consuming loop flushes their pending state.
     revoked: mpsc::UnboundedSender<Vec<i32>>,
     /// The results topic, the only one subscribed (and the gauges' label).
     topic: String,
@@ -394,8 +397,7 @@ impl Aggregator {
                 Event::Shutdown => break,
                 Event::Revoked(revoked) => {
                     if let Some(done) = in_flight.take() {
-                        let outcome = done.task.await.ok().flatten();
-                        self.finish_flush(&done.progress, outcome, done.started);
+                        self.finish_in_flight(done).await;
                     }
                     self.flush_revoked(&revoked, &shutdown).await;
                 }
@@ -450,6 +452,23 @@ impl Aggregator {
             "aggregator summary"
         );
         Ok(stats)
+    }
+
+    /// Waits a bounded time for the flush in flight (the consumer is not
+    /// polled meanwhile, so an endless wait while the database is down would
+    /// get this member thrown out of the group). On timeout the flush is
+    /// aborted and its partitions re-read from their stored offsets: whether
+    /// or not it committed, the fence keeps that exact.
+    async fn finish_in_flight(&mut self, mut done: InFlight) {
+        let outcome = match tokio::time::timeout(IN_FLIGHT_WAIT, &mut done.task).await {
+            Ok(joined) => joined.ok().flatten(),
+            Err(_) => {
+                tracing::warn!("the flush in flight is still retrying; abandoning it for the rebalance");
+                done.task.abort();
+                None
+            }
+        };
+        self.finish_flush(&done.progress, outcome, done.started);
     }
 
     /// Writes what was consumed from revoked partitions, so their next owner
@@ -716,20 +735,39 @@ impl Aggregator {
                 let partitions: Vec<i32> = progress.iter().map(|p| p.partition).collect();
                 self.forget(&partitions);
             }
-            Some(FlushOutcome::Committed { rows: written }) => {
+            Some(FlushOutcome::Committed {
+                rows: written,
+                statements,
+            }) => {
                 self.stats.flushes.inc();
                 self.stats.rows_upserted.inc_by(written as u64);
+                self.stats.flush_statements.inc_by(statements as u64);
                 self.stats.flush_duration.observe(started.elapsed().as_secs_f64());
+                // Kafka offsets only for partitions still owned: a late
+                // commit of a revoked one could move the group's offset back
+                // behind the new owner's.
+                let owned = self
+                    .consumer
+                    .context()
+                    .owned
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 let mut commit = TopicPartitionList::new();
                 for p in progress {
                     self.stored.insert(p.partition, Some(p.next_offset));
+                    if !owned.contains(&p.partition) {
+                        continue;
+                    }
                     let _ = commit.add_partition_offset(
                         &self.args.kafka.kafka_topic,
                         p.partition,
                         Offset::Offset(p.next_offset),
                     );
                 }
-                if let Err(err) = self.consumer.commit(&commit, CommitMode::Async) {
+                if commit.count() > 0
+                    && let Err(err) = self.consumer.commit(&commit, CommitMode::Async)
+                {
                     tracing::debug!(error = %err, "Kafka offset commit failed (advisory; the database holds the truth)");
                 }
                 tracing::debug!(
@@ -786,6 +824,9 @@ struct InFlight {
 /// Attempts at flushing revoked partitions before leaving them to their
 /// next owner.
 const REVOKE_FLUSH_ATTEMPTS: u32 = 4;
+
+/// How long a rebalance waits for the flush in flight.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 
 /// Writes one flush in one transaction, retrying with backoff while the
 /// database is down. None when `give_up(attempts so far)` said so after a
