@@ -123,11 +123,11 @@ async fn create_topic(topic: &str, partitions: i32) {
 }
 
 fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
-    args_with(db, topic, group, dlq, &[])
+    args_with(db, topic, group, dlq, "200", &[])
 }
 
-/// [`args`] followed by `extra` flags (a later flag wins).
-fn args_with(db: &TestDb, topic: &str, group: &str, dlq: &str, extra: &[&str]) -> AggregateArgs {
+/// [`args`] with another flush interval and `extra` flags.
+fn args_with(db: &TestDb, topic: &str, group: &str, dlq: &str, flush_ms: &str, extra: &[&str]) -> AggregateArgs {
     let base = [
         "aggregate",
         "--database-url",
@@ -143,7 +143,7 @@ fn args_with(db: &TestDb, topic: &str, group: &str, dlq: &str, extra: &[&str]) -
         "--granularities",
         "1m,5m,1h",
         "--flush-interval-ms",
-        "200",
+        flush_ms,
     ];
     AggregateArgs::from_flags(base.into_iter().chain(extra.iter().copied())).unwrap()
 }
@@ -521,9 +521,9 @@ async fn a_rebalance_flushes_what_was_revoked() {
     let ends = produce(&topic, &encode_all(&all)).await;
     // Timed flushes ten minutes apart: within this test only a rebalance (or
     // the shutdown) writes anything.
-    let slow = ["--flush-interval-ms", "600000", "--session-timeout-ms", "6000"];
+    let slow = || args_with(&db, &topic, &group, &dlq, "600000", &["--session-timeout-ms", "6000"]);
     let (stop, stopped) = watch::channel(false);
-    let first = Aggregator::new(args_with(&db, &topic, &group, &dlq, &slow), db.pool()).unwrap();
+    let first = Aggregator::new(slow(), db.pool()).unwrap();
     let first_stats = first.stats.clone();
     let first = tokio::spawn(first.run(stopped.clone()));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -543,7 +543,7 @@ async fn a_rebalance_flushes_what_was_revoked() {
 
     // A second member joins: the (eager) rebalance revokes every partition
     // of the first, which writes them at once instead of a minute later.
-    let second = Aggregator::new(args_with(&db, &topic, &group, &dlq, &slow), db.pool()).unwrap();
+    let second = Aggregator::new(slow(), db.pool()).unwrap();
     let second = tokio::spawn(second.run(stopped));
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(30)).await;
     assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
