@@ -546,6 +546,18 @@ impl Aggregator {
     async fn handle(&mut self, message: &OwnedMessage) {
         let (partition, offset) = (message.partition(), message.offset());
         let stored = self.stored_offset(partition).await;
+        if !self.partitions.contains_key(&partition)
+            && let Some(stored) = stored.filter(|stored| offset < *stored)
+        {
+            // Normal after a crash (a replay); after the topic was deleted and
+            // created again it means the stored offsets are stale (README).
+            tracing::info!(
+                partition,
+                offset,
+                stored,
+                "skipping messages below the offset stored with the rollups (already counted)"
+            );
+        }
         let state = self.partitions.entry(partition).or_insert_with(|| PartitionState {
             expected: stored,
             next_offset: stored.unwrap_or(offset),
