@@ -79,9 +79,17 @@ struct Server {
 }
 
 async fn start_server(lease: Duration) -> Server {
-    let db = TestDb::new().await;
+    serve(
+        TestDb::new().await,
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        lease,
+    )
+    .await
+}
+
+/// The control plane over `db` on `listener`.
+async fn serve(db: TestDb, listener: TcpListener, lease: Duration) -> Server {
     let pool = db.pool();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tokens = monitor_server::auth::Tokens::default()
         .with_worker_tokens("test", WORKER_TOKEN)
@@ -118,9 +126,16 @@ impl Server {
     }
 
     async fn create_running(&self, name: &str, url: String) -> String {
+        self.create_running_every(name, url, 1).await
+    }
+
+    async fn create_running_every(&self, name: &str, url: String, interval_secs: i64) -> String {
         let job = Job {
             name: name.into(),
-            interval: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+            interval: Some(pbjson_types::Duration {
+                seconds: interval_secs,
+                nanos: 0,
+            }),
             timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
             desired_state: JobState::Running as i32,
             check: Some(Check::Http(HttpCheck {
@@ -649,6 +664,72 @@ async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
     let log = worker.terminate().await;
     assert!(log.contains("reconnecting after backoff"), "{log}");
     assert!(log.contains("connected to the control plane"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_learns_the_last_outcomes_at_once() {
+    let mock = start_mock().await;
+    let lease = Duration::from_secs(8);
+    let server = start_server(lease).await;
+    // Checks 15 s apart: after a restart, waiting for the next check would
+    // leave the job's outcome unknown for up to 15 s.
+    let id = server
+        .create_running_every("every-15s", format!("http://{}/status/200", mock.addr), 15)
+        .await;
+    let worker = spawn_worker(server.addr, &fresh_topic(), "worker-r", WORKER_TOKEN);
+    let last_check = |server: &Server| {
+        let mut jobs = server.jobs();
+        let id = id.clone();
+        async move {
+            let status = jobs
+                .get_job_status(GetJobStatusRequest { id })
+                .await
+                .unwrap()
+                .into_inner()
+                .status
+                .unwrap();
+            status
+                .last_check_time
+                .map(|t| (t.seconds, t.nanos, status.last_outcome))
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let before = loop {
+        if let Some(seen) = last_check(&server).await {
+            break seen;
+        }
+        assert!(Instant::now() < deadline, "no check reported within 25 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(before.2, CheckOutcome::Ok as i32);
+
+    // Restart the control plane on the same address and database.
+    let Server { addr, _stop, db, .. } = server;
+    drop(_stop);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listener = loop {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => break listener,
+            Err(err) => {
+                assert!(Instant::now() < deadline, "cannot listen on {addr} again: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let server = serve(db, listener, lease).await;
+    let restarted = Instant::now();
+    let after = loop {
+        if let Some(seen) = last_check(&server).await {
+            break seen;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(8),
+            "the restarted server still knows no outcome after 8 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(after, before, "the outcome known before the restart, re-reported");
+    worker.terminate().await;
 }
 
 /// A port nothing listens on right now.

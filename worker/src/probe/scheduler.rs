@@ -246,6 +246,18 @@ impl Scheduler {
             .collect()
     }
 
+    /// Marks every assignment that has checked at least once as unreported,
+    /// so a new session's first report brings the control plane (perhaps a
+    /// restarted one, which knows no outcomes) up to date at once instead of
+    /// after each job's next check.
+    pub fn report_all_again(&self) {
+        for running in self.lock().values() {
+            if running.counters.last_check_ms.load(Ordering::Relaxed) > 0 {
+                running.counters.unreported.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Reports of assignments that ran checks since the last call.
     pub fn reports(&self) -> Vec<JobReport> {
         self.lock()

@@ -179,6 +179,7 @@ async fn session(
         held,
         "connected to the control plane"
     );
+    scheduler.report_all_again();
     let mut heartbeat = tokio::time::interval(Duration::from_secs(3));
     let mut reports = tokio::time::interval(Duration::from_secs(2));
     loop {
