@@ -40,3 +40,53 @@ pub async fn ping(pool: &DbPool) -> Result<(), StoreError> {
     diesel::sql_query("SELECT 1").execute(&mut conn).await?;
     Ok(())
 }
+
+/// Tries to take the session-level advisory lock `key` on `conn`: true when
+/// this session holds it now. It stays held until the session ends (or
+/// `pg_advisory_unlock`); advisory locks are per database.
+pub async fn try_advisory_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, StoreError> {
+    use diesel::{dsl::sql, sql_types::Bool};
+    Ok(diesel::select(
+        sql::<Bool>("pg_try_advisory_lock(")
+            .bind::<diesel::sql_types::BigInt, _>(key)
+            .sql(")"),
+    )
+    .get_result(conn)
+    .await?)
+}
+
+/// Runs `SELECT 1` on one connection: succeeds only while its session answers.
+pub async fn ping_connection(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT 1").execute(conn).await?;
+    Ok(())
+}
+
+/// How long workers may still run assignments of the replica that held the
+/// assignment lock (migration 5): zero when that time has passed or was
+/// never recorded. Measured on the database's clock, like the writes.
+pub async fn assignment_lease_remaining(conn: &mut AsyncPgConnection) -> Result<std::time::Duration, StoreError> {
+    use diesel::{dsl::sql, sql_types::BigInt};
+    let millis: i64 = diesel::select(sql::<BigInt>(
+        "COALESCE((SELECT (EXTRACT(EPOCH FROM held_until - now()) * 1000)::int8 FROM assignment_lease), 0)",
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(std::time::Duration::from_millis(millis.max(0) as u64))
+}
+
+/// Records that workers may run assignments for `lease` from now (never
+/// moves the recorded time back).
+pub async fn extend_assignment_lease(
+    conn: &mut AsyncPgConnection,
+    lease: std::time::Duration,
+) -> Result<(), StoreError> {
+    diesel::sql_query(
+        "INSERT INTO assignment_lease (held_until) VALUES (now() + $1 * interval '1 millisecond') \
+         ON CONFLICT (singleton) DO UPDATE \
+         SET held_until = GREATEST(assignment_lease.held_until, EXCLUDED.held_until), updated_at = now()",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(lease.as_millis() as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -14,11 +14,15 @@
 //! events, and at least every `reconcile_interval` (which also picks up
 //! changes other processes made in the database).
 
+pub mod leader;
 pub mod placement;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -135,6 +139,9 @@ struct State {
     epochs: HashMap<AssignmentKey, u64>,
     /// Running jobs as last read from the database.
     jobs: HashMap<Uuid, Arc<Job>>,
+    /// Until then, assignments nobody holds are not handed out: workers of
+    /// the previous lock holder may still run them ([`leader`]).
+    grace_until: Option<Instant>,
     next_session: u64,
 }
 
@@ -148,6 +155,8 @@ struct Inner {
     state: Mutex<State>,
     wake: Notify,
     config: RegistryConfig,
+    /// Whether this replica holds the assignment lock ([`leader`]).
+    leader: AtomicBool,
 }
 
 /// A connected worker's session, as the gRPC stream holds it.
@@ -171,6 +180,7 @@ impl WorkerRegistry {
                 state: Mutex::new(State::default()),
                 wake: Notify::new(),
                 config,
+                leader: AtomicBool::new(false),
             }),
         }
     }
@@ -182,6 +192,48 @@ impl WorkerRegistry {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent-enough data; keep serving.
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether this replica assigns work (holds the assignment lock).
+    pub fn is_leader(&self) -> bool {
+        self.inner.leader.load(Ordering::SeqCst)
+    }
+
+    /// This replica took the assignment lock. Workers connect from now on;
+    /// assignments nobody reclaims are handed out only after `grace` (while
+    /// the previous holder's workers may still run them).
+    pub fn lead(&self, grace: Duration) {
+        // Under the state lock, so no hello is half-way through `open`.
+        let mut state = self.lock();
+        if !grace.is_zero() {
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "workers of the previous lock holder may still run jobs: new assignments wait"
+            );
+        }
+        state.grace_until = Some(Instant::now() + grace);
+        self.inner.leader.store(true, Ordering::SeqCst);
+        drop(state);
+        self.wake();
+    }
+
+    /// This replica does not hold the assignment lock (any more). Losing it
+    /// ends every worker stream and forgets the workers: they reconnect,
+    /// reach the replica that holds it, and keep their jobs running within
+    /// their lease meanwhile.
+    pub fn follow(&self) {
+        let mut state = self.lock();
+        if self.inner.leader.swap(false, Ordering::SeqCst) {
+            tracing::warn!("no longer holding the assignment lock: ending worker streams");
+            state.workers.clear();
+            state.jobs.clear();
+        }
+    }
+
+    /// Whether any worker holds an assignment (so the lease in the database
+    /// must be kept ahead).
+    pub fn holds_assignments(&self) -> bool {
+        self.lock().workers.values().any(|w| !w.held.is_empty())
     }
 
     /// Asks the assignment loop to run now (after a job change).
@@ -210,6 +262,13 @@ impl WorkerRegistry {
         let config = self.inner.config;
         let (outbox, inbox) = mpsc::unbounded_channel();
         let mut state = self.lock();
+        if !self.is_leader() {
+            return Err(ApiError::Unavailable(
+                "this server replica does not assign work: another replica holds the assignment lock \
+                 (or this one is taking it); retry"
+                    .into(),
+            ));
+        }
         state.next_session += 1;
         let session_id = state.next_session;
         let now = Instant::now();
@@ -424,10 +483,11 @@ impl WorkerRegistry {
         let config = self.inner.config;
         let silence_limit = config.lease + config.heartbeat_interval;
         let mut state = self.lock();
+        let now = Instant::now();
+        let in_grace = state.grace_until.is_some_and(|until| now < until);
         let State {
             workers, epochs, jobs, ..
         } = &mut *state;
-        let now = Instant::now();
 
         // Lost workers whose lease expired give up everything they held.
         workers.retain(|id, w| {
@@ -493,7 +553,9 @@ impl WorkerRegistry {
                     continue;
                 }
                 let job = desired.get(key);
-                let stays = job.is_some() && targets.get(key) == Some(worker_id);
+                // In the grace period nothing moves: a revoked assignment
+                // could not be handed out again until it ends.
+                let stays = job.is_some() && (in_grace || targets.get(key) == Some(worker_id));
                 match job {
                     Some(job) if stays => {
                         if held.job_version != job.version {
@@ -527,10 +589,11 @@ impl WorkerRegistry {
             }
         }
 
-        // Assign what nobody holds (a revoking or lost holder still holds).
+        // Assign what nobody holds (a revoking or lost holder still holds),
+        // once the previous lock holder's workers can no longer run it.
         let held: HashSet<AssignmentKey> = workers.values().flat_map(|w| w.held.keys().cloned()).collect();
         for (key, job) in &desired {
-            if held.contains(key) {
+            if held.contains(key) || in_grace {
                 continue;
             }
             let Some(worker_id) = targets.get(key) else { continue };
@@ -579,6 +642,9 @@ impl WorkerRegistry {
                 _ = self.inner.wake.notified() => {}
                 _ = tokio::time::sleep(config.reconcile_interval) => {}
                 _ = heartbeat.tick() => { self.heartbeat(); continue; }
+            }
+            if !self.is_leader() {
+                continue;
             }
             match self.refresh_jobs(&pool).await {
                 Ok(()) => {
