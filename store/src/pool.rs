@@ -90,3 +90,12 @@ pub async fn extend_assignment_lease(
     .await?;
     Ok(())
 }
+
+/// Records that no worker runs assignments any more (the holder saw every
+/// worker leave): the next holder need not wait.
+pub async fn release_assignment_lease(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
+    diesel::sql_query("UPDATE assignment_lease SET held_until = LEAST(held_until, now()), updated_at = now()")
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ use std::{
     collections::{BTreeMap, HashMap, HashSet},
     net::SocketAddr,
     process::Stdio,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -75,12 +76,13 @@ struct Server {
     addr: SocketAddr,
     channel: Channel,
     _stop: oneshot::Sender<()>,
-    db: TestDb,
+    /// Shared by replicas of the control plane.
+    db: Arc<TestDb>,
 }
 
 async fn start_server(lease: Duration) -> Server {
     serve(
-        TestDb::new().await,
+        Arc::new(TestDb::new().await),
         TcpListener::bind("127.0.0.1:0").await.unwrap(),
         lease,
     )
@@ -88,7 +90,7 @@ async fn start_server(lease: Duration) -> Server {
 }
 
 /// The control plane over `db` on `listener`.
-async fn serve(db: TestDb, listener: TcpListener, lease: Duration) -> Server {
+async fn serve(db: Arc<TestDb>, listener: TcpListener, lease: Duration) -> Server {
     let pool = db.pool();
     let addr = listener.local_addr().unwrap();
     let tokens = monitor_server::auth::Tokens::default()
@@ -192,7 +194,16 @@ impl Server {
 
     /// Waits until `ready` holds for the worker list.
     async fn wait_workers(&self, what: &str, ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_workers_for(what, Duration::from_secs(20), ready).await;
+    }
+
+    async fn wait_workers_for(
+        &self,
+        what: &str,
+        limit: Duration,
+        ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool,
+    ) {
+        let deadline = Instant::now() + limit;
         loop {
             let workers = self.workers().await;
             if ready(&workers) {
@@ -658,7 +669,7 @@ async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
         addr,
         channel,
         _stop: stop,
-        db,
+        db: Arc::new(db),
     };
     server.wait_workers("the early worker", |w| w.len() == 1).await;
     let log = worker.terminate().await;
@@ -730,6 +741,79 @@ async fn a_restarted_server_learns_the_last_outcomes_at_once() {
     };
     assert_eq!(after, before, "the outcome known before the restart, re-reported");
     worker.terminate().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_takes_over_without_running_a_job_twice() {
+    let mock = start_mock().await;
+    // Long enough that worker-1 is still running the job when worker-2
+    // reaches the second replica.
+    let lease = Duration::from_secs(8);
+    let first = start_server(lease).await;
+    let topic = fresh_topic();
+    let id = first
+        .create_running("replicated", format!("http://{}/website_mock", mock.addr))
+        .await;
+    let one = spawn_worker(first.addr, &topic, "worker-1", WORKER_TOKEN);
+    first
+        .wait_workers("worker-1 with the job", |w| w.len() == 1 && w[0].assigned_jobs == 1)
+        .await;
+
+    // A second replica on the same database serves the API but refuses
+    // workers while the first holds the assignment lock.
+    let second = serve(first.db.clone(), TcpListener::bind("127.0.0.1:0").await.unwrap(), lease).await;
+    let two = spawn_worker(second.addr, &topic, "worker-2", WORKER_TOKEN);
+    // Short, so worker-2's reconnect backoff stays short too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(second.workers().await.is_empty(), "the second replica takes no worker");
+    assert!(
+        two.log().contains("does not assign work"),
+        "the refusal says why: {}",
+        two.log()
+    );
+    let listed = second
+        .jobs()
+        .get_job(monitor_proto::v1::GetJobRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.job.unwrap().id, id, "the second replica serves the API");
+
+    // The first replica stops. worker-1 cannot reach the second (it knows
+    // only the first's address), so it runs the job until its lease runs
+    // out; the second takes the lock within 2 s, worker-2 connects soon
+    // after, and the job must not reach it before worker-1 has paused.
+    let Server { _stop, .. } = first;
+    drop(_stop);
+    second
+        .wait_workers_for("worker-2 with the job", Duration::from_secs(40), |w| {
+            w.len() == 1 && w[0].id == "worker-2" && w[0].assigned_jobs == 1
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    one.terminate().await;
+    two.terminate().await;
+
+    let results = consume(&topic, None, Duration::from_secs(5));
+    let starts = |worker: &str| -> Vec<i64> {
+        results
+            .iter()
+            .filter(|r| r.worker_id == worker)
+            .map(|r| millis(&r.start_time))
+            .collect()
+    };
+    let (by_one, by_two) = (starts("worker-1"), starts("worker-2"));
+    assert!(
+        !by_one.is_empty() && !by_two.is_empty(),
+        "both ran the job: {} and {}",
+        by_one.len(),
+        by_two.len()
+    );
+    let (last_one, first_two) = (*by_one.iter().max().unwrap(), *by_two.iter().min().unwrap());
+    assert!(
+        last_one < first_two,
+        "worker-1 ran the job until {last_one}, worker-2 from {first_two}: they overlapped"
+    );
 }
 
 /// A port nothing listens on right now.

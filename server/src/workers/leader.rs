@@ -9,10 +9,11 @@
 //! it within [`RETRY_EVERY`]. A holder that cannot prove its session for
 //! [`CHECK_TIMEOUT`] gives up leadership and ends its worker streams first.
 //!
-//! While its workers hold assignments, the holder keeps a time in the
-//! database (`assignment_lease`, migration 5) until which they may still
-//! run them if it vanished: its last write plus the workers' lease, its
-//! silence limit and a check interval of margin. The next holder (another
+//! While it has running jobs, the holder keeps a time in the database
+//! (`assignment_lease`, migration 5) until which its workers may still run
+//! them if it vanished: written before it hands anything out and every
+//! second after, as now plus the workers' lease, its silence limit and a
+//! margin ([`WorkerRegistry::assignment_lease`]). The next holder (another
 //! replica, or this one restarted) hands out assignments nobody reclaimed
 //! only after that time, so a job never runs on two workers at once across
 //! a restart or a failover; on a fresh start there is nothing to wait for.
@@ -22,7 +23,7 @@ use std::time::Duration;
 use monitor_store::{
     DbConn, DbPool, StoreError,
     diesel_async::AsyncPgConnection,
-    pool::{assignment_lease_remaining, extend_assignment_lease, ping_connection, try_advisory_lock},
+    pool::{assignment_lease_remaining, ping_connection, try_advisory_lock},
 };
 
 use super::WorkerRegistry;
@@ -67,20 +68,12 @@ async fn hold(registry: &WorkerRegistry, mut conn: AsyncPgConnection, told_follo
             tracing::info!("this replica holds the assignment lock: it assigns jobs to workers");
             *told_follower = false;
             registry.lead(grace);
-            let config = registry.config();
-            let lease = config.lease + config.heartbeat_interval + 2 * CHECK_EVERY;
             loop {
-                // Proves the session (and so the lock) every round.
-                let proof = if registry.holds_assignments() {
-                    within(extend_assignment_lease(&mut conn, lease)).await
-                } else {
-                    within(ping_connection(&mut conn)).await
-                };
-                if let Err(reason) = proof {
+                tokio::time::sleep(CHECK_EVERY).await;
+                if let Err(reason) = within(ping_connection(&mut conn)).await {
                     registry.follow();
                     return Err(reason);
                 }
-                tokio::time::sleep(CHECK_EVERY).await;
             }
         }
         if !*told_follower {

@@ -37,6 +37,11 @@ use uuid::Uuid;
 
 use crate::{error::ApiError, jobs::convert::job_from_row, jobs::validate::is_label_key};
 
+/// Extra time on the assignment lease written to the database.
+const LEASE_MARGIN: Duration = Duration::from_secs(3);
+/// How often the assignment lease is pushed forward.
+const LEASE_REWRITE: Duration = Duration::from_secs(1);
+
 /// Label naming a worker's location.
 pub const LOCATION_LABEL: &str = "location";
 
@@ -142,6 +147,8 @@ struct State {
     /// Until then, assignments nobody holds are not handed out: workers of
     /// the previous lock holder may still run them ([`leader`]).
     grace_until: Option<Instant>,
+    /// When the assignment lease in the database was last pushed forward.
+    lease_written: Option<Instant>,
     next_session: u64,
 }
 
@@ -227,13 +234,8 @@ impl WorkerRegistry {
             tracing::warn!("no longer holding the assignment lock: ending worker streams");
             state.workers.clear();
             state.jobs.clear();
+            state.lease_written = None;
         }
-    }
-
-    /// Whether any worker holds an assignment (so the lease in the database
-    /// must be kept ahead).
-    pub fn holds_assignments(&self) -> bool {
-        self.lock().workers.values().any(|w| !w.held.is_empty())
     }
 
     /// Asks the assignment loop to run now (after a job change).
@@ -478,13 +480,71 @@ impl WorkerRegistry {
         Ok(())
     }
 
-    /// One assignment pass. Returns how many messages it sent.
-    pub fn reconcile(&self) -> usize {
+    /// How long workers may run assignments after the last word from this
+    /// replica: their lease, this side's silence limit, and a margin for the
+    /// rewrite period and the clocks.
+    pub fn assignment_lease(&self) -> Duration {
+        let config = self.inner.config;
+        config.lease + config.heartbeat_interval + LEASE_MARGIN
+    }
+
+    /// Pushes the assignment lease in the database forward (at most every
+    /// [`LEASE_REWRITE`]) while there is anything to protect. False when it
+    /// could not be written: then nothing new may be handed out.
+    /// When every worker has left (drained, or lost past its lease), the
+    /// lease is released instead, so the next holder does not wait.
+    async fn keep_lease(&self, pool: &DbPool) -> bool {
+        let (due, release) = {
+            let state = self.lock();
+            if state.workers.is_empty() {
+                (false, state.lease_written.is_some())
+            } else {
+                let protecting = !state.jobs.is_empty() || state.workers.values().any(|w| !w.held.is_empty());
+                let stale = state.lease_written.is_none_or(|at| at.elapsed() >= LEASE_REWRITE);
+                (protecting && stale, false)
+            }
+        };
+        if release {
+            let released = async {
+                let mut conn = pool.get().await?;
+                monitor_store::pool::release_assignment_lease(&mut conn).await
+            }
+            .await;
+            if released.is_ok() {
+                self.lock().lease_written = None;
+            }
+            // Nobody to assign to anyway; a worker that arrived meanwhile
+            // waits for the next pass, which writes the lease first.
+            return false;
+        }
+        if !due {
+            return true;
+        }
+        let written = async {
+            let mut conn = pool.get().await?;
+            monitor_store::pool::extend_assignment_lease(&mut conn, self.assignment_lease()).await
+        }
+        .await;
+        match written {
+            Ok(()) => {
+                self.lock().lease_written = Some(Instant::now());
+                true
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot record the assignment lease; handing out nothing new");
+                false
+            }
+        }
+    }
+
+    /// One assignment pass; hands out new assignments only when
+    /// `may_assign`. Returns how many messages it sent.
+    pub fn reconcile(&self, may_assign: bool) -> usize {
         let config = self.inner.config;
         let silence_limit = config.lease + config.heartbeat_interval;
         let mut state = self.lock();
         let now = Instant::now();
-        let in_grace = state.grace_until.is_some_and(|until| now < until);
+        let in_grace = !may_assign || state.grace_until.is_some_and(|until| now < until);
         let State {
             workers, epochs, jobs, ..
         } = &mut *state;
@@ -661,7 +721,8 @@ impl WorkerRegistry {
                     db_ok = false;
                 }
             }
-            self.reconcile();
+            let may_assign = self.keep_lease(&pool).await;
+            self.reconcile(may_assign);
         }
     }
 
