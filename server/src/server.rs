@@ -137,7 +137,6 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     health::report(&reporter, false).await;
     let watcher = tokio::spawn(health::watch_database(pool.clone(), reporter));
     let cache_follower = tokio::spawn(crate::jobs::cache::follow(catalog.cache().clone(), pool.clone()));
-    let leadership = tokio::spawn(crate::workers::leader::compete(registry.clone(), pool.clone()));
     let assigner = tokio::spawn(registry.clone().run(pool));
 
     let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
@@ -216,7 +215,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     Ok((
         app,
         BackgroundTasks {
-            tasks: vec![watcher, leadership, assigner, cache_follower],
+            tasks: vec![watcher, assigner, cache_follower],
             workers: registry_handle,
         },
     ))

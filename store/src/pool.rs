@@ -41,26 +41,6 @@ pub async fn ping(pool: &DbPool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Tries to take the session-level advisory lock `key` on `conn`: true when
-/// this session holds it now. It stays held until the session ends (or
-/// `pg_advisory_unlock`); advisory locks are per database.
-pub async fn try_advisory_lock(conn: &mut AsyncPgConnection, key: i64) -> Result<bool, StoreError> {
-    use diesel::{dsl::sql, sql_types::Bool};
-    Ok(diesel::select(
-        sql::<Bool>("pg_try_advisory_lock(")
-            .bind::<diesel::sql_types::BigInt, _>(key)
-            .sql(")"),
-    )
-    .get_result(conn)
-    .await?)
-}
-
-/// Runs `SELECT 1` on one connection: succeeds only while its session answers.
-pub async fn ping_connection(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
-    diesel::sql_query("SELECT 1").execute(conn).await?;
-    Ok(())
-}
-
 /// How long workers may still run assignments of the replica that held the
 /// assignment lock (migration 5): zero when that time has passed or was
 /// never recorded. Measured on the database's clock, like the writes.

@@ -744,47 +744,29 @@ async fn a_restarted_server_learns_the_last_outcomes_at_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_replica_takes_over_without_running_a_job_twice() {
+async fn a_new_server_process_waits_out_the_previous_ones_lease() {
     let mock = start_mock().await;
     // Long enough that worker-1 is still running the job when worker-2
-    // reaches the second replica.
+    // reaches the new server.
     let lease = Duration::from_secs(8);
     let first = start_server(lease).await;
     let topic = fresh_topic();
-    let id = first
-        .create_running("replicated", format!("http://{}/website_mock", mock.addr))
+    first
+        .create_running("restarted", format!("http://{}/website_mock", mock.addr))
         .await;
     let one = spawn_worker(first.addr, &topic, "worker-1", WORKER_TOKEN);
     first
         .wait_workers("worker-1 with the job", |w| w.len() == 1 && w[0].assigned_jobs == 1)
         .await;
 
-    // A second replica on the same database serves the API but refuses
-    // workers while the first holds the assignment lock.
-    let second = serve(first.db.clone(), TcpListener::bind("127.0.0.1:0").await.unwrap(), lease).await;
-    let two = spawn_worker(second.addr, &topic, "worker-2", WORKER_TOKEN);
-    // Short, so worker-2's reconnect backoff stays short too.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(second.workers().await.is_empty(), "the second replica takes no worker");
-    assert!(
-        two.log().contains("does not assign work"),
-        "the refusal says why: {}",
-        two.log()
-    );
-    let listed = second
-        .jobs()
-        .get_job(monitor_proto::v1::GetJobRequest { id: id.clone() })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(listed.job.unwrap().id, id, "the second replica serves the API");
-
-    // The first replica stops. worker-1 cannot reach the second (it knows
-    // only the first's address), so it runs the job until its lease runs
-    // out; the second takes the lock within 2 s, worker-2 connects soon
-    // after, and the job must not reach it before worker-1 has paused.
-    let Server { _stop, .. } = first;
+    // The first server stops and another starts on the same database at
+    // another address. worker-1 knows only the first's address, so it runs
+    // the job until its lease runs out; worker-2 reaches the new server at
+    // once, and the job must not reach it before worker-1 has paused.
+    let Server { _stop, db, .. } = first;
     drop(_stop);
+    let second = serve(db, TcpListener::bind("127.0.0.1:0").await.unwrap(), lease).await;
+    let two = spawn_worker(second.addr, &topic, "worker-2", WORKER_TOKEN);
     second
         .wait_workers_for("worker-2 with the job", Duration::from_secs(40), |w| {
             w.len() == 1 && w[0].id == "worker-2" && w[0].assigned_jobs == 1

@@ -14,15 +14,11 @@
 //! events, and at least every `reconcile_interval` (which also picks up
 //! changes other processes made in the database).
 
-pub mod leader;
 pub mod placement;
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
@@ -144,8 +140,9 @@ struct State {
     epochs: HashMap<AssignmentKey, u64>,
     /// Running jobs as last read from the database.
     jobs: HashMap<Uuid, Arc<Job>>,
-    /// Until then, assignments nobody holds are not handed out: workers of
-    /// the previous lock holder may still run them ([`leader`]).
+    /// Until then, assignments nobody holds are not handed out and nothing
+    /// moves: workers of the previous server process may still run them
+    /// (the assignment lease it left in the database). None until read.
     grace_until: Option<Instant>,
     /// When the assignment lease in the database was last pushed forward.
     lease_written: Option<Instant>,
@@ -162,8 +159,6 @@ struct Inner {
     state: Mutex<State>,
     wake: Notify,
     config: RegistryConfig,
-    /// Whether this replica holds the assignment lock ([`leader`]).
-    leader: AtomicBool,
 }
 
 /// A connected worker's session, as the gRPC stream holds it.
@@ -187,7 +182,6 @@ impl WorkerRegistry {
                 state: Mutex::new(State::default()),
                 wake: Notify::new(),
                 config,
-                leader: AtomicBool::new(false),
             }),
         }
     }
@@ -201,41 +195,16 @@ impl WorkerRegistry {
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether this replica assigns work (holds the assignment lock).
-    pub fn is_leader(&self) -> bool {
-        self.inner.leader.load(Ordering::SeqCst)
-    }
-
-    /// This replica took the assignment lock. Workers connect from now on;
-    /// assignments nobody reclaims are handed out only after `grace` (while
-    /// the previous holder's workers may still run them).
-    pub fn lead(&self, grace: Duration) {
-        // Under the state lock, so no hello is half-way through `open`.
-        let mut state = self.lock();
+    /// Starts the grace period: workers of the previous server process may
+    /// run their assignments for `grace` more; unclaimed ones wait for it.
+    fn begin_grace(&self, grace: Duration) {
         if !grace.is_zero() {
             tracing::info!(
                 grace_ms = grace.as_millis() as u64,
-                "workers of the previous lock holder may still run jobs: new assignments wait"
+                "workers of the previous server process may still run jobs: unclaimed assignments wait"
             );
         }
-        state.grace_until = Some(Instant::now() + grace);
-        self.inner.leader.store(true, Ordering::SeqCst);
-        drop(state);
-        self.wake();
-    }
-
-    /// This replica does not hold the assignment lock (any more). Losing it
-    /// ends every worker stream and forgets the workers: they reconnect,
-    /// reach the replica that holds it, and keep their jobs running within
-    /// their lease meanwhile.
-    pub fn follow(&self) {
-        let mut state = self.lock();
-        if self.inner.leader.swap(false, Ordering::SeqCst) {
-            tracing::warn!("no longer holding the assignment lock: ending worker streams");
-            state.workers.clear();
-            state.jobs.clear();
-            state.lease_written = None;
-        }
+        self.lock().grace_until = Some(Instant::now() + grace);
     }
 
     /// Asks the assignment loop to run now (after a job change).
@@ -264,13 +233,6 @@ impl WorkerRegistry {
         let config = self.inner.config;
         let (outbox, inbox) = mpsc::unbounded_channel();
         let mut state = self.lock();
-        if !self.is_leader() {
-            return Err(ApiError::Unavailable(
-                "this server replica does not assign work: another replica holds the assignment lock \
-                 (or this one is taking it); retry"
-                    .into(),
-            ));
-        }
         state.next_session += 1;
         let session_id = state.next_session;
         let now = Instant::now();
@@ -481,8 +443,8 @@ impl WorkerRegistry {
     }
 
     /// How long workers may run assignments after the last word from this
-    /// replica: their lease, this side's silence limit, and a margin for the
-    /// rewrite period and the clocks.
+    /// process: their lease, this side's silence limit, and a margin for the
+    /// rewrite period.
     pub fn assignment_lease(&self) -> Duration {
         let config = self.inner.config;
         config.lease + config.heartbeat_interval + LEASE_MARGIN
@@ -492,12 +454,15 @@ impl WorkerRegistry {
     /// [`LEASE_REWRITE`]) while there is anything to protect. False when it
     /// could not be written: then nothing new may be handed out.
     /// When every worker has left (drained, or lost past its lease), the
-    /// lease is released instead, so the next holder does not wait.
+    /// lease is released instead, so the next server process does not wait;
+    /// never during the grace period, whose protection is owed to the
+    /// previous process's workers.
     async fn keep_lease(&self, pool: &DbPool) -> bool {
         let (due, release) = {
             let state = self.lock();
+            let in_grace = state.grace_until.is_none_or(|until| Instant::now() < until);
             if state.workers.is_empty() {
-                (false, state.lease_written.is_some())
+                (false, state.lease_written.is_some() && !in_grace)
             } else {
                 let protecting = !state.jobs.is_empty() || state.workers.values().any(|w| !w.held.is_empty());
                 let stale = state.lease_written.is_none_or(|at| at.elapsed() >= LEASE_REWRITE);
@@ -520,6 +485,8 @@ impl WorkerRegistry {
         if !due {
             return true;
         }
+        // The database stamps the lease at some moment after this one.
+        let started = Instant::now();
         let written = async {
             let mut conn = pool.get().await?;
             monitor_store::pool::extend_assignment_lease(&mut conn, self.assignment_lease()).await
@@ -527,7 +494,7 @@ impl WorkerRegistry {
         .await;
         match written {
             Ok(()) => {
-                self.lock().lease_written = Some(Instant::now());
+                self.lock().lease_written = Some(started);
                 true
             }
             Err(err) => {
@@ -697,14 +664,12 @@ impl WorkerRegistry {
         let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut db_ok = true;
+        let mut grace_read = false;
         loop {
             tokio::select! {
                 _ = self.inner.wake.notified() => {}
                 _ = tokio::time::sleep(config.reconcile_interval) => {}
                 _ = heartbeat.tick() => { self.heartbeat(); continue; }
-            }
-            if !self.is_leader() {
-                continue;
             }
             match self.refresh_jobs(&pool).await {
                 Ok(()) => {
@@ -721,7 +686,20 @@ impl WorkerRegistry {
                     db_ok = false;
                 }
             }
-            let may_assign = self.keep_lease(&pool).await;
+            // Nothing is handed out before the previous process's lease is
+            // known (retried while the database is down).
+            if !grace_read {
+                let remaining = async {
+                    let mut conn = pool.get().await?;
+                    monitor_store::pool::assignment_lease_remaining(&mut conn).await
+                }
+                .await;
+                if let Ok(grace) = remaining {
+                    self.begin_grace(grace);
+                    grace_read = true;
+                }
+            }
+            let may_assign = grace_read && self.keep_lease(&pool).await;
             self.reconcile(may_assign);
         }
     }
