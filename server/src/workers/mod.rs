@@ -239,10 +239,16 @@ impl WorkerRegistry {
         let now_at = Utc::now();
         let worker_id = hello.worker_id.clone();
         let State { workers, epochs, .. } = &mut *state;
-        let held_elsewhere: HashSet<AssignmentKey> = workers
+        // Who else holds what, at which epoch (not counting revokes in flight).
+        let held_elsewhere: HashMap<AssignmentKey, (String, u64)> = workers
             .iter()
             .filter(|(id, _)| **id != worker_id)
-            .flat_map(|(_, w)| w.held.keys().cloned())
+            .flat_map(|(id, w)| {
+                w.held
+                    .iter()
+                    .filter(|(_, h)| !h.revoking)
+                    .map(|(key, h)| (key.clone(), (id.clone(), h.epoch)))
+            })
             .collect();
         let entry = workers.entry(worker_id.clone()).or_insert_with(|| WorkerEntry {
             labels: HashMap::new(),
@@ -278,14 +284,21 @@ impl WorkerRegistry {
         let claimed: HashMap<AssignmentKey, &AssignmentRef> =
             hello.held.iter().filter_map(|a| parse_key(a).map(|k| (k, a))).collect();
         let mut fenced = Vec::new();
+        let mut displaced = Vec::new();
         for (key, claim) in &claimed {
             let ours = entry.held.get(key).map(|h| h.epoch);
             let latest = epochs.get(key).copied().unwrap_or(0);
+            // Unknown to us (e.g. this server restarted): adopt it if nobody
+            // holds it at a newer epoch (a holder at an older one, adopted
+            // first, is the stale one: it gets revoked); the assignment loop
+            // re-checks placement.
+            let other = held_elsewhere.get(key);
             match ours {
                 Some(epoch) if epoch == claim.epoch => {}
-                // Unknown to us (e.g. this server restarted): adopt it if nobody
-                // newer holds it; the assignment loop re-checks placement.
-                None if claim.epoch >= latest && !held_elsewhere.contains(key) => {
+                None if claim.epoch >= latest && other.is_none_or(|(_, epoch)| *epoch < claim.epoch) => {
+                    if let Some((holder, epoch)) = other {
+                        displaced.push((holder.clone(), key.clone(), *epoch));
+                    }
                     entry.held.insert(
                         key.clone(),
                         Held {
@@ -317,6 +330,20 @@ impl WorkerRegistry {
             held.job_version = 0;
         }
         tracing::info!(worker_id, capacity = entry.capacity, labels = ?entry.labels, held = entry.held.len(), "worker connected");
+        for (holder, key, epoch) in displaced {
+            if let Some(w) = workers.get_mut(&holder)
+                && let Some(held) = w.held.get_mut(&key)
+            {
+                tracing::info!(worker_id = holder, job_id = %key.job_id, epoch, "revoking an assignment a newer epoch claims");
+                held.revoking = true;
+                w.send(connect_response::Kind::Revoke(Revoke {
+                    job_id: key.job_id.to_string(),
+                    location: key.location.clone(),
+                    epoch,
+                    reason: "stale epoch: another worker holds a newer assignment".into(),
+                }));
+            }
+        }
         drop(state);
         self.wake();
         Ok((
@@ -584,8 +611,11 @@ impl WorkerRegistry {
                 // could not be handed out again until it ends.
                 let stays = job.is_some() && (in_grace || targets.get(key) == Some(worker_id));
                 match job {
+                    // In the grace period a claimed assignment is not
+                    // (re)confirmed: a worker that paused it stays paused
+                    // until no other worker can be running it.
                     Some(job) if stays => {
-                        if held.job_version != job.version {
+                        if held.job_version != job.version && !in_grace {
                             held.job_version = job.version;
                             messages.push(connect_response::Kind::Assign(Assign {
                                 job: Some((**job).clone()),
@@ -740,10 +770,12 @@ impl WorkerRegistry {
                     job_id,
                     location: location.clone(),
                 };
+                // The newest epoch: a revoked holder may not have let go yet.
                 let holder = state
                     .workers
                     .iter()
-                    .find_map(|(id, w)| w.held.get(&key).map(|h| (id, h)));
+                    .filter_map(|(id, w)| w.held.get(&key).map(|h| (id, h)))
+                    .max_by_key(|(_, h)| h.epoch);
                 let mut placement = JobPlacement {
                     location,
                     ..Default::default()
@@ -824,4 +856,62 @@ pub fn summarize(placements: &[JobPlacement]) -> (Option<monitor_proto::wkt::Tim
         placements.iter().map(|p| p.checks).sum(),
         placements.iter().map(|p| p.failures).sum(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(worker_id: &str, job_id: Uuid, epoch: u64) -> WorkerHello {
+        WorkerHello {
+            worker_id: worker_id.into(),
+            version: "test".into(),
+            capacity: 1,
+            labels: HashMap::new(),
+            held: vec![AssignmentRef {
+                job_id: job_id.to_string(),
+                location: String::new(),
+                epoch,
+                job_version: 1,
+            }],
+        }
+    }
+
+    /// The Revokes waiting in a session's stream.
+    fn revokes(inbox: &mut mpsc::UnboundedReceiver<Result<ConnectResponse, tonic::Status>>) -> Vec<Revoke> {
+        let mut found = Vec::new();
+        while let Ok(Ok(message)) = inbox.try_recv() {
+            if let Some(connect_response::Kind::Revoke(revoke)) = message.kind {
+                found.push(revoke);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn after_a_restart_the_newest_epoch_claim_wins() {
+        let registry = WorkerRegistry::new(RegistryConfig::default());
+        let job = Uuid::now_v7();
+        // A stale holder (paused, epoch 1) reaches the new process first.
+        let (_a, mut a_inbox) = registry.open(hello("worker-a", job, 1)).unwrap();
+        assert!(revokes(&mut a_inbox).is_empty(), "adopted");
+        // The worker that really runs it (epoch 2) comes next: it keeps it,
+        // and the stale holder is told to stop.
+        let (_b, mut b_inbox) = registry.open(hello("worker-b", job, 2)).unwrap();
+        assert!(revokes(&mut b_inbox).is_empty(), "the newer claim is adopted");
+        let revoked = revokes(&mut a_inbox);
+        assert_eq!(revoked.len(), 1, "{revoked:?}");
+        assert_eq!(
+            (revoked[0].job_id.as_str(), revoked[0].epoch),
+            (job.to_string().as_str(), 1)
+        );
+        // A claim older than the one held is fenced, not adopted.
+        let (_c, mut c_inbox) = registry.open(hello("worker-c", job, 1)).unwrap();
+        let fenced = revokes(&mut c_inbox);
+        assert_eq!(fenced.len(), 1, "{fenced:?}");
+        assert!(fenced[0].reason.contains("stale epoch"), "{fenced:?}");
+        let placements = registry.placements(job, &[]);
+        assert_eq!(placements[0].worker_id, "worker-b");
+        assert_eq!(placements[0].epoch, 2);
+    }
 }
