@@ -189,6 +189,23 @@ async fn retention_deletes_only_old_rows_of_its_granularity() {
     assert_eq!(hours.len(), 1, "other granularities keep their rows");
 }
 
+/// The job's minute rows (over all locations) of 2026-11-27.
+async fn minutes_of_the_day(
+    conn: &mut monitor_store::diesel_async::AsyncPgConnection,
+    job: Uuid,
+) -> Vec<job_metrics::MetricRow> {
+    job_metrics::query(
+        conn,
+        job,
+        "",
+        "1m",
+        at("2026-11-27T00:00:00Z"),
+        at("2026-11-28T00:00:00Z"),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
     let db = TestDb::new().await;
@@ -214,16 +231,7 @@ async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
         job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &stale).await.unwrap(),
         FlushOutcome::Fenced { partitions: vec![2] }
     );
-    let rows = job_metrics::query(
-        &mut conn,
-        job,
-        "",
-        "1m",
-        at("2026-11-27T00:00:00Z"),
-        at("2026-11-28T00:00:00Z"),
-    )
-    .await
-    .unwrap();
+    let rows = minutes_of_the_day(&mut conn, job).await;
     assert_eq!(rows[0].checks, sample(1).checks, "the fenced flush added nothing");
     let stored = job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[2])
         .await
@@ -236,16 +244,7 @@ async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
         next_offset: 15,
     }];
     job_metrics::flush(&mut conn, GROUP, TOPIC, &row, &next).await.unwrap();
-    let rows = job_metrics::query(
-        &mut conn,
-        job,
-        "",
-        "1m",
-        at("2026-11-27T00:00:00Z"),
-        at("2026-11-28T00:00:00Z"),
-    )
-    .await
-    .unwrap();
+    let rows = minutes_of_the_day(&mut conn, job).await;
     assert_eq!(rows[0].checks, 2 * sample(1).checks);
     assert_eq!(rows[0].rt_min, sample(1).rt_min, "LEAST keeps the minimum");
 }
@@ -310,15 +309,6 @@ async fn two_first_flushes_of_a_partition_at_once_count_it_once() {
         outcomes.contains(&FlushOutcome::Fenced { partitions: vec![5] }),
         "{outcomes:?}"
     );
-    let rows = job_metrics::query(
-        &mut watcher,
-        job,
-        "",
-        "1m",
-        at("2026-11-27T00:00:00Z"),
-        at("2026-11-28T00:00:00Z"),
-    )
-    .await
-    .unwrap();
+    let rows = minutes_of_the_day(&mut watcher, job).await;
     assert_eq!(rows[0].checks, sample(1).checks, "the messages were counted once");
 }

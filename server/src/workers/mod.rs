@@ -27,7 +27,10 @@ use monitor_proto::v1::{
     Assign, AssignmentRef, CheckOutcome, ConnectRequest, ConnectResponse, Job, JobPlacement, JobReport, Revoke,
     ServerHeartbeat, Welcome, Worker, WorkerHello, WorkerState, connect_request, connect_response,
 };
-use monitor_store::{DbPool, models::job};
+use monitor_store::{
+    DbPool,
+    models::{assignment_lease, job},
+};
 use tokio::sync::{Notify, mpsc};
 use uuid::Uuid;
 
@@ -195,9 +198,19 @@ impl WorkerRegistry {
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts the grace period: workers of the previous server process may
-    /// run their assignments for `grace` more; unclaimed ones wait for it.
-    fn begin_grace(&self, grace: Duration) {
+    /// Whether the grace period is known: on the first call that reaches
+    /// the database, reads how long workers of the previous server process
+    /// may still run their assignments; unclaimed ones wait that long.
+    async fn grace_known(&self, pool: &DbPool) -> bool {
+        if self.lock().grace_until.is_some() {
+            return true;
+        }
+        let remaining = async {
+            let mut conn = pool.get().await?;
+            assignment_lease::remaining(&mut conn).await
+        }
+        .await;
+        let Ok(grace) = remaining else { return false };
         if !grace.is_zero() {
             tracing::info!(
                 grace_ms = grace.as_millis() as u64,
@@ -205,6 +218,7 @@ impl WorkerRegistry {
             );
         }
         self.lock().grace_until = Some(Instant::now() + grace);
+        true
     }
 
     /// Asks the assignment loop to run now (after a job change).
@@ -499,7 +513,7 @@ impl WorkerRegistry {
         if release {
             let released = async {
                 let mut conn = pool.get().await?;
-                monitor_store::pool::release_assignment_lease(&mut conn).await
+                assignment_lease::release(&mut conn).await
             }
             .await;
             if released.is_ok() {
@@ -516,7 +530,7 @@ impl WorkerRegistry {
         let started = Instant::now();
         let written = async {
             let mut conn = pool.get().await?;
-            monitor_store::pool::extend_assignment_lease(&mut conn, self.assignment_lease()).await
+            assignment_lease::extend(&mut conn, self.assignment_lease()).await
         }
         .await;
         match written {
@@ -647,7 +661,7 @@ impl WorkerRegistry {
         }
 
         // Assign what nobody holds (a revoking or lost holder still holds),
-        // once the previous lock holder's workers can no longer run it.
+        // once the previous server process's workers can no longer run it.
         let held: HashSet<AssignmentKey> = workers.values().flat_map(|w| w.held.keys().cloned()).collect();
         for (key, job) in &desired {
             if held.contains(key) || in_grace {
@@ -694,7 +708,6 @@ impl WorkerRegistry {
         let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut db_ok = true;
-        let mut grace_read = false;
         loop {
             tokio::select! {
                 _ = self.inner.wake.notified() => {}
@@ -718,18 +731,7 @@ impl WorkerRegistry {
             }
             // Nothing is handed out before the previous process's lease is
             // known (retried while the database is down).
-            if !grace_read {
-                let remaining = async {
-                    let mut conn = pool.get().await?;
-                    monitor_store::pool::assignment_lease_remaining(&mut conn).await
-                }
-                .await;
-                if let Ok(grace) = remaining {
-                    self.begin_grace(grace);
-                    grace_read = true;
-                }
-            }
-            let may_assign = grace_read && self.keep_lease(&pool).await;
+            let may_assign = self.grace_known(&pool).await && self.keep_lease(&pool).await;
             self.reconcile(may_assign);
         }
     }

@@ -228,7 +228,8 @@ pub async fn flush(
             .bind::<Array<Integer>, _>(&partitions)
             .execute(conn)
             .await?;
-        let mut statements = 2;
+        // Lock, read and offsets upsert; the rollup upsert when rows exist.
+        let mut statements = 3;
         let stored: Vec<(i32, i64)> = consumer_offsets::table
             .filter(consumer_offsets::group_id.eq(&group))
             .filter(consumer_offsets::topic.eq(&topic))
@@ -274,10 +275,7 @@ pub async fn flush(
             .bind::<Array<BigInt>, _>(&offsets)
             .execute(conn)
             .await?;
-        Ok(FlushOutcome::Committed {
-            rows,
-            statements: statements + 1,
-        })
+        Ok(FlushOutcome::Committed { rows, statements })
     })
     .await
 }

@@ -1,4 +1,5 @@
 //! One module per table: its row types and the queries over it.
 
+pub mod assignment_lease;
 pub mod job;
 pub mod job_metrics;

@@ -3,9 +3,10 @@
 //!
 //! Per partition the aggregator keeps pending rollups and the next offset to
 //! read. Every flush is one transaction: it locks the partitions (advisory
-//! locks, which also hold where no offset is stored yet), checks they are still the ones this aggregator started from
-//! (else another group member took the partition: the flush is fenced and
-//! the pending state dropped), upserts all rollups with one set-based
+//! locks, which also hold where no offset is stored yet), checks their stored
+//! offsets are still the ones this aggregator started from (else another
+//! group member took the partition: the flush is fenced and the pending
+//! state dropped), upserts all rollups with one set-based
 //! statement and stores the new offsets. Only then are offsets committed to
 //! Kafka (advisory, for lag). On (re)assignment, reading resumes from the
 //! stored offset: a crash or replay never counts a check twice or loses one.
@@ -119,15 +120,22 @@ impl ClientContext for ConsumerEvents {
     }
 }
 
+impl ConsumerEvents {
+    /// The partitions of the results topic in a rebalance's list.
+    fn ours(&self, partitions: &TopicPartitionList) -> Vec<i32> {
+        partitions
+            .elements()
+            .iter()
+            .filter(|e| e.topic() == self.topic)
+            .map(|e| e.partition())
+            .collect()
+    }
+}
+
 impl ConsumerContext for ConsumerEvents {
     fn pre_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            let revoked: Vec<i32> = partitions
-                .elements()
-                .iter()
-                .filter(|e| e.topic() == self.topic)
-                .map(|e| e.partition())
-                .collect();
+            let revoked = self.ours(partitions);
             tracing::info!(?revoked, "partitions revoked: flushing their state");
             let mut owned = self.owned.lock().unwrap_or_else(|p| p.into_inner());
             let lag = self.lag.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,12 +149,7 @@ impl ConsumerContext for ConsumerEvents {
 
     fn post_rebalance(&self, _consumer: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
-            let assigned: Vec<i32> = partitions
-                .elements()
-                .iter()
-                .filter(|e| e.topic() == self.topic)
-                .map(|e| e.partition())
-                .collect();
+            let assigned = self.ours(partitions);
             tracing::info!(?assigned, "partitions assigned");
             // Added, not replaced: with a cooperative assignor the list is
             // only the increment (with the default eager one, everything
@@ -726,12 +729,7 @@ impl Aggregator {
         );
         let progress = flush.progress.clone();
         let shutdown = shutdown.clone();
-        let task = tokio::spawn(async move {
-            write(&pool, &group, &topic, &flush, |attempts| {
-                *shutdown.borrow() && attempts >= 5
-            })
-            .await
-        });
+        let task = tokio::spawn(async move { write(&pool, &group, &topic, &flush, until_shutdown(&shutdown)).await });
         InFlight {
             progress,
             task,
@@ -758,13 +756,7 @@ impl Aggregator {
                 // Kafka offsets only for partitions still owned: a late
                 // commit of a revoked one could move the group's offset back
                 // behind the new owner's.
-                let owned = self
-                    .consumer
-                    .context()
-                    .owned
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
+                let owned = self.consumer.context().owned.lock().unwrap_or_else(|p| p.into_inner());
                 let mut commit = TopicPartitionList::new();
                 for p in progress {
                     self.stored.insert(p.partition, Some(p.next_offset));
@@ -777,6 +769,7 @@ impl Aggregator {
                         Offset::Offset(p.next_offset),
                     );
                 }
+                drop(owned);
                 if commit.count() > 0
                     && let Err(err) = self.consumer.commit(&commit, CommitMode::Async)
                 {
@@ -812,7 +805,7 @@ impl Aggregator {
                 &self.args.group_id,
                 &self.args.kafka.kafka_topic,
                 &flush,
-                |attempts| *shutdown.borrow() && attempts >= 5,
+                until_shutdown(shutdown),
             )
             .await;
             self.finish_flush(&flush.progress, outcome, started);
@@ -831,6 +824,12 @@ struct InFlight {
     progress: Vec<PartitionProgress>,
     task: tokio::task::JoinHandle<Option<FlushOutcome>>,
     started: Instant,
+}
+
+/// Retrying a flush while the database is down stops after 5 attempts
+/// once shutdown began (nothing is lost: the offsets were not stored).
+fn until_shutdown(shutdown: &watch::Receiver<bool>) -> impl Fn(u32) -> bool + '_ {
+    |attempts| *shutdown.borrow() && attempts >= 5
 }
 
 /// Attempts at flushing revoked partitions before leaving them to their
