@@ -482,23 +482,17 @@ impl Aggregator {
     /// the new owner re-reads from the stored offset, so nothing is lost or
     /// counted twice.
     async fn flush_revoked(&mut self, revoked: &[i32], shutdown: &watch::Receiver<bool>) {
-        if let Some(flush) = self.take_flush_of(|partition| revoked.contains(&partition)) {
-            let started = Instant::now();
-            let outcome = write(
-                &self.pool,
-                &self.args.group_id,
-                &self.args.kafka.kafka_topic,
-                &flush,
-                |attempts| attempts >= REVOKE_FLUSH_ATTEMPTS || *shutdown.borrow(),
-            )
-            .await;
-            if outcome.is_none() {
-                tracing::warn!(
-                    ?revoked,
-                    "could not flush revoked partitions; their next owner re-reads them"
-                );
-            }
-            self.finish_flush(&flush.progress, outcome, started);
+        if let Some(flush) = self.take_flush_of(|partition| revoked.contains(&partition))
+            && !self
+                .write_now(flush, |attempts| {
+                    attempts >= REVOKE_FLUSH_ATTEMPTS || *shutdown.borrow()
+                })
+                .await
+        {
+            tracing::warn!(
+                ?revoked,
+                "could not flush revoked partitions; their next owner re-reads them"
+            );
         }
         self.forget(revoked);
     }
@@ -799,17 +793,25 @@ impl Aggregator {
     /// Flushes now and waits for it (used at shutdown).
     async fn flush(&mut self, shutdown: &watch::Receiver<bool>) {
         if let Some(flush) = self.take_flush() {
-            let started = Instant::now();
-            let outcome = write(
-                &self.pool,
-                &self.args.group_id,
-                &self.args.kafka.kafka_topic,
-                &flush,
-                until_shutdown(shutdown),
-            )
-            .await;
-            self.finish_flush(&flush.progress, outcome, started);
+            self.write_now(flush, until_shutdown(shutdown)).await;
         }
+    }
+
+    /// Writes `flush` in the foreground and applies the result; false when
+    /// `give_up` ended the retries (nothing written).
+    async fn write_now(&mut self, flush: Flush, give_up: impl Fn(u32) -> bool) -> bool {
+        let started = Instant::now();
+        let outcome = write(
+            &self.pool,
+            &self.args.group_id,
+            &self.args.kafka.kafka_topic,
+            &flush,
+            give_up,
+        )
+        .await;
+        let written = outcome.is_some();
+        self.finish_flush(&flush.progress, outcome, started);
+        written
     }
 }
 
