@@ -21,6 +21,7 @@ import {
   stateName,
   sortedEntries,
 } from "./format";
+import { Poller } from "./poller";
 import type { Job, JobStatus, MetricPoint, QueryMetricsResponse } from "./types";
 import type { View } from "./view";
 
@@ -110,13 +111,7 @@ export class JobView implements View {
   private latencyChart: LatencyChart | undefined;
   private statusChart: StatusChart | undefined;
   private job: Job | undefined;
-  private timer: number | undefined;
-  private generation = 0;
-  private destroyed = false;
-  private readonly onVisibility = () => {
-    if (document.hidden) window.clearTimeout(this.timer);
-    else void this.load();
-  };
+  private readonly poller = new Poller((current) => this.load(current), REFRESH_MS);
 
   constructor(id: string) {
     this.id = id;
@@ -156,7 +151,7 @@ export class JobView implements View {
       chartSettings.granularity = this.granularity.value;
       chartSettings.range = this.range.value;
       this.fitSelectors();
-      void this.load();
+      this.poller.now();
     };
     this.granularity.addEventListener("change", onChange);
     this.range.addEventListener("change", onChange);
@@ -230,14 +225,11 @@ export class JobView implements View {
   }
 
   mount(): void {
-    document.addEventListener("visibilitychange", this.onVisibility);
-    void this.load();
+    this.poller.start();
   }
 
   destroy(): void {
-    this.destroyed = true;
-    window.clearTimeout(this.timer);
-    document.removeEventListener("visibilitychange", this.onVisibility);
+    this.poller.stop();
     this.latencyChart?.destroy();
     this.statusChart?.destroy();
   }
@@ -255,9 +247,8 @@ export class JobView implements View {
     }
   }
 
-  private async load(): Promise<void> {
-    window.clearTimeout(this.timer);
-    const generation = ++this.generation;
+  /** False when the job is gone: polling stops. */
+  private async load(current: () => boolean): Promise<boolean> {
     const granularity = GRANULARITIES.find((g) => g.value === this.granularity.value) ?? GRANULARITIES[0];
     const rangeSeconds = RANGES.find((r) => r.value === this.range.value)?.seconds ?? 3600;
     const end = new Date();
@@ -274,7 +265,7 @@ export class JobView implements View {
         api.metrics(this.id, granularity.value, start, end),
         sameAsChart ? Promise.resolve(undefined) : api.metrics(this.id, "1m", recentStart, end),
       ]);
-      if (this.destroyed || generation !== this.generation) return;
+      if (!current()) return true;
       this.job = job.job;
       this.renderJob(job.job ?? {});
       this.renderStatus(status.status ?? {});
@@ -282,16 +273,14 @@ export class JobView implements View {
       this.renderRecent((recent ?? metrics).points ?? []);
       alerts.clear("job");
     } catch (err) {
-      if (this.destroyed || generation !== this.generation) return;
+      if (!current()) return true;
       if (err instanceof ApiError && err.code === Code.NotFound) {
         this.showMissing();
-        return;
+        return false;
       }
       alerts.show(`Could not load the job: ${describe(err)}`, { key: "job" });
     }
-    if (!this.destroyed && generation === this.generation && !document.hidden) {
-      this.timer = window.setTimeout(() => void this.load(), REFRESH_MS);
-    }
+    return true;
   }
 
   private showMissing(): void {
@@ -428,11 +417,11 @@ export class JobView implements View {
     this.toggle.disabled = true;
     await toggleJob(this.job);
     this.toggle.disabled = false;
-    void this.load();
+    this.poller.now();
   }
 
   private async onEdit(): Promise<void> {
-    if (await editJob(this.id)) void this.load();
+    if (await editJob(this.id)) this.poller.now();
   }
 
   private async onDelete(): Promise<void> {

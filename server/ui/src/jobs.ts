@@ -19,6 +19,7 @@ import {
   stateName,
   sortedEntries,
 } from "./format";
+import { Poller } from "./poller";
 import type { JobSummary, ListJobSummariesResponse } from "./types";
 import type { View } from "./view";
 
@@ -189,16 +190,10 @@ export class JobsView implements View {
   private readonly stateSelect: HTMLSelectElement;
   private readonly labelInput: HTMLInputElement;
   private nextToken = "";
-  private timer: number | undefined;
   private debounce: number | undefined;
   private sparkTimer: number | undefined;
-  /** Bumped by every load; answers to an older load are dropped. */
-  private generation = 0;
-  private destroyed = false;
-  private readonly onVisibility = () => {
-    if (document.hidden) this.stopPolling();
-    else this.refresh();
-  };
+  /** Answers to a load that a newer one replaced are dropped. */
+  private readonly poller = new Poller((current) => this.load(current), POLL_MS);
 
   constructor() {
     this.search = h("input", { type: "search", id: "jobs-search", value: saved.nameContains, autocomplete: "off" });
@@ -275,23 +270,20 @@ export class JobsView implements View {
   }
 
   mount(): void {
-    document.addEventListener("visibilitychange", this.onVisibility);
-    this.load();
+    this.poller.start();
   }
 
   destroy(): void {
-    this.destroyed = true;
-    this.stopPolling();
+    this.poller.stop();
     window.clearTimeout(this.debounce);
     window.clearTimeout(this.sparkTimer);
-    document.removeEventListener("visibilitychange", this.onVisibility);
     this.rows.forEach((row) => row.destroy());
     this.rows.clear();
   }
 
   /** Loads the current page now (after an action, or when the tab shows again). */
   refresh(): void {
-    this.load();
+    this.poller.now();
   }
 
   /** Drops a row at once (after a delete), before the next poll confirms it. */
@@ -324,7 +316,7 @@ export class JobsView implements View {
     saved.labels = this.labelInput.value;
     saved.tokens = [""];
     saved.page = 0;
-    this.load();
+    this.poller.now();
   }
 
   private goTo(page: number): void {
@@ -334,29 +326,19 @@ export class JobsView implements View {
       saved.tokens[page] = this.nextToken;
     }
     saved.page = page;
-    this.load();
+    this.poller.now();
   }
 
-  private stopPolling(): void {
-    window.clearTimeout(this.timer);
-    this.timer = undefined;
-  }
-
-  private async load(): Promise<void> {
-    this.stopPolling();
-    const generation = ++this.generation;
+  private async load(current: () => boolean): Promise<void> {
     try {
       const response = await api.summaries(this.query());
-      if (this.destroyed || generation !== this.generation) return;
+      if (!current()) return;
       this.render(response);
       alerts.clear("jobs");
     } catch (err) {
-      if (this.destroyed || generation !== this.generation) return;
+      if (!current()) return;
       alerts.show(`Could not load the jobs: ${describe(err)}`, { key: "jobs" });
       if (!markedInteractive) setText(this.range, "The jobs could not be loaded.");
-    }
-    if (!this.destroyed && generation === this.generation && !document.hidden) {
-      this.timer = window.setTimeout(() => void this.load(), POLL_MS);
     }
   }
 
@@ -413,7 +395,7 @@ export class JobsView implements View {
     requestAnimationFrame(() => {
       const pending = [...this.rows.values()];
       const step = () => {
-        if (this.destroyed) return;
+        if (this.poller.isStopped) return;
         // A row dropped since (deleted, or gone from the page) is not drawn:
         // its chart would never be destroyed.
         const batch = pending.splice(0, 10).filter((row) => this.rows.get(row.id) === row);

@@ -4,6 +4,7 @@
 import { api, describe } from "./api";
 import { alerts, h, setText } from "./dom";
 import { absoluteTime, relativeTime, sortedEntries, workerStateName } from "./format";
+import { Poller } from "./poller";
 import type { Worker } from "./types";
 import type { View } from "./view";
 
@@ -14,12 +15,7 @@ export class WorkersView implements View {
   readonly element: HTMLElement;
   private readonly tbody: HTMLTableSectionElement;
   private readonly count: HTMLElement;
-  private timer: number | undefined;
-  private destroyed = false;
-  private readonly onVisibility = () => {
-    if (document.hidden) window.clearTimeout(this.timer);
-    else void this.load();
-  };
+  private readonly poller = new Poller((current) => this.load(current), REFRESH_MS);
 
   constructor() {
     this.tbody = h("tbody", {});
@@ -45,28 +41,23 @@ export class WorkersView implements View {
   }
 
   mount(): void {
-    document.addEventListener("visibilitychange", this.onVisibility);
-    void this.load();
+    this.poller.start();
   }
 
   destroy(): void {
-    this.destroyed = true;
-    window.clearTimeout(this.timer);
-    document.removeEventListener("visibilitychange", this.onVisibility);
+    this.poller.stop();
   }
 
-  private async load(): Promise<void> {
-    window.clearTimeout(this.timer);
+  private async load(current: () => boolean): Promise<void> {
     try {
       const response = await api.workers();
-      if (this.destroyed) return;
+      if (!current()) return;
       this.render(response.workers ?? []);
       alerts.clear("workers");
     } catch (err) {
-      if (this.destroyed) return;
+      if (!current()) return;
       alerts.show(`Could not load the workers: ${describe(err)}`, { key: "workers" });
     }
-    if (!this.destroyed && !document.hidden) this.timer = window.setTimeout(() => void this.load(), REFRESH_MS);
   }
 
   private render(workers: Worker[]): void {
