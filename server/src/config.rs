@@ -68,10 +68,21 @@ pub struct ServeArgs {
     /// Longest a REST request may take, in milliseconds.
     #[arg(long, env = "MONITOR_REQUEST_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub request_timeout_ms: u64,
-    /// Tokens probe workers must present, comma-separated (each ≥ 16 characters).
-    /// Without any, every client may connect as a worker.
+    /// Tokens probe workers must present, as WORKER_ID_PATTERN:TOKEN entries
+    /// separated by commas (probe-eu-1:…, probe-*:…, *:… for any id; tokens
+    /// ≥ 16 characters). Without any, every client may connect as any worker.
     #[arg(long, env = "MONITOR_WORKER_TOKENS", hide_env_values = true)]
     pub worker_tokens: Option<String>,
+    /// Serve on a non-loopback address without API tokens or without worker
+    /// tokens (anyone who reaches the port may then use the API or connect
+    /// as a worker). Without it such a start is refused.
+    #[arg(long, env = "MONITOR_INSECURE_OPEN")]
+    pub insecure_open: bool,
+    /// Most probe workers the server knows at once (connected, draining, or
+    /// lost within their lease); a hello under a new worker id beyond it is
+    /// refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "MONITOR_MAX_WORKERS", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_workers: u32,
     /// Worker lease in milliseconds: a worker pauses its jobs after this long
     /// without hearing the server; the server moves a silent worker's jobs
     /// after the lease plus one heartbeat interval.
@@ -165,6 +176,7 @@ mod tests {
             ),
             (vec!["--request-timeout-ms", "0"], "--request-timeout-ms"),
             (vec!["--max-body-bytes", "10"], "--max-body-bytes"),
+            (vec!["--max-workers", "0"], "--max-workers"),
         ] {
             let err = Cli::try_parse_from(std::iter::once("monitor-server").chain(args))
                 .unwrap_err()

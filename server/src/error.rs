@@ -63,6 +63,9 @@ pub enum ApiError {
     /// REST: the body is over the size limit (HTTP 413).
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A bounded resource is full (e.g. the worker registry); HTTP 429.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// REST: the route exists but not with this method (HTTP 405).
     #[error("{0}")]
     MethodNotAllowed(String),
@@ -95,7 +98,7 @@ impl ApiError {
             ApiError::Unauthenticated(_) => Code::Unauthenticated,
             ApiError::PermissionDenied(_) => Code::PermissionDenied,
             ApiError::UnsupportedMediaType(_) => Code::InvalidArgument,
-            ApiError::PayloadTooLarge(_) => Code::ResourceExhausted,
+            ApiError::PayloadTooLarge(_) | ApiError::ResourceExhausted(_) => Code::ResourceExhausted,
             ApiError::MethodNotAllowed(_) => Code::Unimplemented,
             ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
         }

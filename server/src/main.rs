@@ -41,6 +41,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Refuse bad configuration before touching the database.
     let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
         .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
+    monitor_server::auth::check_exposure(args.listen, &tokens, args.insecure_open).map_err(anyhow::Error::msg)?;
     let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
     ui_source
         .check()
@@ -72,6 +73,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         workers: RegistryConfig {
             lease: Duration::from_millis(args.worker_lease_ms),
             heartbeat_interval: Duration::from_millis(args.worker_heartbeat_ms),
+            max_workers: args.max_workers as usize,
             ..RegistryConfig::default()
         },
         cors_allowed_origins: args.cors_allowed_origins.clone(),

@@ -53,7 +53,13 @@ pub struct ServerMetrics {
     connected_workers: Gauge,
     assignments: Family<WorkerLabels, Gauge>,
     jobs: Family<StateLabels, Gauge>,
+    /// When the job gauges were last read from the database: at most one
+    /// query per [`JOB_COUNTS_MAX_AGE`], however often strangers scrape.
+    jobs_read_at: Arc<tokio::sync::Mutex<Option<Instant>>>,
 }
+
+/// How old the job gauges of `/metrics` may be.
+pub const JOB_COUNTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for ServerMetrics {
     fn default() -> Self {
@@ -91,6 +97,7 @@ impl Default for ServerMetrics {
             connected_workers,
             assignments,
             jobs,
+            jobs_read_at: Arc::default(),
         }
     }
 }
@@ -109,15 +116,12 @@ fn route_of(request: &Request) -> (String, String) {
         } else {
             "grpc"
         };
-        // Only our services' methods become labels; anything else is one label.
-        let known = path.starts_with("/monitor.v1.") || path.starts_with("/grpc.");
+        // Only the methods of the access policy become labels; any other
+        // path is one label, so random paths add no series.
+        let known = crate::auth::policy::operation(path).is_some_and(|op| op.name.starts_with('/'));
         return (
             protocol.into(),
-            if known && path.len() <= 100 {
-                path.to_owned()
-            } else {
-                "unknown".into()
-            },
+            if known { path.to_owned() } else { "unmatched".into() },
         );
     }
     // `/v1/jobs/{id}` is written `/v1/jobs/:id`: some exposition parsers
@@ -175,19 +179,26 @@ pub async fn render(metrics: &ServerMetrics, catalog: &JobCatalog) -> Response {
             })
             .set(worker.assigned_jobs);
     }
-    if let Ok(counts) = catalog.counts().await {
-        metrics
-            .jobs
-            .get_or_create(&StateLabels {
-                state: "running".into(),
-            })
-            .set(counts.running);
-        metrics
-            .jobs
-            .get_or_create(&StateLabels {
-                state: "stopped".into(),
-            })
-            .set(counts.stopped);
+    {
+        // One scrape at a time refreshes; the others wait and reuse it.
+        let mut read_at = metrics.jobs_read_at.lock().await;
+        if read_at.is_none_or(|at| at.elapsed() >= JOB_COUNTS_MAX_AGE)
+            && let Ok(counts) = catalog.counts().await
+        {
+            *read_at = Some(Instant::now());
+            metrics
+                .jobs
+                .get_or_create(&StateLabels {
+                    state: "running".into(),
+                })
+                .set(counts.running);
+            metrics
+                .jobs
+                .get_or_create(&StateLabels {
+                    state: "stopped".into(),
+                })
+                .set(counts.stopped);
+        }
     }
     let mut text = String::new();
     if encode(&mut text, &metrics.registry).is_err() {

@@ -112,6 +112,33 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
+/// Runs the task `start` makes and starts it again a second after it
+/// panics, so one bad input can never stop (say) assignment for good.
+/// Aborting the supervisor aborts the task.
+async fn supervise<F, Fut>(name: &'static str, start: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    loop {
+        let task = tokio::spawn(start());
+        let _guard = AbortOnDrop(task.abort_handle());
+        match task.await {
+            Err(err) if err.is_panic() => {
+                tracing::error!(task = name, "background task panicked; restarting it in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => return,
+        }
+    }
+}
+
 /// Background tasks of a running server; aborted when it stops.
 pub struct BackgroundTasks {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -137,7 +164,10 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     health::report(&reporter, false).await;
     let watcher = tokio::spawn(health::watch_database(pool.clone(), reporter));
     let cache_follower = tokio::spawn(crate::jobs::cache::follow(catalog.cache().clone(), pool.clone()));
-    let assigner = tokio::spawn(registry.clone().run(pool));
+    let assigner = {
+        let registry = registry.clone();
+        tokio::spawn(supervise("assignment loop", move || registry.clone().run(pool.clone())))
+    };
 
     let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -13,7 +13,7 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{MethodRouter, get},
 };
 use sha2::{Digest, Sha256};
 
@@ -174,11 +174,26 @@ pub fn router(source: UiSource) -> Router {
         source,
         embedded: Arc::new(embedded),
     };
-    Router::new()
-        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/", get(index))
-        .route("/ui/{file}", get(file))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (pattern, handlers)| {
+            router.route(pattern, handlers)
+        })
         .with_state(state)
+}
+
+/// The dashboard's routes and their handlers.
+fn routes() -> Vec<(&'static str, MethodRouter<UiState>)> {
+    vec![
+        ("/ui", get(|| async { Redirect::permanent("/ui/") })),
+        ("/ui/", get(index)),
+        ("/ui/{file}", get(file)),
+    ]
+}
+
+/// The patterns of the dashboard's routes, for the access-policy walk.
+pub fn route_patterns() -> Vec<&'static str> {
+    routes().into_iter().map(|(pattern, _)| pattern).collect()
 }
 
 async fn index(State(state): State<UiState>, headers: HeaderMap) -> Response {

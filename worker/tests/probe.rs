@@ -94,7 +94,7 @@ async fn serve(db: Arc<TestDb>, listener: TcpListener, lease: Duration) -> Serve
     let pool = db.pool();
     let addr = listener.local_addr().unwrap();
     let tokens = monitor_server::auth::Tokens::default()
-        .with_worker_tokens("test", WORKER_TOKEN)
+        .with_worker_tokens("test", &format!("worker-*:{WORKER_TOKEN}"))
         .unwrap();
     let options = ServerOptions {
         tokens,
@@ -646,7 +646,7 @@ async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
     let pool = db.pool();
     let listener = TcpListener::bind(addr).await.unwrap();
     let tokens = monitor_server::auth::Tokens::default()
-        .with_worker_tokens("test", WORKER_TOKEN)
+        .with_worker_tokens("test", &format!("worker-*:{WORKER_TOKEN}"))
         .unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(monitor_server::server::run(

@@ -11,7 +11,7 @@ use monitor_proto::v1::{
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::workers::WorkerRegistry;
+use crate::{auth::WorkerGrant, workers::WorkerRegistry};
 
 /// How long a new stream may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,6 +33,13 @@ impl WorkerService for WorkerServiceImpl {
     type ConnectStream = ControlStream;
 
     async fn connect(&self, request: Request<Streaming<ConnectRequest>>) -> Result<Response<ControlStream>, Status> {
+        // Set by the access middleware from the worker token; without it
+        // nothing may connect (deny by default).
+        let identities = request
+            .extensions()
+            .get::<WorkerGrant>()
+            .cloned()
+            .ok_or_else(|| Status::permission_denied("this stream carries no worker credential"))?;
         let mut inbound = request.into_inner();
         let first = tokio::time::timeout(HELLO_TIMEOUT, inbound.message())
             .await
@@ -45,6 +52,13 @@ impl WorkerService for WorkerServiceImpl {
                 "the first message of a session must be a hello",
             ));
         };
+        if !identities.allows(&hello.worker_id) {
+            return Err(Status::permission_denied(format!(
+                "this worker token may connect as {} only, not as {:?}",
+                identities.describe(),
+                hello.worker_id
+            )));
+        }
         let (session, outbox) = self.registry.open(hello)?;
         let registry = self.registry.clone();
         tokio::spawn(async move {

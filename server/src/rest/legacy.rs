@@ -5,24 +5,26 @@
 //! token is configured).
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Request, State},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, get, post},
 };
 use monitor_proto::v1::ResetDatabaseRequest;
 
 use super::{RestState, get_job, list_jobs, no_body, server_info, start_job, stop_job};
 use crate::error::ApiError;
 
-pub fn router() -> Router<RestState> {
-    Router::new()
-        .route("/", get(server_info))
-        .route("/job", get(list_jobs))
-        .route("/job/{id}", get(get_job))
-        .route("/job/{id}/start", get(start_job).post(start_job))
-        .route("/job/{id}/stop", get(stop_job).post(stop_job))
-        .route("/db/init", post(db_init))
+/// The legacy routes and their handlers (merged into [`super::routes`]).
+pub(super) fn routes() -> Vec<(&'static str, MethodRouter<RestState>)> {
+    vec![
+        ("/", get(server_info)),
+        ("/job", get(list_jobs)),
+        ("/job/{id}", get(get_job)),
+        ("/job/{id}/start", get(start_job).post(start_job)),
+        ("/job/{id}/stop", get(stop_job).post(stop_job)),
+        ("/db/init", post(db_init)),
+    ]
 }
 
 /// The POST itself (with an admin token) is the confirmation.

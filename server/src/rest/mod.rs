@@ -16,7 +16,7 @@ use axum::{
     http::{HeaderMap, Method, Uri},
     middleware::Next,
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, get, post},
 };
 use monitor_proto::v1::{
     CreateJobRequest, CreateJobResponse, DeleteJobRequest, DeleteJobResponse, GetJobRequest, GetJobResponse,
@@ -42,24 +42,42 @@ pub struct RestState {
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// Every REST route and its handlers: `/v1`, health, metrics and the
+/// legacy aliases. The one list both the router and the access-policy walk
+/// ([`route_patterns`]) read.
+fn routes() -> Vec<(&'static str, MethodRouter<RestState>)> {
+    let mut routes = vec![
+        ("/v1/jobs", get(list_jobs).post(create_job)),
+        ("/v1/jobs/{id}", get(get_job).patch(update_job).delete(delete_job)),
+        ("/v1/jobs/{id}/start", post(start_job)),
+        ("/v1/jobs/{id}/stop", post(stop_job)),
+        ("/v1/jobs/{id}/status", get(job_status)),
+        ("/v1/jobs/{id}/metrics", get(query_metrics)),
+        ("/v1/job-summaries", get(list_job_summaries)),
+        ("/v1/info", get(server_info)),
+        ("/v1/workers", get(list_workers)),
+        ("/v1/admin/reset", post(reset_database)),
+        ("/v1/openapi.json", get(openapi_document)),
+        ("/healthz", get(alive)),
+        ("/metrics", get(prometheus)),
+        ("/readyz", get(ready)),
+    ];
+    routes.extend(legacy::routes());
+    routes
+}
+
+/// The patterns of every REST and legacy route, as the router matches them.
+pub fn route_patterns() -> Vec<&'static str> {
+    routes().into_iter().map(|(pattern, _)| pattern).collect()
+}
+
 /// The `/v1` routes and the legacy aliases, with the request timeout.
 pub fn router(state: RestState, request_timeout: Duration) -> Router {
-    Router::new()
-        .route("/v1/jobs", get(list_jobs).post(create_job))
-        .route("/v1/jobs/{id}", get(get_job).patch(update_job).delete(delete_job))
-        .route("/v1/jobs/{id}/start", post(start_job))
-        .route("/v1/jobs/{id}/stop", post(stop_job))
-        .route("/v1/jobs/{id}/status", get(job_status))
-        .route("/v1/jobs/{id}/metrics", get(query_metrics))
-        .route("/v1/job-summaries", get(list_job_summaries))
-        .route("/v1/info", get(server_info))
-        .route("/v1/workers", get(list_workers))
-        .route("/v1/admin/reset", post(reset_database))
-        .route("/v1/openapi.json", get(openapi_document))
-        .route("/healthz", get(alive))
-        .route("/metrics", get(prometheus))
-        .route("/readyz", get(ready))
-        .merge(legacy::router())
+    routes()
+        .into_iter()
+        .fold(Router::new(), |router, (pattern, handlers)| {
+            router.route(pattern, handlers)
+        })
         .with_state(state)
         .layer(axum::middleware::from_fn(
             move |request: Request, next: Next| async move {

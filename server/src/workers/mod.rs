@@ -9,6 +9,12 @@
 //!   pauses its jobs after `lease` without hearing the server.
 //! - Every move bumps the assignment's epoch; a worker that reconnects with
 //!   a stale epoch is told to stop (fenced).
+//! - Epochs are issued by the server only, from blocks reserved in the
+//!   database before use: a claim at an epoch no server process reserved
+//!   (one the worker invented) is fenced, and a new process issues epochs
+//!   above every earlier one.
+//! - A holder that ignores a Revoke loses the assignment after
+//!   `lease + heartbeat interval` anyway.
 //!
 //! The loop wakes on every job change made through this server, on worker
 //! events, and at least every `reconcile_interval` (which also picks up
@@ -40,6 +46,18 @@ use crate::{error::ApiError, jobs::convert::job_from_row, jobs::validate::is_lab
 const LEASE_MARGIN: Duration = Duration::from_secs(3);
 /// How often the assignment lease is pushed forward.
 const LEASE_REWRITE: Duration = Duration::from_secs(1);
+/// Epochs reserved in the database at a time.
+const EPOCH_BLOCK: u64 = 10_000;
+
+/// Bounds of a worker's hello.
+const MAX_LABELS: usize = 32;
+const MAX_LABEL_VALUE_CHARS: usize = 256;
+const MAX_VERSION_CHARS: usize = 64;
+/// More assignments than one worker may claim (the registry itself holds
+/// at most as many as there are running jobs × locations).
+pub const MAX_HELD: usize = 100_000;
+/// Largest capacity a worker may announce.
+const MAX_CAPACITY: u32 = 10_000;
 
 /// Label naming a worker's location.
 pub const LOCATION_LABEL: &str = "location";
@@ -54,6 +72,9 @@ pub struct RegistryConfig {
     pub heartbeat_interval: Duration,
     /// Longest time between two assignment passes.
     pub reconcile_interval: Duration,
+    /// Most workers the registry knows at once (connected, draining or lost
+    /// within their lease); a hello under a new id beyond it is refused.
+    pub max_workers: usize,
 }
 
 impl Default for RegistryConfig {
@@ -62,6 +83,7 @@ impl Default for RegistryConfig {
             lease: Duration::from_secs(15),
             heartbeat_interval: Duration::from_secs(3),
             reconcile_interval: Duration::from_millis(500),
+            max_workers: 1_000,
         }
     }
 }
@@ -87,6 +109,9 @@ struct Held {
     job_version: i64,
     /// A Revoke was sent; the worker has not confirmed yet.
     revoking: bool,
+    /// When the Revoke was sent: past `lease + heartbeat` the assignment is
+    /// taken back without the worker's word.
+    revoked_at: Option<Instant>,
     report: Option<JobReport>,
 }
 
@@ -99,15 +124,23 @@ struct Session {
 }
 
 struct WorkerEntry {
+    /// The hello's labels; `location` places jobs that name locations.
     labels: HashMap<String, String>,
+    /// The worker's build, for ListWorkers.
     version: String,
+    /// Relative share of jobs (weighted rendezvous hashing).
     capacity: u32,
+    /// When the current (or last) session said hello.
     connect_time: DateTime<Utc>,
+    /// Last message of any kind, for the silence limit.
     last_heard: Instant,
+    /// The same moment on the wall clock, for ListWorkers.
     last_heard_at: DateTime<Utc>,
     /// None while disconnected (lost, within its lease).
     session: Option<Session>,
+    /// The worker is handing its jobs back before it exits.
     draining: bool,
+    /// What it runs (or is being asked to give back), at which epoch.
     held: HashMap<AssignmentKey, Held>,
 }
 
@@ -139,8 +172,16 @@ impl WorkerEntry {
 #[derive(Default)]
 struct State {
     workers: HashMap<String, WorkerEntry>,
-    /// Last epoch handed out per assignment.
+    /// Last epoch handed out (or adopted) per assignment.
     epochs: HashMap<AssignmentKey, u64>,
+    /// Epochs this process may issue: `next_epoch..=epochs_end`, reserved
+    /// in the database. Empty (next > end) until a block is reserved.
+    next_epoch: u64,
+    epochs_end: u64,
+    /// The highest epoch any server process reserved: a claim above it was
+    /// never issued. None until read from the database; claims adopted
+    /// before that are checked when it is known.
+    epoch_ceiling: Option<u64>,
     /// Running jobs as last read from the database.
     jobs: HashMap<Uuid, Arc<Job>>,
     /// Until then, assignments nobody holds are not handed out and nothing
@@ -198,27 +239,86 @@ impl WorkerRegistry {
         self.inner.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the grace period is known: on the first call that reaches
-    /// the database, reads how long workers of the previous server process
-    /// may still run their assignments; unclaimed ones wait that long.
+    /// Whether the grace period and the epoch ceiling are known: on the
+    /// first call that reaches the database, reads how long workers of the
+    /// previous server process may still run their assignments (unclaimed
+    /// ones wait that long) and the highest epoch ever reserved; claims
+    /// adopted before then at a higher epoch are fenced now.
     async fn grace_known(&self, pool: &DbPool) -> bool {
         if self.lock().grace_until.is_some() {
             return true;
         }
-        let remaining = async {
+        let read = async {
             let mut conn = pool.get().await?;
-            assignment_lease::remaining(&mut conn).await
+            let grace = assignment_lease::remaining(&mut conn).await?;
+            let ceiling = assignment_lease::epochs_reserved(&mut conn).await?;
+            Ok::<_, monitor_store::StoreError>((grace, ceiling))
         }
         .await;
-        let Ok(grace) = remaining else { return false };
+        let Ok((grace, ceiling)) = read else { return false };
         if !grace.is_zero() {
             tracing::info!(
                 grace_ms = grace.as_millis() as u64,
                 "workers of the previous server process may still run jobs: unclaimed assignments wait"
             );
         }
-        self.lock().grace_until = Some(Instant::now() + grace);
+        let mut state = self.lock();
+        state.grace_until = Some(Instant::now() + grace);
+        state.epoch_ceiling = Some(ceiling);
+        state.next_epoch = ceiling.saturating_add(1);
+        state.epochs_end = ceiling;
+        let State { workers, epochs, .. } = &mut *state;
+        for (worker_id, w) in workers.iter_mut() {
+            let invented: Vec<(AssignmentKey, u64)> = w
+                .held
+                .iter()
+                .filter(|(_, h)| h.epoch > ceiling)
+                .map(|(key, h)| (key.clone(), h.epoch))
+                .collect();
+            for (key, epoch) in invented {
+                tracing::warn!(worker_id, job_id = %key.job_id, epoch, ceiling, "fencing a claim at an epoch no server issued");
+                w.held.remove(&key);
+                epochs.remove(&key);
+                w.send(fence(&key, epoch, INVENTED_EPOCH));
+            }
+        }
         true
+    }
+
+    /// Makes sure epochs are available for `wanted` new assignments,
+    /// reserving a block in the database when the current one runs low.
+    /// False when none is left and none could be reserved.
+    async fn keep_epochs(&self, pool: &DbPool, wanted: u64) -> bool {
+        let left = {
+            let state = self.lock();
+            (state.epochs_end + 1).saturating_sub(state.next_epoch)
+        };
+        if left >= wanted.max(1) {
+            return true;
+        }
+        let count = EPOCH_BLOCK.max(wanted.saturating_mul(2));
+        let reserved = async {
+            let mut conn = pool.get().await?;
+            assignment_lease::reserve_epochs(&mut conn, count).await
+        }
+        .await;
+        match reserved {
+            Ok(end) => {
+                let mut state = self.lock();
+                // Another process may have reserved meanwhile: ours is the
+                // block just below what the database returned, above every
+                // epoch issued before (what is left of the old block is
+                // dropped).
+                state.next_epoch = end.saturating_sub(count).saturating_add(1);
+                state.epochs_end = end;
+                state.epoch_ceiling = Some(state.epoch_ceiling.unwrap_or(0).max(end));
+                true
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "cannot reserve assignment epochs");
+                left > 0
+            }
+        }
     }
 
     /// Asks the assignment loop to run now (after a job change).
@@ -252,7 +352,19 @@ impl WorkerRegistry {
         let now = Instant::now();
         let now_at = Utc::now();
         let worker_id = hello.worker_id.clone();
-        let State { workers, epochs, .. } = &mut *state;
+        if !state.workers.contains_key(&worker_id) && state.workers.len() >= config.max_workers {
+            return Err(ApiError::ResourceExhausted(format!(
+                "the registry already knows {} workers (MONITOR_MAX_WORKERS); a new worker id is refused until one leaves",
+                state.workers.len()
+            )));
+        }
+        let State {
+            workers,
+            epochs,
+            epoch_ceiling,
+            ..
+        } = &mut *state;
+        let ceiling = *epoch_ceiling;
         // Who else holds what, at which epoch (not counting revokes in flight).
         let held_elsewhere: HashMap<AssignmentKey, (String, u64)> = workers
             .iter()
@@ -283,7 +395,7 @@ impl WorkerRegistry {
         }
         entry.labels = hello.labels.clone();
         entry.version = hello.version.clone();
-        entry.capacity = hello.capacity.clamp(1, 10_000);
+        entry.capacity = hello.capacity.clamp(1, MAX_CAPACITY);
         entry.connect_time = now_at;
         entry.last_heard = now;
         entry.last_heard_at = now_at;
@@ -300,6 +412,10 @@ impl WorkerRegistry {
         let mut fenced = Vec::new();
         let mut displaced = Vec::new();
         for (key, claim) in &claimed {
+            if ceiling.is_some_and(|ceiling| claim.epoch > ceiling) || claim.epoch == 0 {
+                fenced.push(((*key).clone(), INVENTED_EPOCH));
+                continue;
+            }
             let ours = entry.held.get(key).map(|h| h.epoch);
             let latest = epochs.get(key).copied().unwrap_or(0);
             // Unknown to us (e.g. this server restarted): adopt it if nobody
@@ -319,24 +435,20 @@ impl WorkerRegistry {
                             epoch: claim.epoch,
                             job_version: 0,
                             revoking: false,
+                            revoked_at: None,
                             report: None,
                         },
                     );
                     epochs.insert(key.clone(), claim.epoch);
                 }
-                _ => fenced.push((*key).clone()),
+                _ => fenced.push(((*key).clone(), STALE_EPOCH)),
             }
         }
         // Assignments we thought it held but it no longer runs are gone.
         entry.held.retain(|key, _| claimed.contains_key(key));
-        for key in &fenced {
-            tracing::info!(worker_id, job_id = %key.job_id, location = key.location, "fencing a stale assignment");
-            entry.send(connect_response::Kind::Revoke(Revoke {
-                job_id: key.job_id.to_string(),
-                location: key.location.clone(),
-                epoch: claimed[key].epoch,
-                reason: "stale epoch: the assignment moved to another worker".into(),
-            }));
+        for (key, reason) in &fenced {
+            tracing::info!(worker_id, job_id = %key.job_id, location = key.location, reason, "fencing a claimed assignment");
+            entry.send(fence(key, claimed[key].epoch, reason));
         }
         // Confirm the ones it keeps (a paused worker resumes on Assign); the
         // version check in the loop resends the spec when it changed.
@@ -350,6 +462,7 @@ impl WorkerRegistry {
             {
                 tracing::info!(worker_id = holder, job_id = %key.job_id, epoch, "revoking an assignment a newer epoch claims");
                 held.revoking = true;
+                held.revoked_at = Some(Instant::now());
                 w.send(connect_response::Kind::Revoke(Revoke {
                     job_id: key.job_id.to_string(),
                     location: key.location.clone(),
@@ -554,8 +667,24 @@ impl WorkerRegistry {
         let now = Instant::now();
         let in_grace = !may_assign || state.grace_until.is_some_and(|until| now < until);
         let State {
-            workers, epochs, jobs, ..
+            workers,
+            epochs,
+            jobs,
+            next_epoch,
+            epochs_end,
+            ..
         } = &mut *state;
+
+        // A holder that ignored a Revoke for a whole lease loses it anyway.
+        for (id, w) in workers.iter_mut() {
+            w.held.retain(|key, held| {
+                let overdue = held.revoked_at.is_some_and(|at| now.duration_since(at) > silence_limit);
+                if overdue {
+                    tracing::warn!(worker_id = id, job_id = %key.job_id, epoch = held.epoch, "worker ignored a revoke for its lease; taking the assignment back");
+                }
+                !overdue
+            });
+        }
 
         // Lost workers whose lease expired give up everything they held.
         workers.retain(|id, w| {
@@ -640,6 +769,7 @@ impl WorkerRegistry {
                     }
                     _ => {
                         held.revoking = true;
+                        held.revoked_at = Some(now);
                         let reason = if job.is_none() {
                             "job stopped or deleted"
                         } else {
@@ -669,21 +799,29 @@ impl WorkerRegistry {
             }
             let Some(worker_id) = targets.get(key) else { continue };
             let Some(w) = workers.get_mut(worker_id) else { continue };
-            let epoch = epochs.entry(key.clone()).or_insert(0);
-            *epoch += 1;
+            // Epochs come only from the reserved block; when it is used up
+            // the rest waits for the next pass (which reserves more).
+            if *next_epoch > *epochs_end {
+                tracing::debug!("no reserved epochs left; assigning the rest on the next pass");
+                break;
+            }
+            let epoch = *next_epoch;
+            *next_epoch = next_epoch.saturating_add(1);
+            epochs.insert(key.clone(), epoch);
             w.held.insert(
                 key.clone(),
                 Held {
-                    epoch: *epoch,
+                    epoch,
                     job_version: job.version,
                     revoking: false,
+                    revoked_at: None,
                     report: None,
                 },
             );
             w.send(connect_response::Kind::Assign(Assign {
                 job: Some((**job).clone()),
                 location: key.location.clone(),
-                epoch: *epoch,
+                epoch,
             }));
             sent += 1;
         }
@@ -692,6 +830,13 @@ impl WorkerRegistry {
             epochs.retain(|key, _| desired.contains_key(key) || held.contains(key));
         }
         sent
+    }
+
+    /// How many assignments the running jobs make (an upper bound of the
+    /// epochs the next pass may issue).
+    fn assignments_wanted(&self) -> u64 {
+        let state = self.lock();
+        state.jobs.values().map(|job| job.locations.len().max(1) as u64).sum()
     }
 
     /// Sends every connected worker a heartbeat.
@@ -731,7 +876,9 @@ impl WorkerRegistry {
             }
             // Nothing is handed out before the previous process's lease is
             // known (retried while the database is down).
-            let may_assign = self.grace_known(&pool).await && self.keep_lease(&pool).await;
+            let wanted = self.assignments_wanted();
+            let may_assign =
+                self.grace_known(&pool).await && self.keep_lease(&pool).await && self.keep_epochs(&pool, wanted).await;
             self.reconcile(may_assign);
         }
     }
@@ -798,6 +945,20 @@ impl WorkerRegistry {
     }
 }
 
+/// Revoke reasons of a claim the server does not accept.
+const STALE_EPOCH: &str = "stale epoch: the assignment moved to another worker";
+const INVENTED_EPOCH: &str = "unknown epoch: no server issued it";
+
+/// The Revoke that fences a claimed assignment.
+fn fence(key: &AssignmentKey, epoch: u64, reason: &str) -> connect_response::Kind {
+    connect_response::Kind::Revoke(Revoke {
+        job_id: key.job_id.to_string(),
+        location: key.location.clone(),
+        epoch,
+        reason: reason.into(),
+    })
+}
+
 fn to_duration(duration: Duration) -> pbjson_types::Duration {
     pbjson_types::Duration {
         seconds: duration.as_secs() as i64,
@@ -805,35 +966,72 @@ fn to_duration(duration: Duration) -> pbjson_types::Duration {
     }
 }
 
-/// Checks a hello before anything is registered.
+/// Checks a hello before anything is registered: every field bounded, so
+/// a stranger with a worker token cannot grow the registry without limit.
 fn validate_hello(hello: &WorkerHello) -> Result<(), ApiError> {
+    use crate::error::FieldViolation;
     let mut violations = Vec::new();
-    if hello.worker_id.is_empty() || hello.worker_id.len() > 128 || hello.worker_id.chars().any(char::is_control) {
-        violations.push(crate::error::FieldViolation::new(
+    if hello.worker_id.is_empty()
+        || hello.worker_id.chars().count() > 128
+        || hello.worker_id.chars().any(char::is_control)
+    {
+        violations.push(FieldViolation::new(
             "hello.worker_id",
             "must be 1 to 128 printable characters",
         ));
     }
-    if hello.capacity > 10_000 {
-        violations.push(crate::error::FieldViolation::new(
+    if hello.capacity > MAX_CAPACITY {
+        violations.push(FieldViolation::new(
             "hello.capacity",
-            "must be at most 10000 (0 means 1)",
+            format!("must be at most {MAX_CAPACITY} (0 means 1)"),
         ));
     }
-    for key in hello.labels.keys() {
-        if !is_label_key(key) {
-            violations.push(crate::error::FieldViolation::new(
-                format!("hello.labels[{key:?}]"),
-                "is not a valid label key",
-            ));
+    if hello.version.chars().count() > MAX_VERSION_CHARS || hello.version.chars().any(char::is_control) {
+        violations.push(FieldViolation::new(
+            "hello.version",
+            format!("must be at most {MAX_VERSION_CHARS} printable characters"),
+        ));
+    }
+    if hello.labels.len() > MAX_LABELS {
+        violations.push(FieldViolation::new(
+            "hello.labels",
+            format!("at most {MAX_LABELS} labels (got {})", hello.labels.len()),
+        ));
+    } else {
+        for (key, value) in &hello.labels {
+            if !is_label_key(key) {
+                violations.push(FieldViolation::new(
+                    format!("hello.labels[{key:?}]"),
+                    "is not a valid label key",
+                ));
+            }
+            if value.chars().count() > MAX_LABEL_VALUE_CHARS || value.chars().any(char::is_control) {
+                violations.push(FieldViolation::new(
+                    format!("hello.labels[{key:?}]"),
+                    format!("value must be at most {MAX_LABEL_VALUE_CHARS} printable characters"),
+                ));
+            }
         }
     }
-    for (i, held) in hello.held.iter().enumerate() {
-        if parse_key(held).is_none() {
-            violations.push(crate::error::FieldViolation::new(
-                format!("hello.held[{i}].job_id"),
-                "is not a job id",
-            ));
+    if hello.held.len() > MAX_HELD {
+        violations.push(FieldViolation::new(
+            "hello.held",
+            format!("at most {MAX_HELD} assignments (got {})", hello.held.len()),
+        ));
+    } else {
+        for (i, held) in hello.held.iter().enumerate() {
+            if parse_key(held).is_none() {
+                violations.push(FieldViolation::new(
+                    format!("hello.held[{i}].job_id"),
+                    "is not a job id",
+                ));
+            }
+            if held.location.chars().count() > MAX_LABEL_VALUE_CHARS {
+                violations.push(FieldViolation::new(
+                    format!("hello.held[{i}].location"),
+                    format!("must be at most {MAX_LABEL_VALUE_CHARS} characters"),
+                ));
+            }
         }
     }
     if violations.is_empty() {

@@ -1,6 +1,7 @@
 //! Integration tests of the control plane: the real server on port 0 over a
 //! fresh PostgreSQL database per test, driven by tonic clients and grpcurl.
 
+mod access;
 mod admin;
 mod fuzz;
 mod grpcurl;

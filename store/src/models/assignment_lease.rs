@@ -42,3 +42,38 @@ pub async fn release(conn: &mut AsyncPgConnection) -> Result<(), StoreError> {
         .await?;
     Ok(())
 }
+
+/// The highest assignment epoch any server process reserved (0 when none):
+/// no epoch above it was ever issued.
+pub async fn epochs_reserved(conn: &mut AsyncPgConnection) -> Result<u64, StoreError> {
+    let reserved: i64 = diesel::select(sql::<BigInt>(
+        "COALESCE((SELECT epochs_reserved FROM assignment_lease), 0)",
+    ))
+    .get_result(conn)
+    .await?;
+    Ok(reserved.max(0) as u64)
+}
+
+/// Reserves `count` more epochs for this process and returns the new
+/// highest reserved one: the block is `(returned - count, returned]`, also
+/// when other processes reserve at the same time.
+pub async fn reserve_epochs(conn: &mut AsyncPgConnection, count: u64) -> Result<u64, StoreError> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX).clamp(1, 1 << 40);
+    let reserved: i64 = diesel::sql_query(
+        "INSERT INTO assignment_lease (held_until, epochs_reserved) VALUES (now(), $1) \
+         ON CONFLICT (singleton) DO UPDATE \
+         SET epochs_reserved = assignment_lease.epochs_reserved + EXCLUDED.epochs_reserved \
+         RETURNING epochs_reserved",
+    )
+    .bind::<BigInt, _>(count)
+    .get_result::<Reserved>(conn)
+    .await?
+    .epochs_reserved;
+    Ok(reserved.max(0) as u64)
+}
+
+#[derive(diesel::QueryableByName)]
+struct Reserved {
+    #[diesel(sql_type = BigInt)]
+    epochs_reserved: i64,
+}

@@ -1,0 +1,1 @@
+ALTER TABLE assignment_lease DROP COLUMN epochs_reserved;

@@ -1,0 +1,81 @@
+//! The access middleware: finds the operation a request will reach (from
+//! the route the router matched, never from the content type), checks the
+//! credentials against [`super::policy`], then the content type, and only
+//! then lets the request through. A worker stream carries on the worker
+//! identities its token may use.
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::Response,
+};
+
+use super::{
+    Tokens,
+    policy::{self, Grant, Target},
+};
+use crate::error::{self, ApiError};
+
+/// Middleware: decides every request before it reaches a service. Refusals
+/// take the form of what the request reaches: gRPC statuses on gRPC
+/// methods (UNAUTHENTICATED, PERMISSION_DENIED, UNIMPLEMENTED), JSON errors
+/// (401, 403) on REST routes, whatever the client's content type; 405 and
+/// 415 are HTTP statuses for everyone, as the gRPC spec has it for
+/// transport errors.
+pub async fn require_token(State(tokens): State<Tokens>, mut request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let refuse = |err: ApiError, as_grpc: bool| {
+        tracing::info!(%method, path, code = ?err.code(), "request refused");
+        if as_grpc {
+            error::grpc_response(err)
+        } else {
+            error::http_response(err)
+        }
+    };
+    let operation = match policy::target(&method, route.as_deref(), &path) {
+        Target::Operation(operation) => operation,
+        // The fallback answers 404 / UNIMPLEMENTED.
+        Target::Unrouted => return next.run(request).await,
+        Target::MethodNotAllowed => {
+            let hint = if path == "/db/init" { " (use POST)" } else { "" };
+            return refuse(
+                ApiError::MethodNotAllowed(format!("method {method} is not allowed on {path}{hint}")),
+                false,
+            );
+        }
+        Target::UnknownGrpcMethod => {
+            tracing::info!(%method, path, "unknown gRPC method refused");
+            return tonic::Status::unimplemented(format!("unknown method {path}")).into_http();
+        }
+        Target::Unlisted => {
+            return refuse(
+                ApiError::PermissionDenied(format!(
+                    "{method} {path} has no access rule; refusing it (a server bug: please report it)"
+                )),
+                false,
+            );
+        }
+    };
+    let grpc_method = operation.payload == policy::Payload::Grpc;
+    let credential = tokens.credential(request.headers());
+    let grant = match policy::authorize(operation.requirement, &credential, &tokens) {
+        Ok(grant) => grant,
+        Err(err) => return refuse(err, grpc_method),
+    };
+    if let Err(err) = policy::check_content_type(operation.payload, &content_type) {
+        return refuse(err, false);
+    }
+    if let Grant::Worker(identities) = grant {
+        request.extensions_mut().insert(identities);
+    }
+    next.run(request).await
+}
