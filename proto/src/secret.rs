@@ -204,9 +204,18 @@ mod tests {
 
     #[test]
     fn userinfo_is_redacted_whole() {
-        assert_eq!(redact_userinfo("https://user:pw@host.example/p?q=1"), "https://***@host.example/p?q=1");
-        assert_eq!(redact_userinfo("https://token@host.example/"), "https://***@host.example/");
-        assert_eq!(redact_userinfo("https://:pw@host.example/"), "https://***@host.example/");
+        assert_eq!(
+            redact_userinfo("https://user:pw@host.example/p?q=1"),
+            "https://***@host.example/p?q=1"
+        );
+        assert_eq!(
+            redact_userinfo("https://token@host.example/"),
+            "https://***@host.example/"
+        );
+        assert_eq!(
+            redact_userinfo("https://:pw@host.example/"),
+            "https://***@host.example/"
+        );
         assert_eq!(
             redact_userinfo("postgres://monitor:s3cret@db:5432/monitor"),
             "postgres://***@db:5432/monitor"
@@ -251,8 +260,14 @@ mod tests {
         };
         let shown = format!("{check:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("text/plain") && shown.contains("https://***@host.example/"), "{shown}");
+        assert!(
+            shown.contains("text/plain") && shown.contains("https://***@host.example/"),
+            "{shown}"
+        );
         let header = format!("{:?}", check.headers[0]);
-        assert!(!header.contains("hunter2") && header.contains("Authorization"), "{header}");
+        assert!(
+            !header.contains("hunter2") && header.contains("Authorization"),
+            "{header}"
+        );
     }
 }

@@ -40,11 +40,14 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Refuse bad configuration before touching the database.
-    let tokens = Tokens::load(args.api_tokens.as_ref().map(Secret::expose), args.api_tokens_file.as_deref())?
-        .with_worker_tokens(
-            "MONITOR_WORKER_TOKENS",
-            args.worker_tokens.as_ref().map_or("", Secret::expose),
-        )?;
+    let tokens = Tokens::load(
+        args.api_tokens.as_ref().map(Secret::expose),
+        args.api_tokens_file.as_deref(),
+    )?
+    .with_worker_tokens(
+        "MONITOR_WORKER_TOKENS",
+        args.worker_tokens.as_ref().map_or("", Secret::expose),
+    )?;
     let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
     ui_source
         .check()

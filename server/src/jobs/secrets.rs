@@ -320,7 +320,11 @@ mod tests {
 
     #[test]
     fn unmarking_a_header_does_not_reveal_it() {
-        let mut unmarked = job("https://***@shop.example/health", vec![header("X-Custom", REDACTED)], &[]);
+        let mut unmarked = job(
+            "https://***@shop.example/health",
+            vec![header("X-Custom", REDACTED)],
+            &[],
+        );
         let v = violations(restore(&mut unmarked, Some(&stored())).unwrap_err());
         assert_eq!(v[0].field, "http.headers[0].value");
         assert!(v[0].description.contains("not a secret header"), "{}", v[0].description);
@@ -332,7 +336,11 @@ mod tests {
             let mut moved = job(url, vec![], &[]);
             let v = violations(restore(&mut moved, Some(&stored())).unwrap_err());
             assert_eq!(v[0].field, "http.url", "{url}");
-            assert!(v[0].description.contains("https://shop.example"), "{}", v[0].description);
+            assert!(
+                v[0].description.contains("https://shop.example"),
+                "{}",
+                v[0].description
+            );
         }
         let mut header_moved = job("https://evil.example/", vec![header("Authorization", REDACTED)], &[]);
         assert!(restore(&mut header_moved, Some(&stored())).is_err());

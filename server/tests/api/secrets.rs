@@ -166,7 +166,11 @@ async fn grpc_answers_redact_while_the_store_and_the_worker_keep_the_values() {
     assert_eq!(assigned.id, id);
     assert_real(http(&assigned));
 
-    let stopped = jobs.stop_job(StopJobRequest { id: id.clone() }).await.unwrap().into_inner();
+    let stopped = jobs
+        .stop_job(StopJobRequest { id: id.clone() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_redacted(stopped.job.as_ref().unwrap());
 }
 
@@ -210,7 +214,9 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
 
     // A new value replaces; the marker keeps the others.
     let mut rotated = updated.clone();
-    let Some(Check::Http(check)) = &mut rotated.check else { unreachable!() };
+    let Some(Check::Http(check)) = &mut rotated.check else {
+        unreachable!()
+    };
     check.headers[0].value = "Bearer rotated".into();
     let rotated = jobs
         .update_job(UpdateJobRequest {
@@ -232,7 +238,9 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
 
     // The stored secrets do not follow the job to another host.
     let mut moved = rotated.clone();
-    let Some(Check::Http(check)) = &mut moved.check else { unreachable!() };
+    let Some(Check::Http(check)) = &mut moved.check else {
+        unreachable!()
+    };
     check.url = "https://***@elsewhere.example/health".into();
     let err = jobs
         .update_job(UpdateJobRequest {
@@ -242,14 +250,20 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
         .await
         .unwrap_err();
     assert_eq!(violated_fields(&err), ["job.http.url"]);
-    assert!(err.message().contains("send the secret values again"), "{}", err.message());
+    assert!(
+        err.message().contains("send the secret values again"),
+        "{}",
+        err.message()
+    );
 }
 
 #[tokio::test]
 async fn grpc_create_with_the_marker_is_refused_naming_the_field() {
     let server = TestServer::start().await;
     let mut marked = secret_job("secret-marker");
-    let Some(Check::Http(check)) = &mut marked.check else { unreachable!() };
+    let Some(Check::Http(check)) = &mut marked.check else {
+        unreachable!()
+    };
     check.headers[1].value = REDACTED.into();
     check.url = "https://***@shop.example/health".into();
     let err = server
@@ -379,7 +393,10 @@ async fn jobs_file_round_trip_of_redacted_secrets_is_unchanged() {
     // Markers for a job that is not stored yet: refused, naming job and field.
     let mut marked = secret_job_json("secret-file");
     marked["http"]["headers"][0]["value"] = json!(REDACTED);
-    let err = import(json!({"jobs": [marked]}).to_string()).await.unwrap_err().to_string();
+    let err = import(json!({"jobs": [marked]}).to_string())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("jobs[0] (\"secret-file\")") && err.contains("http.headers[0].value"),
         "{err}"

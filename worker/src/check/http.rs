@@ -196,8 +196,15 @@ pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, de
 /// The request and the body read, recording progress in `seen` (kept when
 /// the deadline cuts this short).
 async fn exchange(shared: &Shared, check: &HttpCheck, started: Instant, seen: &mut Seen) -> Result<(), Failure> {
-    let url = Url::parse(&check.url)
-        .map_err(|error| Failure::new(CheckOutcome::HttpError, format!("invalid URL {:?}: {error}", monitor_proto::secret::redact_userinfo(&check.url))))?;
+    let url = Url::parse(&check.url).map_err(|error| {
+        Failure::new(
+            CheckOutcome::HttpError,
+            format!(
+                "invalid URL {:?}: {error}",
+                monitor_proto::secret::redact_userinfo(&check.url)
+            ),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Failure::new(
             CheckOutcome::HttpError,
