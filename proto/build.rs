@@ -28,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The generated `connect` constructor would clash with the
         // WorkerService.Connect RPC; clients use `new(channel)` instead.
         .build_transport(false)
+        // Their Debug impls hide secrets (src/secret.rs).
+        .skip_debug([".monitor.v1.HttpCheck", ".monitor.v1.HttpHeader"])
         .compile_well_known_types(true)
         .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .extern_path(".google.protobuf", "::pbjson_types")

@@ -3,7 +3,8 @@
 //! Messages come from prost, clients and servers from tonic, and the serde
 //! impls from pbjson, so JSON uses the canonical proto3 mapping (the same field
 //! names and formats grpcurl prints). [`FILE_DESCRIPTOR_SET`] feeds server
-//! reflection.
+//! reflection. [`secret`] is the one home of what counts as a secret and
+//! how it is hidden.
 
 /// Version 1 of the monitor API.
 pub mod v1 {
@@ -17,4 +18,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub use pbjson_types;
 
+pub mod secret;
 pub mod wkt;

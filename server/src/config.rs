@@ -1,9 +1,13 @@
 //! Command line and environment configuration of `monitor-server`.
+//!
+//! Secret settings (tokens, the database URL's password) are [`Secret`] and
+//! [`SecretUrl`], so the derived `Debug` impls never print them.
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use axum::http::HeaderValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use monitor_proto::secret::{Secret, SecretUrl};
 
 /// The monitor control plane: stores jobs and serves the API.
 #[derive(Debug, Parser)]
@@ -33,7 +37,7 @@ pub struct DatabaseArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/monitor",
         value_parser = parse_database_url
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
     /// Log format.
     #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -58,7 +62,7 @@ pub struct ServeArgs {
     /// API tokens as role:token pairs separated by commas (roles: read, write, admin).
     /// Without any token the server runs open (dev mode) and the database reset is disabled.
     #[arg(long, env = "MONITOR_API_TOKENS", hide_env_values = true)]
-    pub api_tokens: Option<String>,
+    pub api_tokens: Option<Secret>,
     /// File with one role:token per line (# comments); merged with --api-tokens.
     #[arg(long, env = "MONITOR_API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
@@ -72,7 +76,7 @@ pub struct ServeArgs {
     /// separated by commas (probe-eu-1:…, probe-*:…, *:… for any id; tokens
     /// ≥ 16 characters). Without any, every client may connect as any worker.
     #[arg(long, env = "MONITOR_WORKER_TOKENS", hide_env_values = true)]
-    pub worker_tokens: Option<String>,
+    pub worker_tokens: Option<Secret>,
     /// Serve on a non-loopback address without API tokens or without worker
     /// tokens (anyone who reaches the port may then use the API or connect
     /// as a worker). Without it such a start is refused.
@@ -123,7 +127,7 @@ pub enum LogFormat {
 }
 
 /// Accepts only postgres:// or postgresql:// URLs naming a host.
-fn parse_database_url(raw: &str) -> Result<String, String> {
+fn parse_database_url(raw: &str) -> Result<SecretUrl, String> {
     let url =
         url::Url::parse(raw).map_err(|err| format!("not a URL ({err}); expected postgres://user@host:port/db"))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
@@ -135,7 +139,7 @@ fn parse_database_url(raw: &str) -> Result<String, String> {
     if url.path().trim_start_matches('/').is_empty() {
         return Err("must name a database, e.g. postgres://postgres@127.0.0.1:5432/monitor".into());
     }
-    Ok(raw.to_owned())
+    Ok(SecretUrl::new(raw))
 }
 
 #[cfg(test)]
@@ -148,7 +152,7 @@ mod tests {
         assert!(cli.command.is_none());
         assert_eq!(cli.serve.listen.to_string(), "127.0.0.1:8080");
         let cli = Cli::try_parse_from(["monitor-server", "migrate", "--database-url", "postgres://h/db"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Migrate(args)) if args.database_url == "postgres://h/db"));
+        assert!(matches!(cli.command, Some(Command::Migrate(args)) if args.database_url.expose() == "postgres://h/db"));
         let cli = Cli::try_parse_from([
             "monitor-server",
             "--cors-allowed-origins",
@@ -156,6 +160,31 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.serve.cors_allowed_origins.len(), 2);
+    }
+
+    #[test]
+    fn debug_output_hides_tokens_and_the_database_password() {
+        let cli = Cli::try_parse_from([
+            "monitor-server",
+            "--database-url",
+            "postgres://monitor:db-hunter2@db:5432/monitor",
+            "--api-tokens",
+            "read:api-hunter2-0123456789",
+            "--worker-tokens",
+            "worker-hunter2-0123456789",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://***@db:5432/monitor"), "{shown}");
+        assert_eq!(
+            cli.serve.database.database_url.expose(),
+            "postgres://monitor:db-hunter2@db:5432/monitor"
+        );
+        assert_eq!(
+            cli.serve.api_tokens.as_ref().map(Secret::expose),
+            Some("read:api-hunter2-0123456789")
+        );
     }
 
     #[test]

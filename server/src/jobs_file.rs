@@ -5,7 +5,9 @@
 //!
 //! Format: `{"jobs": [<Job in proto3 JSON>, ...]}`, the same JSON the API
 //! speaks. A job without `desiredState` is created stopped and keeps its
-//! current state when updated.
+//! current state when updated. A secret written as the redaction marker
+//! (as answers show it) keeps the stored value, so an exported job imports
+//! as unchanged; for a job not stored yet the marker is refused.
 
 use std::{collections::HashSet, path::Path};
 
@@ -16,7 +18,7 @@ use monitor_store::{
     models::job::{self, JobFields},
 };
 
-use crate::jobs::{fields_of, validate::validate_job};
+use crate::jobs::{convert::job_from_row, fields_of, secrets, validate::validate_job};
 
 /// Why a jobs file was refused.
 #[derive(Debug, thiserror::Error)]
@@ -40,9 +42,43 @@ pub struct ImportReport {
 /// One job of the file, checked.
 #[derive(Debug, Clone)]
 pub struct DeclaredJob {
+    /// `jobs[3] ("name")`, for errors.
+    label: String,
+    /// As written; secrets sent as the marker are restored when applied.
+    job: Job,
     fields: JobFields,
     /// The file did not set a desired state.
     keep_state: bool,
+}
+
+/// Why applying failed inside the import's transaction.
+enum Refused {
+    Store(StoreError),
+    /// A job's secrets could not be restored (`label: problems`).
+    Invalid(String),
+}
+
+impl From<StoreError> for Refused {
+    fn from(err: StoreError) -> Self {
+        Refused::Store(err)
+    }
+}
+
+impl From<monitor_store::diesel_error::Error> for Refused {
+    fn from(err: monitor_store::diesel_error::Error) -> Self {
+        Refused::Store(err.into())
+    }
+}
+
+/// `label: field: problem; ...` for a refused job.
+fn describe(label: &str, err: &crate::error::ApiError) -> String {
+    match err.violations() {
+        [] => format!("{label}: {err}"),
+        violations => {
+            let problems: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            format!("{label}: {}", problems.join("; "))
+        }
+    }
 }
 
 /// Parses and validates a jobs file's text; `path` only names it in errors.
@@ -89,10 +125,7 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<DeclaredJob>, JobsFileError> 
                 invalid(format!("{label}: field {path}: {cause}"))
             }
         })?;
-        let valid = validate_job(&job).map_err(|err| {
-            let problems: Vec<String> = err.violations().iter().map(ToString::to_string).collect();
-            invalid(format!("{label}: {}", problems.join("; ")))
-        })?;
+        let valid = validate_job(&job).map_err(|err| invalid(describe(&label, &err)))?;
         if !names.insert(job.name.clone()) {
             return Err(invalid(format!(
                 "{label}: the name {:?} appears more than once",
@@ -100,6 +133,8 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<DeclaredJob>, JobsFileError> 
             )));
         }
         declared.push(DeclaredJob {
+            label,
+            job,
             fields: valid.fields,
             keep_state: valid.state_unspecified,
         });
@@ -117,37 +152,73 @@ pub async fn import_file(pool: &DbPool, path: &Path) -> Result<ImportReport, Job
             source,
         })?;
     let declared = parse(&shown, &text)?;
-    apply(pool, declared)
-        .await
-        .map_err(|source| JobsFileError::Store { path: shown, source })
+    apply(pool, &shown, declared).await
 }
 
-/// Applies checked jobs in one transaction.
-pub async fn apply(pool: &DbPool, declared: Vec<DeclaredJob>) -> Result<ImportReport, StoreError> {
-    let mut conn = pool.get().await?;
-    conn.transaction(async move |conn| {
-        let mut report = ImportReport::default();
-        for DeclaredJob { mut fields, keep_state } in declared {
-            let name = fields.name.clone();
-            match job::find_by_name(conn, &fields.name).await? {
-                None => {
-                    job::insert(conn, &fields).await?;
-                    report.created.push(name);
-                }
-                Some(existing) => {
-                    if keep_state {
-                        fields.desired_state = existing.desired_state.clone();
+/// Applies checked jobs in one transaction; `path` only names the file in
+/// errors.
+pub async fn apply(pool: &DbPool, path: &str, declared: Vec<DeclaredJob>) -> Result<ImportReport, JobsFileError> {
+    let store_error = |source| JobsFileError::Store {
+        path: path.to_owned(),
+        source,
+    };
+    let mut conn = pool.get().await.map_err(|err| store_error(err.into()))?;
+    let applied = conn
+        .transaction(async move |conn| {
+            let mut report = ImportReport::default();
+            for declared in declared {
+                let name = declared.fields.name.clone();
+                let existing = job::find_by_name(conn, &name).await?;
+                let (mut fields, keep_state) = restore_secrets(declared, existing.as_ref())?;
+                match existing {
+                    None => {
+                        job::insert(conn, &fields).await?;
+                        report.created.push(name);
                     }
-                    if fields_of(&existing) == fields {
-                        report.unchanged.push(name);
-                    } else {
-                        job::update(conn, existing.id, existing.version, &fields).await?;
-                        report.updated.push(name);
+                    Some(existing) => {
+                        if keep_state {
+                            fields.desired_state = existing.desired_state.clone();
+                        }
+                        if fields_of(&existing) == fields {
+                            report.unchanged.push(name);
+                        } else {
+                            job::update(conn, existing.id, existing.version, &fields).await?;
+                            report.updated.push(name);
+                        }
                     }
                 }
             }
-        }
-        Ok(report)
+            Ok(report)
+        })
+        .await;
+    applied.map_err(|refused| match refused {
+        Refused::Store(source) => store_error(source),
+        Refused::Invalid(message) => JobsFileError::Invalid {
+            path: path.to_owned(),
+            message,
+        },
     })
-    .await
+}
+
+/// The columns to store for a declared job, with the secrets it sends as
+/// the marker taken from the stored job of its name (`existing`), and
+/// whether it keeps the stored state.
+fn restore_secrets(declared: DeclaredJob, existing: Option<&job::JobRow>) -> Result<(JobFields, bool), Refused> {
+    let DeclaredJob {
+        label,
+        mut job,
+        fields,
+        keep_state,
+    } = declared;
+    let stored = match existing {
+        Some(row) => Some(job_from_row(row.clone()).map_err(|err| Refused::Invalid(describe(&label, &err)))?),
+        None => None,
+    };
+    let before = job.clone();
+    secrets::restore(&mut job, stored.as_ref()).map_err(|err| Refused::Invalid(describe(&label, &err)))?;
+    if job == before {
+        return Ok((fields, keep_state));
+    }
+    let valid = validate_job(&job).map_err(|err| Refused::Invalid(describe(&label, &err)))?;
+    Ok((valid.fields, keep_state))
 }

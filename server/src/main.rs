@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use monitor_proto::secret::Secret;
 use monitor_server::{
     auth::Tokens,
     config::{Cli, Command, LogFormat, ServeArgs},
@@ -39,8 +40,14 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Refuse bad configuration before touching the database.
-    let tokens = Tokens::load(args.api_tokens.as_deref(), args.api_tokens_file.as_deref())?
-        .with_worker_tokens("MONITOR_WORKER_TOKENS", args.worker_tokens.as_deref().unwrap_or(""))?;
+    let tokens = Tokens::load(
+        args.api_tokens.as_ref().map(Secret::expose),
+        args.api_tokens_file.as_deref(),
+    )?
+    .with_worker_tokens(
+        "MONITOR_WORKER_TOKENS",
+        args.worker_tokens.as_ref().map_or("", Secret::expose),
+    )?;
     monitor_server::auth::check_exposure(args.listen, &tokens, args.insecure_open).map_err(anyhow::Error::msg)?;
     let ui_source = args.ui_dir.clone().map_or(UiSource::Embedded, UiSource::Directory);
     ui_source
@@ -53,7 +60,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.worker_lease_ms
         );
     }
-    let url = &args.database.database_url;
+    let url = args.database.database_url.expose();
     if !args.no_migrate {
         let applied = monitor_store::migrations::run_pending(url)
             .await
@@ -107,7 +114,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Migrate(args)) => {
             init_tracing(args.log_format);
-            let applied = monitor_store::migrations::run_pending(&args.database_url).await?;
+            let applied = monitor_store::migrations::run_pending(args.database_url.expose()).await?;
             if applied.is_empty() {
                 println!("database is up to date");
             } else {

@@ -10,6 +10,7 @@ use std::{
 };
 
 use clap::{Args, ValueEnum};
+use monitor_proto::secret::Secret;
 use rdkafka::{
     ClientConfig, ClientContext,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
@@ -66,7 +67,8 @@ pub struct KafkaArgs {
     #[arg(long, env = "KAFKA_SASL_USERNAME")]
     pub kafka_sasl_username: Option<String>,
     #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
-    pub kafka_sasl_password: Option<String>,
+    /// Printed as `***` by `Debug`.
+    pub kafka_sasl_password: Option<Secret>,
 }
 
 /// Why the Kafka settings were refused.
@@ -155,7 +157,10 @@ impl KafkaArgs {
         if let Some(mechanism) = self.kafka_sasl_mechanism {
             config.set("sasl.mechanism", mechanism.as_str());
             config.set("sasl.username", self.kafka_sasl_username.clone().unwrap_or_default());
-            config.set("sasl.password", self.kafka_sasl_password.clone().unwrap_or_default());
+            config.set(
+                "sasl.password",
+                self.kafka_sasl_password.as_ref().map_or("", Secret::expose),
+            );
         }
         Ok(config)
     }
@@ -361,10 +366,22 @@ mod tests {
         tls.kafka_ca_file = Some(ca.clone());
         tls.kafka_sasl_mechanism = Some(SaslMechanism::ScramSha512);
         tls.kafka_sasl_username = Some("u".into());
-        tls.kafka_sasl_password = Some("p".into());
+        tls.kafka_sasl_password = Some(Secret::new("p"));
         let config = tls.client_config().unwrap();
         assert_eq!(config.get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(config.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(config.get("sasl.password"), Some("p"));
         std::fs::remove_file(ca).unwrap();
+    }
+
+    #[test]
+    fn debug_output_hides_the_sasl_password() {
+        let mut args = KafkaArgs::plaintext("h:9092", "t");
+        args.kafka_sasl_mechanism = Some(SaslMechanism::Plain);
+        args.kafka_sasl_username = Some("monitor".into());
+        args.kafka_sasl_password = Some(Secret::new("sasl-hunter2"));
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("monitor") && shown.contains("***"), "{shown}");
     }
 }

@@ -17,6 +17,11 @@
 //!
 //! Another replica's change is seen once its notification arrives, usually
 //! within a millisecond of its commit.
+//!
+//! It holds jobs as answers show them, secrets redacted
+//! ([`super::secrets::redact`]): it feeds GetJob and GetJobStatus and
+//! nothing else. The worker registry reads the stored rows itself
+//! (`WorkerRegistry::refresh_jobs`), so assignments carry the real values.
 
 use std::{
     collections::HashMap,

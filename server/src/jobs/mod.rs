@@ -3,11 +3,14 @@
 //!
 //! Methods take and return `monitor.v1` messages, so every surface speaks
 //! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
+//! Every job a method returns has its secrets redacted ([`secrets`]); the
+//! worker registry reads the stored rows itself, with the real values.
 
 pub mod cache;
 pub mod convert;
 pub mod metrics;
 pub mod page_token;
+pub mod secrets;
 pub mod validate;
 
 use monitor_proto::v1::{
@@ -85,6 +88,11 @@ pub fn parse_id(field: &str, id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| ApiError::invalid(field, format!("{id:?} is not a job id (a UUID)")))
 }
 
+/// A stored row as API answers show it: secrets redacted.
+fn answer(row: job::JobRow) -> Result<Job, ApiError> {
+    job_from_row(row).map(secrets::redact)
+}
+
 fn not_found(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("job {id} not found"))
 }
@@ -137,7 +145,8 @@ impl JobCatalog {
 
     #[instrument(skip_all)]
     pub async fn create(&self, request: CreateJobRequest) -> Result<Job, ApiError> {
-        let job = request.job.ok_or_else(|| ApiError::invalid("job", "is required"))?;
+        let mut job = request.job.ok_or_else(|| ApiError::invalid("job", "is required"))?;
+        secrets::restore(&mut job, None).map_err(|err| err.within("job."))?;
         let valid = validate_job(&job).map_err(|err| err.within("job."))?;
         let mut conn = self.conn().await?;
         let row = job::insert(&mut conn, &valid.fields)
@@ -145,7 +154,7 @@ impl JobCatalog {
             .map_err(|err| job_error(err, None, Some(&job.name)))?;
         tracing::info!(job_id = %row.id, name = %row.name, "job created");
         self.workers.wake();
-        job_from_row(row)
+        answer(row)
     }
 
     #[instrument(skip_all)]
@@ -159,7 +168,8 @@ impl JobCatalog {
         let row = job::get(&mut conn, id)
             .await
             .map_err(|err| job_error(err, Some(id), None))?;
-        let job = job_from_row(row)?;
+        // The cache holds answers (redacted): it feeds GetJob and GetJobStatus only.
+        let job = answer(row)?;
         if let Some(ticket) = ticket {
             self.cache.insert(ticket, id, job.clone());
         }
@@ -192,7 +202,7 @@ impl JobCatalog {
             String::new()
         };
         let total_size = job::count(&mut conn, &filter).await.map_err(ApiError::from_store)?;
-        let jobs = rows.into_iter().map(job_from_row).collect::<Result<_, _>>()?;
+        let jobs = rows.into_iter().map(answer).collect::<Result<_, _>>()?;
         Ok(ListJobsResponse {
             jobs,
             next_page_token,
@@ -233,7 +243,8 @@ impl JobCatalog {
             ));
         }
         let current_fields = fields_of(&current);
-        let mut merged = job_from_row(current.clone())?;
+        let stored = job_from_row(current.clone())?;
+        let mut merged = stored.clone();
         let replace_all = paths.is_empty();
         let wants = |field: &str| replace_all || paths.iter().any(|p| p == field);
         if wants("name") {
@@ -260,10 +271,12 @@ impl JobCatalog {
         // The check kind is one field: naming either member replaces it.
         if wants("http") || wants("tcp") {
             merged.check = changes.check.clone();
+            // A secret sent back as the marker keeps the stored value.
+            secrets::restore(&mut merged, Some(&stored)).map_err(|err| err.within("job."))?;
         }
         let valid = validate_job(&merged).map_err(|err| err.within("job."))?;
         if valid.fields == current_fields {
-            return job_from_row(current);
+            return answer(current);
         }
         let row = job::update(&mut conn, id, changes.version, &valid.fields)
             .await
@@ -271,7 +284,7 @@ impl JobCatalog {
         self.cache.invalidate(id);
         tracing::info!(job_id = %id, version = row.version, "job updated");
         self.workers.wake();
-        job_from_row(row)
+        answer(row)
     }
 
     #[instrument(skip_all)]
@@ -312,7 +325,7 @@ impl JobCatalog {
             self.workers.wake();
         }
         Ok(StateChange {
-            job: job_from_row(change.job)?,
+            job: answer(change.job)?,
             changed: change.changed,
             message: message.into(),
         })

@@ -423,10 +423,25 @@ fn validate_headers(http: &HttpCheck, v: &mut Vec<FieldViolation>) {
             ));
         }
     }
+    if http.secret_headers.len() > MAX_HEADERS {
+        v.push(FieldViolation::new(
+            "http.secret_headers",
+            format!("at most {MAX_HEADERS} names (got {})", http.secret_headers.len()),
+        ));
+    }
+    for (i, name) in http.secret_headers.iter().enumerate() {
+        total += name.len();
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            v.push(FieldViolation::new(
+                format!("http.secret_headers[{i}]"),
+                format!("{name:?} is not a valid header name"),
+            ));
+        }
+    }
     if total > MAX_HEADERS_TOTAL_BYTES {
         v.push(FieldViolation::new(
             "http.headers",
-            format!("names and values must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"),
+            format!("names and values (with secret_headers) must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"),
         ));
     }
 }

@@ -13,4 +13,5 @@ mod jobs_file;
 mod metrics;
 mod prometheus;
 mod rest;
+mod secrets;
 mod summaries;

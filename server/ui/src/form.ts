@@ -195,7 +195,7 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
       h("legend", { text: "HTTP request" }),
       field("url", "URL", url, "http:// or https://, e.g. http://127.0.0.1:8081/status/200"),
       h("div", { class: "row" }, field("method", "Method", method), field("acceptedStatus", "Accepted status codes", acceptedStatus, "e.g. 200-299,301; empty: 200-399")),
-      field("headers", "Headers", headers, "One per line: Name: value"),
+      field("headers", "Headers", headers, "One per line: Name: value; a secret shown as *** keeps its stored value"),
       field("body", "Body", body, "Sent as is (POST, PUT, PATCH, DELETE, OPTIONS)"),
       h("div", { class: "row" }, field("bodyContains", "Body contains", bodyContains), field("bodyRegex", "Body matches (regular expression)", bodyRegex)),
       h("div", { class: "row" }, field("maxResponseTime", "Max response time", maxResponseTime, "e.g. 500ms; empty: the timeout only")),
@@ -329,6 +329,8 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
             return { name: line.slice(0, Math.max(at, 0)).trim(), value: line.slice(at + 1).trim() };
           });
         if (headerList.length) check.headers = headerList;
+        // The form does not edit which headers are secret; keep the job's marks.
+        if (http.secretHeaders?.length) check.secretHeaders = http.secretHeaders;
         const encoded = encodeBody(body.value);
         if (encoded) check.body = encoded;
         const assertions: NonNullable<HttpCheck["assertions"]> = {};

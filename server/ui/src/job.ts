@@ -80,6 +80,7 @@ function checkFacts(job: Job): [string, Node | string][] {
     ["Verify TLS", http.insecureSkipTlsVerify ? "no (skipped)" : "yes"],
   ];
   if (http.headers?.length) facts.push(["Headers", http.headers.map((x) => `${x.name}: ${x.value}`).join("; ")]);
+  if (http.secretHeaders?.length) facts.push(["Secret headers", http.secretHeaders.join(", ")]);
   if (http.body) facts.push(["Body", `${atob(http.body).length} bytes`]);
   if (a.bodyContains) facts.push(["Body contains", h("code", { text: a.bodyContains })]);
   if (a.bodyRegex) facts.push(["Body matches", h("code", { text: a.bodyRegex })]);

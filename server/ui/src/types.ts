@@ -40,7 +40,10 @@ export interface HttpHeader {
 export interface HttpCheck {
   url?: string;
   method?: HttpMethod;
+  /** Secret values (and the URL's userinfo) come back as "***"; sending "***" keeps the stored value. */
   headers?: HttpHeader[];
+  /** Further headers whose values are secret (case-insensitive names). */
+  secretHeaders?: string[];
   /** base64 */
   body?: string;
   followRedirects?: boolean;

@@ -86,7 +86,8 @@ pub struct AggregateArgs {
         env = "DATABASE_URL",
         default_value = "postgres://postgres@127.0.0.1:5432/monitor"
     )]
-    pub database_url: String,
+    /// `Debug` shows it with the userinfo redacted.
+    pub database_url: monitor_proto::secret::SecretUrl,
     /// Consumer group shared by every aggregator.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "monitor-aggregator")]
     pub group_id: String,
@@ -166,6 +167,26 @@ impl AggregateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_and_sasl_passwords() {
+        let args = AggregateArgs::from_flags([
+            "aggregate",
+            "--database-url",
+            "postgres://monitor:db-hunter2@db:5432/monitor",
+            "--kafka-sasl-mechanism",
+            "PLAIN",
+            "--kafka-sasl-username",
+            "monitor",
+            "--kafka-sasl-password",
+            "sasl-hunter2",
+        ])
+        .unwrap();
+        let shown = format!("{args:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://***@db:5432/monitor"), "{shown}");
+        assert!(args.database_url.expose().contains("db-hunter2"));
+    }
 
     #[test]
     fn granularities_parse_and_align() {

@@ -904,7 +904,7 @@ const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Runs the aggregate role until `shutdown`.
 pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let pool = monitor_store::connect(&args.database_url, 4)?;
+    let pool = monitor_store::connect(args.database_url.expose(), 4)?;
     let retention = tokio::spawn(retention_loop(
         pool.clone(),
         args.retention.clone(),

@@ -145,7 +145,8 @@ pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, de
     let mut seen = Seen {
         status: 0,
         first_byte_time: None,
-        final_url: check.url.clone(),
+        // Until an answer names it; never the credentials of the check's URL.
+        final_url: monitor_proto::secret::redact_userinfo(&check.url).into_owned(),
         redirects: 0,
         body: Vec::new(),
         body_bytes: 0,
@@ -195,8 +196,15 @@ pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, de
 /// The request and the body read, recording progress in `seen` (kept when
 /// the deadline cuts this short).
 async fn exchange(shared: &Shared, check: &HttpCheck, started: Instant, seen: &mut Seen) -> Result<(), Failure> {
-    let url = Url::parse(&check.url)
-        .map_err(|error| Failure::new(CheckOutcome::HttpError, format!("invalid URL {:?}: {error}", check.url)))?;
+    let url = Url::parse(&check.url).map_err(|error| {
+        Failure::new(
+            CheckOutcome::HttpError,
+            format!(
+                "invalid URL {:?}: {error}",
+                monitor_proto::secret::redact_userinfo(&check.url)
+            ),
+        )
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Failure::new(
             CheckOutcome::HttpError,

@@ -29,7 +29,7 @@ pub struct ProbeArgs {
     pub worker_id: Option<String>,
     /// Token the control plane expects from workers (its MONITOR_WORKER_TOKENS).
     #[arg(long, env = "MONITOR_WORKER_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    pub token: Option<monitor_proto::secret::Secret>,
     /// Labels, comma-separated key=value; `location=<name>` places jobs that name locations.
     #[arg(long, env = "MONITOR_WORKER_LABELS", value_delimiter = ',', value_parser = parse_label)]
     pub labels: Vec<(String, String)>,

@@ -27,7 +27,7 @@ pub struct SessionConfig {
     pub worker_id: String,
     pub capacity: u32,
     pub labels: std::collections::HashMap<String, String>,
-    pub token: Option<String>,
+    pub token: Option<monitor_proto::secret::Secret>,
     /// Backoff bounds for reconnecting.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
@@ -143,7 +143,7 @@ async fn session(
     let token = config.token.clone();
     let mut client = WorkerServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
         if let Some(token) = &token {
-            let value = format!("Bearer {token}")
+            let value = format!("Bearer {}", token.expose())
                 .parse()
                 .map_err(|_| tonic::Status::internal("token is not ASCII"))?;
             req.metadata_mut().insert("authorization", value);

@@ -1,0 +1,370 @@
+//! Write-only secrets of HTTP job specs: the values of secret headers
+//! (see [`is_secret_header`]) and the URL's userinfo are stored and sent to
+//! the workers as they are, but every API answer shows [`REDACTED`] instead
+//! ([`redact`]). A write that sends the marker back keeps the stored value
+//! ([`restore`]), so a client can read a job, change another field and
+//! write it back; a new value replaces the stored one.
+//!
+//! Two rules keep the marker from becoming a way to read a secret:
+//! - A secret is kept only while the URL's origin (scheme, host, port) stays
+//!   the stored one; otherwise a writer could send the stored credentials to
+//!   a server of their own. A new origin needs the values sent again.
+//! - The marker is kept only in a header that is still secret in the
+//!   written spec, so dropping a name from `secret_headers` cannot turn a
+//!   stored secret into a visible value.
+//!
+//! The marker itself is never stored: where no stored value exists (a
+//! create, a new header) it is refused, naming the field.
+
+use monitor_proto::{
+    secret::{REDACTED, SECRET_HEADERS, has_userinfo, is_secret_header, redact_userinfo},
+    v1::{HttpCheck, Job, job::Check},
+};
+
+use crate::error::{ApiError, FieldViolation};
+
+/// The job as every API answer shows it: secret header values and the
+/// URL's userinfo replaced by [`REDACTED`].
+pub fn redact(mut job: Job) -> Job {
+    if let Some(Check::Http(http)) = &mut job.check {
+        redact_http(http);
+    }
+    job
+}
+
+fn redact_http(http: &mut HttpCheck) {
+    http.url = redact_userinfo(&http.url).into_owned();
+    let HttpCheck {
+        headers,
+        secret_headers,
+        ..
+    } = http;
+    for header in headers {
+        if is_secret_header(&header.name, secret_headers) {
+            header.value = REDACTED.to_owned();
+        }
+    }
+}
+
+/// Puts the stored secrets back where `job` (written by a client) sends
+/// the marker. `stored` is the job as stored (update, import), `None` for a
+/// new job, which has nothing to keep. Violations name fields relative to
+/// the job (`http.headers[2].value`, `http.url`).
+pub fn restore(job: &mut Job, stored: Option<&Job>) -> Result<(), ApiError> {
+    let Some(Check::Http(http)) = &mut job.check else {
+        return Ok(());
+    };
+    let stored = stored.map(|job| match &job.check {
+        Some(Check::Http(stored)) => Some(stored),
+        _ => None,
+    });
+    let violations = restore_http(http, stored);
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(violations))
+    }
+}
+
+/// `stored`: `None` for a new job, `Some(None)` for a stored job without
+/// an HTTP check.
+fn restore_http(http: &mut HttpCheck, stored: Option<Option<&HttpCheck>>) -> Vec<FieldViolation> {
+    let mut v = Vec::new();
+    let new_job = stored.is_none();
+    let stored = stored.flatten();
+    let mut kept = false;
+
+    match url_marker(&http.url) {
+        UrlMarker::None => {}
+        UrlMarker::Userinfo => match stored.filter(|stored| has_userinfo(&stored.url)) {
+            Some(stored) => {
+                http.url = with_userinfo_of(&http.url, &stored.url);
+                kept = true;
+            }
+            None => v.push(FieldViolation::new(
+                "http.url",
+                format!(
+                    "has the redaction marker {REDACTED:?} as its userinfo, {}",
+                    nothing_to_keep(new_job, "user name and password")
+                ),
+            )),
+        },
+        UrlMarker::Partial => v.push(FieldViolation::new(
+            "http.url",
+            format!(
+                "has the redaction marker {REDACTED:?} in only part of its userinfo: send the userinfo back as answers show it (https://{REDACTED}@host/) to keep the stored one, or a new user name and password"
+            ),
+        )),
+    }
+
+    for i in 0..http.headers.len() {
+        if http.headers[i].value != REDACTED {
+            continue;
+        }
+        let field = format!("http.headers[{i}].value");
+        let name = http.headers[i].name.clone();
+        if !is_secret_header(&name, &http.secret_headers) {
+            v.push(FieldViolation::new(
+                field,
+                format!(
+                    "is the redaction marker {REDACTED:?}, but {name:?} is not a secret header here (one of {} or named in secret_headers): send its value",
+                    SECRET_HEADERS.join(", ")
+                ),
+            ));
+            continue;
+        }
+        // The n-th header of a name keeps the n-th stored one of that name.
+        let same_name = |header: &&monitor_proto::v1::HttpHeader| header.name.eq_ignore_ascii_case(&name);
+        let occurrence = http.headers[..i].iter().filter(same_name).count();
+        match stored.and_then(|stored| stored.headers.iter().filter(same_name).nth(occurrence)) {
+            Some(kept_header) => {
+                http.headers[i].value = kept_header.value.clone();
+                kept = true;
+            }
+            None => v.push(FieldViolation::new(
+                field,
+                format!(
+                    "is the redaction marker {REDACTED:?}, {}",
+                    nothing_to_keep(new_job, &format!("value of header {name:?}"))
+                ),
+            )),
+        }
+    }
+
+    if kept && let Some(stored) = stored {
+        let origin = |raw: &str| url::Url::parse(raw).ok().map(|url| url.origin());
+        if let (Some(now), Some(before)) = (origin(&http.url), origin(&stored.url))
+            && now != before
+        {
+            v.push(FieldViolation::new(
+                "http.url",
+                format!(
+                    "moves the job to {} while keeping stored secrets ({REDACTED:?}) that belong to {}: send the secret values again for the new origin",
+                    now.ascii_serialization(),
+                    before.ascii_serialization()
+                ),
+            ));
+        }
+    }
+    v
+}
+
+/// Why a marker cannot be kept: there is no stored `what`.
+fn nothing_to_keep(new_job: bool, what: &str) -> String {
+    if new_job {
+        format!("which stands for a stored value, and a new job has none: send the {what} itself")
+    } else {
+        format!("but the job has no stored {what} to keep: send the {what} itself")
+    }
+}
+
+enum UrlMarker {
+    /// No marker in the userinfo.
+    None,
+    /// The userinfo is the marker, as answers show it (`https://***@host/`).
+    Userinfo,
+    /// The marker is only part of the userinfo (`https://user:***@host/`).
+    Partial,
+}
+
+fn url_marker(raw: &str) -> UrlMarker {
+    let Ok(url) = url::Url::parse(raw) else {
+        return UrlMarker::None;
+    };
+    match (url.username(), url.password()) {
+        (REDACTED, None) => UrlMarker::Userinfo,
+        (REDACTED, Some(_)) | (_, Some(REDACTED)) => UrlMarker::Partial,
+        _ => UrlMarker::None,
+    }
+}
+
+/// `raw` (whose userinfo is the marker) with the userinfo of `stored`.
+/// When nothing else changed this is `stored` as written, so a round trip
+/// leaves the stored spec byte for byte unchanged.
+fn with_userinfo_of(raw: &str, stored: &str) -> String {
+    if raw == redact_userinfo(stored) {
+        return stored.to_owned();
+    }
+    let (Ok(mut url), Ok(stored)) = (url::Url::parse(raw), url::Url::parse(stored)) else {
+        return stored.to_owned();
+    };
+    // Both have a host (they have userinfo), so neither setter can fail.
+    let _ = url.set_username(stored.username());
+    let _ = url.set_password(stored.password());
+    url.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::HttpHeader;
+
+    use super::*;
+
+    fn header(name: &str, value: &str) -> HttpHeader {
+        HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+
+    fn job(url: &str, headers: Vec<HttpHeader>, secret_headers: &[&str]) -> Job {
+        Job {
+            name: "j".into(),
+            check: Some(Check::Http(HttpCheck {
+                url: url.into(),
+                headers,
+                secret_headers: secret_headers.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn http(job: &Job) -> &HttpCheck {
+        match &job.check {
+            Some(Check::Http(http)) => http,
+            _ => panic!("not http"),
+        }
+    }
+
+    fn stored() -> Job {
+        job(
+            "https://user:pw@Shop.example/health",
+            vec![
+                header("Authorization", "Bearer t0ken"),
+                header("Cookie", "a=1"),
+                header("Cookie", "b=2"),
+                header("X-Custom", "c"),
+                header("Accept", "text/plain"),
+            ],
+            &["x-custom"],
+        )
+    }
+
+    fn violations(err: ApiError) -> Vec<FieldViolation> {
+        match err {
+            ApiError::InvalidArgument(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn answers_show_the_marker_for_secrets_only() {
+        let shown = redact(stored());
+        let shown = http(&shown);
+        assert_eq!(shown.url, "https://***@shop.example/health");
+        let values: Vec<&str> = shown.headers.iter().map(|h| h.value.as_str()).collect();
+        assert_eq!(values, [REDACTED, REDACTED, REDACTED, REDACTED, "text/plain"]);
+        // Without userinfo the URL stays as written.
+        let plain = redact(job("https://Shop.example", vec![], &[]));
+        assert_eq!(http(&plain).url, "https://Shop.example");
+    }
+
+    #[test]
+    fn a_round_trip_keeps_the_stored_spec_exactly() {
+        let mut back = redact(stored());
+        restore(&mut back, Some(&stored())).unwrap();
+        assert_eq!(back, stored());
+    }
+
+    #[test]
+    fn new_values_replace_and_markers_keep_by_name_and_occurrence() {
+        let mut changed = job(
+            "https://***@shop.example/other-path",
+            vec![
+                header("cookie", REDACTED),
+                header("COOKIE", REDACTED),
+                header("Authorization", "Bearer new"),
+                header("x-custom", REDACTED),
+            ],
+            &["X-Custom"],
+        );
+        restore(&mut changed, Some(&stored())).unwrap();
+        let changed = http(&changed);
+        assert_eq!(changed.url, "https://user:pw@shop.example/other-path");
+        let values: Vec<&str> = changed.headers.iter().map(|h| h.value.as_str()).collect();
+        assert_eq!(values, ["a=1", "b=2", "Bearer new", "c"]);
+    }
+
+    #[test]
+    fn a_new_job_cannot_send_the_marker() {
+        let mut new = job(
+            "https://***@shop.example/",
+            vec![header("Accept", "x"), header("Authorization", REDACTED)],
+            &[],
+        );
+        let v = violations(restore(&mut new, None).unwrap_err());
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["http.url", "http.headers[1].value"]);
+        assert!(v[1].description.contains("a new job has none"), "{}", v[1].description);
+    }
+
+    #[test]
+    fn the_marker_is_refused_where_nothing_secret_is_stored() {
+        // A header the stored job does not have, and one more Cookie than stored.
+        let mut more = job(
+            "https://shop.example/",
+            vec![
+                header("X-Api-Key", REDACTED),
+                header("Cookie", REDACTED),
+                header("Cookie", REDACTED),
+                header("Cookie", REDACTED),
+            ],
+            &[],
+        );
+        let v = violations(restore(&mut more, Some(&stored())).unwrap_err());
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["http.headers[0].value", "http.headers[3].value"]);
+        assert!(v[0].description.contains("\"X-Api-Key\""), "{}", v[0].description);
+    }
+
+    #[test]
+    fn unmarking_a_header_does_not_reveal_it() {
+        let mut unmarked = job(
+            "https://***@shop.example/health",
+            vec![header("X-Custom", REDACTED)],
+            &[],
+        );
+        let v = violations(restore(&mut unmarked, Some(&stored())).unwrap_err());
+        assert_eq!(v[0].field, "http.headers[0].value");
+        assert!(v[0].description.contains("not a secret header"), "{}", v[0].description);
+    }
+
+    #[test]
+    fn secrets_stay_with_their_origin() {
+        for url in ["https://***@evil.example/health", "http://***@shop.example/health"] {
+            let mut moved = job(url, vec![], &[]);
+            let v = violations(restore(&mut moved, Some(&stored())).unwrap_err());
+            assert_eq!(v[0].field, "http.url", "{url}");
+            assert!(
+                v[0].description.contains("https://shop.example"),
+                "{}",
+                v[0].description
+            );
+        }
+        let mut header_moved = job("https://evil.example/", vec![header("Authorization", REDACTED)], &[]);
+        assert!(restore(&mut header_moved, Some(&stored())).is_err());
+        // New values may go anywhere.
+        let mut fresh = job("https://u:new@evil.example/", vec![header("Authorization", "x")], &[]);
+        restore(&mut fresh, Some(&stored())).unwrap();
+    }
+
+    #[test]
+    fn a_partly_redacted_userinfo_is_refused() {
+        for url in ["https://user:***@shop.example/", "https://***:pw@shop.example/"] {
+            let mut partial = job(url, vec![], &[]);
+            let v = violations(restore(&mut partial, Some(&stored())).unwrap_err());
+            assert_eq!(v[0].field, "http.url", "{url}");
+        }
+    }
+
+    #[test]
+    fn tcp_checks_have_nothing_to_restore() {
+        let mut tcp = Job {
+            check: Some(Check::Tcp(Default::default())),
+            ..Default::default()
+        };
+        restore(&mut tcp, None).unwrap();
+        assert_eq!(redact(tcp.clone()), tcp);
+    }
+}
