@@ -248,6 +248,8 @@ fn spawn_worker_with(server: SocketAddr, topic: &str, id: &str, token: &str, ext
             "--topic-partitions",
             "3",
         ])
+        // The mock listens on 127.0.0.1, blocked unless opened.
+        .args(["--allow-net", "127.0.0.0/8"])
         .args(extra)
         .env("RUST_LOG", "info,monitor_worker=debug")
         .stdout(Stdio::null())
