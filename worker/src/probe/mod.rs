@@ -126,6 +126,9 @@ pub fn default_worker_id() -> String {
 pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client_config = args.kafka.client_config()?;
     let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
+    if !args.allow_net.is_empty() {
+        tracing::info!(networks = ?args.allow_net, "networks opened to checks (--allow-net)");
+    }
     let runner = CheckRunner::new(args.check_config())?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor_probe");
     let metrics = ProbeMetrics::register(&mut registry);
