@@ -654,6 +654,8 @@ fn server_migrate_job_and_worker_roles() {
         let args: Vec<&str> = seq(container, "args").iter().filter_map(Value::as_str).collect();
         assert_eq!(args, [role], "{name}");
         assert_worker_telemetry(name, deployment, container);
+        // Probes in a cluster check public sites: nothing blocked is opened.
+        assert_eq!(env_value(container, "MONITOR_WORKER_ALLOW_NET"), None, "{name}");
     }
     let aggregators = workload(&cluster, "Deployment", "monitor-aggregator")["spec"]["replicas"].as_i64();
     assert!(
@@ -921,6 +923,25 @@ fn compose_builds_existing_targets_and_sets_known_env() {
         .collect();
     assert_eq!(labels.len(), probes.len(), "probe workers need distinct locations");
     assert!(workers.iter().any(|name| role(name) == "aggregate"), "an aggregator");
+    // The probes open the mock's pinned address on the compose network (a
+    // private one, blocked by default) and nothing more.
+    let mock = &services[ours[&Program::Mock][0]];
+    let mock_address = str_at(mock, &["networks", "default", "ipv4_address"]).expect("the mock's address is pinned");
+    let subnet = str_at(&compose["networks"]["default"]["ipam"]["config"][0], &["subnet"]).expect("a fixed subnet");
+    let subnet: ipnet::IpNet = subnet.parse().expect("the subnet is a CIDR");
+    assert!(
+        subnet.contains(&mock_address.parse::<std::net::IpAddr>().expect("an IP address")),
+        "the mock's {mock_address} is outside {subnet}"
+    );
+    for name in &probes {
+        assert_eq!(
+            compose_env(&services[*name])
+                .get("MONITOR_WORKER_ALLOW_NET")
+                .map(String::as_str),
+            Some(format!("{mock_address}/32").as_str()),
+            "{name} opens exactly the mock"
+        );
+    }
     for name in workers {
         assert!(
             ["probe", "aggregate"].contains(&role(name).as_str()),

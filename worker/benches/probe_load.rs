@@ -125,6 +125,9 @@ async fn main() {
             &topic,
             "--max-in-flight",
             "4000",
+            // The mock listens on 127.0.0.1, blocked unless opened.
+            "--allow-net",
+            "127.0.0.0/8",
         ])
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())

@@ -71,20 +71,41 @@ impl Mock {
     fn https_url(&self, path: &str) -> String {
         format!("https://{}{path}", self.tls_address.expect("started with TLS"))
     }
+
+    /// Requests the mock counted (its `/__stats` total).
+    async fn served(&self) -> u64 {
+        // reqwest is built without a default TLS provider in this crate.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stats: monitor_mock::StatsSnapshot = reqwest::get(self.url("/__stats"))
+            .await
+            .expect("the mock answers /__stats")
+            .json()
+            .await
+            .expect("stats JSON");
+        stats.total
+    }
+}
+
+fn networks(list: &[&str]) -> Vec<ipnet::IpNet> {
+    list.iter().map(|net| net.parse().unwrap()).collect()
+}
+
+/// The default configuration with loopback opened, as `--allow-net
+/// 127.0.0.0/8,::1/128` does: the mock and the test servers listen there.
+fn config() -> CheckConfig {
+    CheckConfig {
+        blocklist: Blocklist::with_defaults([], networks(&["127.0.0.0/8", "::1/128"])),
+        ..CheckConfig::default()
+    }
 }
 
 fn runner() -> CheckRunner {
-    CheckRunner::new(CheckConfig::default()).expect("runner builds")
+    CheckRunner::new(config()).expect("runner builds")
 }
 
-fn runner_blocking(networks: &[&str]) -> CheckRunner {
-    let mut blocklist = Blocklist::default_networks();
-    blocklist.extend(networks.iter().map(|net| net.parse::<ipnet::IpNet>().unwrap()));
-    CheckRunner::new(CheckConfig {
-        blocklist,
-        ..CheckConfig::default()
-    })
-    .expect("runner builds")
+/// A worker started without `--allow-net`.
+fn default_runner() -> CheckRunner {
+    CheckRunner::new(CheckConfig::default()).expect("runner builds")
 }
 
 fn get(url: &str) -> HttpCheck {
@@ -256,7 +277,7 @@ async fn only_max_body_bytes_are_kept_but_all_are_counted() {
     let mock = Mock::start().await;
     let runner = CheckRunner::new(CheckConfig {
         max_body_bytes: 100,
-        ..CheckConfig::default()
+        ..config()
     })
     .unwrap();
     let mut check = get(&mock.url("/bytes/5000"));
@@ -455,22 +476,74 @@ async fn the_metadata_address_is_blocked() {
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
     assert_eq!(
         result.error,
-        "address 169.254.169.254 is in blocked network 169.254.0.0/16"
+        "address 169.254.169.254 is in blocked network 169.254.169.254/32 \
+         (a worker started with --allow-net 169.254.169.254/32 may contact it)"
     );
     let result = run_http(&runner(), get("http://[::ffff:169.254.169.254]/")).await;
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    // Opening link-local leaves the metadata address closed.
+    let link_local = CheckRunner::new(CheckConfig {
+        blocklist: Blocklist::with_defaults([], networks(&["169.254.0.0/16"])),
+        ..CheckConfig::default()
+    })
+    .unwrap();
+    let result = run_http(&link_local, get("http://169.254.169.254/latest/meta-data/")).await;
+    assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
 }
 
+/// A worker without `--allow-net` refuses the mock on 127.0.0.1 however it
+/// is written, over HTTP and TCP, and never sends it a request.
 #[tokio::test]
-async fn a_host_name_resolving_into_a_blocked_network_is_blocked() {
+async fn without_allow_net_a_mock_on_loopback_is_blocked() {
     let mock = Mock::start().await;
-    let runner = runner_blocking(&["127.0.0.0/8", "::1/128"]);
+    let runner = default_runner();
     let port = mock.address.port();
+    let result = run_http(&runner, get(&mock.url("/status/200"))).await;
+    assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    assert_eq!(
+        result.error,
+        "address 127.0.0.1 is in blocked network 127.0.0.0/8 \
+         (a worker started with --allow-net 127.0.0.0/8 may contact it)"
+    );
+    for url in [
+        format!("http://[::ffff:127.0.0.1]:{port}/status/200"),
+        format!("http://2130706433:{port}/status/200"),
+        format!("http://0.0.0.0:{port}/status/200"),
+    ] {
+        let result = run_http(&runner, get(&url)).await;
+        assert_eq!(result.outcome(), CheckOutcome::Blocked, "{url}: {result:?}");
+    }
     let result = run_http(&runner, get(&format!("http://localhost:{port}/status/200"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
     assert!(result.error.starts_with("localhost resolves to "), "{}", result.error);
+    assert!(result.error.contains("--allow-net"), "{}", result.error);
+
+    let result = run_tcp(&runner, "127.0.0.1", port).await;
+    assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    let result = run_tcp(&runner, "::ffff:127.0.0.1", port).await;
+    assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    let result = run_tcp(&runner, "localhost", port).await;
+    assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+
+    assert_eq!(mock.served().await, 0, "no request reached the mock");
+}
+
+/// `--blocklist` adds to what `--allow-net` opens: the more specific wins.
+#[tokio::test]
+async fn a_listed_network_inside_an_allowed_one_is_blocked() {
+    let mock = Mock::start().await;
+    let runner = CheckRunner::new(CheckConfig {
+        blocklist: Blocklist::with_defaults(networks(&["127.0.0.1/32"]), networks(&["127.0.0.0/8"])),
+        ..CheckConfig::default()
+    })
+    .unwrap();
     let result = run_http(&runner, get(&mock.url("/status/200"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    assert!(
+        result.error.contains("blocked network 127.0.0.1/32"),
+        "{}",
+        result.error
+    );
 }
 
 #[tokio::test]
@@ -482,7 +555,8 @@ async fn a_redirect_into_a_blocked_address_is_refused() {
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
     assert_eq!(
         result.error,
-        "redirect refused: address 169.254.169.254 is in blocked network 169.254.0.0/16"
+        "redirect refused: address 169.254.169.254 is in blocked network 169.254.169.254/32 \
+         (a worker started with --allow-net 169.254.169.254/32 may contact it)"
     );
 }
 
@@ -527,7 +601,7 @@ async fn the_configured_user_agent_is_sent() {
     let mock = Mock::start().await;
     let runner = CheckRunner::new(CheckConfig {
         user_agent: "probe-test/1".to_owned(),
-        ..CheckConfig::default()
+        ..config()
     })
     .unwrap();
     let mut check = get(&mock.url("/echo"));
@@ -579,7 +653,8 @@ async fn tcp_to_the_metadata_address_is_blocked() {
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
     assert_eq!(
         result.error,
-        "address 169.254.169.254 is in blocked network 169.254.0.0/16"
+        "address 169.254.169.254 is in blocked network 169.254.169.254/32 \
+         (a worker started with --allow-net 169.254.169.254/32 may contact it)"
     );
 }
 
@@ -588,9 +663,10 @@ async fn tcp_resolves_names_through_the_blocklist() {
     let mock = Mock::start().await;
     let result = run_tcp(&runner(), "nonexistent.invalid", 80).await;
     assert_eq!(result.outcome(), CheckOutcome::Dns, "{result:?}");
-    let blocking = runner_blocking(&["127.0.0.0/8", "::1/128"]);
-    let result = run_tcp(&blocking, "localhost", mock.address.port()).await;
+    let result = run_tcp(&default_runner(), "localhost", mock.address.port()).await;
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
+    let result = run_tcp(&runner(), "localhost", mock.address.port()).await;
+    assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
 }
 
 #[tokio::test]

@@ -226,7 +226,16 @@ fn spawn_worker(server: SocketAddr, topic: &str, id: &str, token: &str) -> Worke
     spawn_worker_with(server, topic, id, token, &[])
 }
 
+/// A worker whose checks may reach the mock: it listens on 127.0.0.1,
+/// blocked unless opened.
 fn spawn_worker_with(server: SocketAddr, topic: &str, id: &str, token: &str, extra: &[&str]) -> WorkerProcess {
+    let mut flags = vec!["--allow-net", "127.0.0.0/8"];
+    flags.extend_from_slice(extra);
+    spawn_probe(server, topic, id, token, &flags)
+}
+
+/// A worker with the default blocklist and `flags`.
+fn spawn_probe(server: SocketAddr, topic: &str, id: &str, token: &str, flags: &[&str]) -> WorkerProcess {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join(format!("{id}.log"));
     let file = std::fs::File::create(&log).unwrap();
@@ -248,7 +257,7 @@ fn spawn_worker_with(server: SocketAddr, topic: &str, id: &str, token: &str, ext
             "--topic-partitions",
             "3",
         ])
-        .args(extra)
+        .args(flags)
         .env("RUST_LOG", "info,monitor_worker=debug")
         .stdout(Stdio::null())
         .stderr(file)
@@ -881,4 +890,41 @@ async fn probe_metrics_move_and_readiness_follows_the_control_plane() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     worker.terminate().await;
+}
+
+/// Without `--allow-net` a worker refuses the mock on 127.0.0.1: the job's
+/// outcome is BLOCKED and the mock never sees a request. Needs no broker:
+/// outcomes reach the control plane over the worker's stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_allow_net_reports_a_job_on_loopback_blocked() {
+    let mock = start_mock().await;
+    let server = start_server(Duration::from_secs(4)).await;
+    let id = server
+        .create_running("loopback", format!("http://{}/status/200", mock.addr))
+        .await;
+    let worker = spawn_probe(server.addr, &fresh_topic(), "worker-default", WORKER_TOKEN, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let outcome = loop {
+        let status = server
+            .jobs()
+            .get_job_status(GetJobStatusRequest { id: id.clone() })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap();
+        if status.last_check_time.is_some() {
+            break status.last_outcome;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no check reported within 20 s: {}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(outcome, CheckOutcome::Blocked as i32);
+    assert_eq!(mock.stats().await.total, 0, "no request reached the mock");
+    // Killed, not drained: without a broker the drain waits for the flush.
+    worker.kill_9().await;
 }

@@ -387,7 +387,7 @@ mod tests {
 
     #[test]
     fn literal_hosts_are_checked_in_every_spelling() {
-        let blocklist = Blocklist::new(Blocklist::default_networks());
+        let blocklist = Blocklist::default();
         for blocked in [
             "http://169.254.169.254/latest/meta-data/",
             "http://169.254.169.254:8080/",
@@ -395,13 +395,29 @@ mod tests {
             "http://[::ffff:169.254.169.254]/",
             "https://[fe80::1]/",
             "http://[fd00:ec2::254]/",
+            "http://127.0.0.1/",
+            "http://2130706433/",
+            "http://127.1/",
+            "http://[::1]:8080/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://0.0.0.0/",
+            "http://10.0.0.1/",
         ] {
             let url = Url::parse(blocked).unwrap();
             assert!(check_url_host(&blocklist, &url).is_err(), "{blocked}");
         }
-        for allowed in ["http://127.0.0.1/", "http://example.com/", "http://[::1]:8080/"] {
+        for allowed in [
+            "http://93.184.215.14/",
+            "http://example.com/",
+            "http://[2606:4700::1111]:8080/",
+        ] {
             let url = Url::parse(allowed).unwrap();
             assert_eq!(check_url_host(&blocklist, &url), Ok(()), "{allowed}");
+        }
+        let loopback = Blocklist::with_defaults([], vec!["127.0.0.0/8".parse().unwrap()]);
+        for allowed in ["http://127.0.0.1/", "http://[::ffff:127.0.0.1]/"] {
+            let url = Url::parse(allowed).unwrap();
+            assert_eq!(check_url_host(&loopback, &url), Ok(()), "{allowed}");
         }
     }
 

@@ -4,11 +4,12 @@
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
 //! every way a target can misbehave becomes a [`CheckOutcome`] with a short
 //! message for people. It refuses to contact blocklisted networks (cloud
-//! metadata, link-local), whether the address is written in the URL,
-//! resolved from a host name or reached by a redirect.
+//! metadata, link-local, loopback, private), unless the operator opened
+//! them, whether the address is written in the URL, resolved from a host
+//! name or reached by a redirect.
 //!
 //! Modules:
-//! - [`blocklist`]: the networks the worker never contacts.
+//! - [`blocklist`]: the networks the worker does not contact, and the exceptions.
 //! - `resolve`: DNS resolution that drops blocklisted addresses.
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
@@ -40,8 +41,9 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 /// How the worker runs checks; fixed for the life of the process.
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
-    /// Networks never contacted, e.g. cloud metadata endpoints.
-    pub blocklist: Vec<ipnet::IpNet>,
+    /// Networks not contacted (cloud metadata endpoints, loopback, private
+    /// ranges) and the exceptions the operator opened.
+    pub blocklist: Blocklist,
     /// Sent as `User-Agent` unless the job sets its own.
     pub user_agent: String,
     /// Body bytes kept for body assertions; the rest is counted, not stored.
@@ -51,7 +53,7 @@ pub struct CheckConfig {
 impl Default for CheckConfig {
     fn default() -> Self {
         Self {
-            blocklist: Blocklist::default_networks(),
+            blocklist: Blocklist::default(),
             user_agent: concat!("monitor-worker/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_body_bytes: 1024 * 1024,
         }
@@ -91,7 +93,7 @@ impl CheckRunner {
     /// Builds the HTTP clients and TLS configurations; fails only when the
     /// system's TLS roots or the client cannot be set up.
     pub fn new(config: CheckConfig) -> Result<Self, CheckSetupError> {
-        let blocklist = Arc::new(Blocklist::new(config.blocklist));
+        let blocklist = Arc::new(config.blocklist);
         let clients = http::Clients::new(&config.user_agent, &blocklist)?;
         Ok(Self {
             inner: Arc::new(Shared {

@@ -20,14 +20,19 @@ use super::blocklist::Blocklist;
 pub(super) enum AddressError {
     #[error("could not resolve {host}{}", detail_suffix(.detail))]
     Dns { host: String, detail: String },
-    #[error("{host} resolves to {address}, in blocked network {network}")]
+    #[error("{host} resolves to {address}, in blocked network {network}{}", open_hint(.network))]
     BlockedName {
         host: String,
         address: IpAddr,
         network: IpNet,
     },
-    #[error("address {address} is in blocked network {network}")]
+    #[error("address {address} is in blocked network {network}{}", open_hint(.network))]
     BlockedAddress { address: IpAddr, network: IpNet },
+}
+
+/// How an operator opens `network`, for people reading a `BLOCKED` result.
+fn open_hint(network: &IpNet) -> String {
+    format!(" (a worker started with --allow-net {network} may contact it)")
 }
 
 fn detail_suffix(detail: &str) -> String {
@@ -121,7 +126,7 @@ mod tests {
     use super::*;
 
     fn blocklist(networks: &[&str]) -> Blocklist {
-        Blocklist::new(networks.iter().map(|net| net.parse().unwrap()).collect())
+        Blocklist::new(networks.iter().map(|net| net.parse().unwrap()).collect(), Vec::new())
     }
 
     #[tokio::test]
@@ -133,7 +138,8 @@ mod tests {
         assert_eq!(error.to_failure().outcome, CheckOutcome::Blocked);
         assert_eq!(
             error.to_string(),
-            "127.0.0.1 resolves to 127.0.0.1, in blocked network 127.0.0.0/8"
+            "127.0.0.1 resolves to 127.0.0.1, in blocked network 127.0.0.0/8 \
+             (a worker started with --allow-net 127.0.0.0/8 may contact it)"
         );
     }
 
@@ -156,7 +162,8 @@ mod tests {
         let error = check_address(&blocklist, "169.254.169.254".parse().unwrap()).unwrap_err();
         assert_eq!(
             error.to_string(),
-            "address 169.254.169.254 is in blocked network 169.254.0.0/16"
+            "address 169.254.169.254 is in blocked network 169.254.0.0/16 \
+             (a worker started with --allow-net 169.254.0.0/16 may contact it)"
         );
         assert_eq!(error.to_failure().outcome, CheckOutcome::Blocked);
     }

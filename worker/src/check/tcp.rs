@@ -110,7 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn bad_targets_are_refused_without_connecting() {
-        let blocklist = Blocklist::new(Blocklist::default_networks());
+        let blocklist = Blocklist::default();
         for (target, message) in [
             (check("127.0.0.1", 0), "invalid port 0"),
             (check("127.0.0.1", 70_000), "invalid port 70000"),

@@ -5,13 +5,14 @@ pub mod producer;
 pub mod scheduler;
 pub mod session;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use clap::Args;
+use ipnet::IpNet;
 use tokio::sync::watch;
 
 use crate::{
-    check::{CheckConfig, CheckRunner},
+    check::{Blocklist, CheckConfig, CheckRunner},
     kafka::{BrokerCheck, KafkaArgs, ensure_topic},
     telemetry::{ProbeMetrics, Readiness},
 };
@@ -39,10 +40,15 @@ pub struct ProbeArgs {
     /// Largest number of checks in flight at once.
     #[arg(long, env = "MONITOR_WORKER_MAX_IN_FLIGHT", default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_in_flight: u32,
-    /// Networks the worker refuses to contact, comma-separated CIDRs (replaces the default
-    /// 169.254.0.0/16, fe80::/10 and fd00:ec2::254/128 cloud-metadata and link-local ranges).
-    #[arg(long, env = "MONITOR_WORKER_BLOCKLIST", value_delimiter = ',')]
-    pub blocklist: Option<Vec<ipnet::IpNet>>,
+    /// Networks the worker refuses to contact, comma-separated CIDRs, in addition to the
+    /// default cloud-metadata, link-local, loopback, private, carrier-grade NAT and NAT64 ranges.
+    #[arg(long, env = "MONITOR_WORKER_BLOCKLIST", value_delimiter = ',', value_parser = parse_network)]
+    pub blocklist: Vec<IpNet>,
+    /// Networks the worker may contact although a blocked network contains them, comma-separated
+    /// CIDRs (e.g. 127.0.0.0/8 for a site on this machine); the more specific network decides,
+    /// an allowed one as specific as a blocked one wins.
+    #[arg(long, env = "MONITOR_WORKER_ALLOW_NET", value_delimiter = ',', value_parser = parse_network)]
+    pub allow_net: Vec<IpNet>,
     /// Partitions of the results topic when this worker creates it.
     #[arg(long, env = "KAFKA_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000))]
     pub topic_partitions: i32,
@@ -65,6 +71,15 @@ fn parse_server(raw: &str) -> Result<String, String> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
+/// A CIDR network (`10.0.0.0/8`), or one address (`100.100.100.200`) as a
+/// network of its own.
+fn parse_network(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is not a network in CIDR notation, e.g. 10.0.0.0/8 or fd00::/8"))
+}
+
 fn parse_label(raw: &str) -> Result<(String, String), String> {
     let (key, value) = raw
         .split_once('=')
@@ -79,6 +94,17 @@ fn parse_label(raw: &str) -> Result<(String, String), String> {
         return Err(format!("{key:?} is not a valid label key"));
     }
     Ok((key.to_owned(), value.to_owned()))
+}
+
+impl ProbeArgs {
+    /// How this worker runs checks: `--blocklist` adds to the default
+    /// networks, `--allow-net` opens exceptions.
+    pub fn check_config(&self) -> CheckConfig {
+        CheckConfig {
+            blocklist: Blocklist::with_defaults(self.blocklist.iter().copied(), self.allow_net.clone()),
+            ..CheckConfig::default()
+        }
+    }
 }
 
 /// The default worker id: the host name (the pod name on Kubernetes).
@@ -100,11 +126,10 @@ pub fn default_worker_id() -> String {
 pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client_config = args.kafka.client_config()?;
     let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
-    let mut check_config = CheckConfig::default();
-    if let Some(blocklist) = &args.blocklist {
-        check_config.blocklist = blocklist.clone();
+    if !args.allow_net.is_empty() {
+        tracing::info!(networks = ?args.allow_net, "networks opened to checks (--allow-net)");
     }
-    let runner = CheckRunner::new(check_config)?;
+    let runner = CheckRunner::new(args.check_config())?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor_probe");
     let metrics = ProbeMetrics::register(&mut registry);
     // Ready while the control-plane stream is up and a broker answers.
@@ -197,4 +222,64 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         telemetry.abort();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// The role's flags on their own.
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        args: ProbeArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<ProbeArgs, clap::Error> {
+        Flags::try_parse_from(std::iter::once("probe").chain(flags.iter().copied())).map(|flags| flags.args)
+    }
+
+    fn network_of(config: &CheckConfig, address: &str) -> Option<String> {
+        config
+            .blocklist
+            .network_of(address.parse().unwrap())
+            .map(|net| net.to_string())
+    }
+
+    #[test]
+    fn blocklist_adds_to_the_defaults_and_allow_net_opens() {
+        let config = parse(&[]).unwrap().check_config();
+        assert_eq!(network_of(&config, "127.0.0.1").as_deref(), Some("127.0.0.0/8"));
+
+        let config = parse(&[
+            "--blocklist",
+            "203.0.113.0/24, 2001:db8::/32",
+            "--allow-net",
+            "127.0.0.0/8,::1",
+        ])
+        .unwrap()
+        .check_config();
+        assert_eq!(network_of(&config, "203.0.113.9").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(network_of(&config, "2001:db8::9").as_deref(), Some("2001:db8::/32"));
+        assert_eq!(
+            network_of(&config, "169.254.169.254").as_deref(),
+            Some("169.254.169.254/32")
+        );
+        assert_eq!(network_of(&config, "10.0.0.1").as_deref(), Some("10.0.0.0/8"));
+        assert_eq!(network_of(&config, "127.0.0.1"), None);
+        assert_eq!(network_of(&config, "::1"), None);
+    }
+
+    #[test]
+    fn an_invalid_network_names_the_flag() {
+        for flag in ["--blocklist", "--allow-net"] {
+            for value in ["127.0.0.0/33", "localhost", "10.0.0.0/8,"] {
+                let error = parse(&[flag, value]).err().unwrap().to_string();
+                assert!(error.contains(flag), "{error}");
+                assert!(error.contains("is not a network in CIDR notation"), "{error}");
+            }
+        }
+    }
 }
