@@ -17,4 +17,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub use pbjson_types;
 
+pub mod keepalive;
 pub mod wkt;
