@@ -13,3 +13,4 @@ mod metrics;
 mod prometheus;
 mod rest;
 mod summaries;
+mod tls;
