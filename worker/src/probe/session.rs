@@ -258,6 +258,9 @@ async fn session(
     scheduler.report_all_again();
     let mut heartbeat = tokio::time::interval(last.heartbeat);
     let mut reports = tokio::time::interval(Duration::from_secs(2));
+    // Last message on this stream (not `contact`, which may be older than
+    // the stream after an outage).
+    let mut heard = Instant::now();
     loop {
         tokio::select! {
             message = inbound.message() => {
@@ -268,6 +271,7 @@ async fn session(
                     Err(status) => return Ended::Lost(format!("{}: {}", status.code(), status.message())),
                 };
                 contact.touch();
+                heard = Instant::now();
                 match message.kind {
                     Some(connect_response::Kind::Welcome(welcome)) => {
                         stream_up.set(true);
@@ -303,7 +307,7 @@ async fn session(
                 // The server heartbeats too: a lease of silence means the
                 // connection is dead even if it has not closed.
                 let lease = timing.lock().unwrap_or_else(|p| p.into_inner()).lease;
-                if contact.since() > lease {
+                if heard.elapsed() > lease {
                     return Ended::Lost(format!("nothing from the control plane for {} ms", lease.as_millis()));
                 }
                 let beat = WorkerHeartbeat { in_flight: scheduler.in_flight() as u32, queued_results: 0 };
