@@ -73,13 +73,17 @@ enum Ended {
 }
 
 /// The error and its causes on one line (tonic's own message is only
-/// "transport error").
+/// "transport error"); a cause whose message its wrapper already ends with
+/// is not repeated.
 fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let message = cause.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
         source = cause.source();
     }
     text
@@ -333,5 +337,40 @@ async fn session(
                 return Ended::Drained;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wrapper whose message repeats its cause's, as hyper's do.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "transport error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_told_apart_from_an_outage() {
+        let untrusted = Wrapper(std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(certificate_rejected(&untrusted));
+        assert_eq!(
+            describe(&untrusted),
+            "transport error: invalid peer certificate: UnknownIssuer"
+        );
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!certificate_rejected(&refused));
     }
 }
