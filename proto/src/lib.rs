@@ -18,5 +18,6 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "
 
 pub use pbjson_types;
 
+pub mod keepalive;
 pub mod secret;
 pub mod wkt;

@@ -102,6 +102,13 @@ pub struct ServeArgs {
     /// built into the binary, e.g. server/ui/dist while working on it.
     #[arg(long, env = "MONITOR_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// Certificate chain (PEM, leaf first): the port speaks TLS (gRPC,
+    /// grpc-web, REST and the dashboard). Requires --tls-key.
+    #[arg(long, env = "MONITOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, env = "MONITOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// An origin is scheme://host[:port], nothing more.
@@ -160,6 +167,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.serve.cors_allowed_origins.len(), 2);
+        let cli = Cli::try_parse_from(["monitor-server", "--tls-cert", "cert.pem", "--tls-key", "key.pem"]).unwrap();
+        assert_eq!(cli.serve.tls_cert.unwrap().to_str(), Some("cert.pem"));
+        assert_eq!(cli.serve.tls_key.unwrap().to_str(), Some("key.pem"));
     }
 
     #[test]
@@ -206,6 +216,8 @@ mod tests {
             (vec!["--request-timeout-ms", "0"], "--request-timeout-ms"),
             (vec!["--max-body-bytes", "10"], "--max-body-bytes"),
             (vec!["--max-workers", "0"], "--max-workers"),
+            (vec!["--tls-cert", "cert.pem"], "--tls-key"),
+            (vec!["--tls-key", "key.pem"], "--tls-cert"),
         ] {
             let err = Cli::try_parse_from(std::iter::once("monitor-server").chain(args))
                 .unwrap_err()

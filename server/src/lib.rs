@@ -14,6 +14,8 @@
 //! - [`error`]: the API error and its mapping to gRPC codes.
 //! - [`server`]: wiring onto one listener; [`server::run`] takes a bound
 //!   listener and a shutdown future, so tests run the real server on port 0.
+//! - [`transport`]: the listener's connections (TLS, HTTP/1.1 and HTTP/2,
+//!   keepalive pings, graceful shutdown); [`tls`]: the certificate and key.
 
 pub mod admin;
 pub mod auth;
@@ -26,5 +28,7 @@ pub mod jobs_file;
 pub mod metrics;
 pub mod rest;
 pub mod server;
+pub mod tls;
+pub mod transport;
 pub mod ui;
 pub mod workers;

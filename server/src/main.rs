@@ -53,6 +53,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     ui_source
         .check()
         .map_err(|err| anyhow::anyhow!("MONITOR_UI_DIR / --ui-dir: {err}"))?;
+    // Both or neither (clap enforces it); a bad file names its variable.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(monitor_server::tls::load(cert, key)?),
+        _ => None,
+    };
     if args.worker_heartbeat_ms * 3 > args.worker_lease_ms {
         anyhow::bail!(
             "MONITOR_WORKER_HEARTBEAT_MS ({}) must be at most a third of MONITOR_WORKER_LEASE_MS ({})",
@@ -87,11 +92,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         request_timeout: Duration::from_millis(args.request_timeout_ms),
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         ui: ui_source,
+        tls,
     };
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "serving gRPC, grpc-web and REST");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        tls = options.tls.is_some(),
+        "serving gRPC, grpc-web and REST"
+    );
     server::run(listener, pool, options, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -7,6 +7,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::response::IntoResponse as _;
 use axum::{Router, body::Body, http::HeaderValue, middleware};
+use monitor_proto::keepalive::Keepalive;
 use monitor_proto::v1::{admin_service_server::AdminServiceServer, job_service_server::JobServiceServer};
 use monitor_store::DbPool;
 use tokio::net::TcpListener;
@@ -47,6 +48,8 @@ pub struct ServerOptions {
     pub workers: RegistryConfig,
     /// Where the dashboard's files come from.
     pub ui: crate::ui::UiSource,
+    /// Certificate and key when the port speaks TLS; None: plain TCP.
+    pub tls: Option<crate::tls::ServerTls>,
 }
 
 impl Default for ServerOptions {
@@ -58,6 +61,7 @@ impl Default for ServerOptions {
             max_body_bytes: 1024 * 1024,
             workers: RegistryConfig::default(),
             ui: crate::ui::UiSource::default(),
+            tls: None,
         }
     }
 }
@@ -251,8 +255,8 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     ))
 }
 
-/// Serves on an already-bound `listener` until `shutdown` completes, then
-/// lets in-flight requests finish.
+/// Serves on an already-bound `listener` (over TLS when `options.tls` is
+/// set) until `shutdown` completes, then lets in-flight requests finish.
 pub async fn run(
     listener: TcpListener,
     pool: DbPool,
@@ -270,6 +274,10 @@ pub async fn run(
             "no worker tokens configured: any client may connect as a probe worker (set MONITOR_WORKER_TOKENS)"
         );
     }
+    // Pings close connections that stop carrying packets without closing,
+    // so a worker behind one shows as lost before its lease ends.
+    let keepalive = Keepalive::for_lease(options.workers.lease, options.workers.heartbeat_interval);
+    let tls = options.tls.clone();
     let (app, tasks) = app(pool, options).await?;
     // Worker streams never end on their own: close them when shutdown
     // begins, so the graceful shutdown can finish.
@@ -278,10 +286,7 @@ pub async fn run(
         shutdown.await;
         workers.disconnect_all();
     };
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    crate::transport::serve(listener, app, tls, keepalive, shutdown).await;
     drop(tasks);
-    Ok(result?)
+    Ok(())
 }

@@ -119,3 +119,40 @@ fn dotenv_is_read_and_bad_values_name_the_variable() {
         "{stderr}"
     );
 }
+
+#[test]
+fn tls_settings_are_both_or_neither_and_checked_before_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    fs::write(&garbage, "not a certificate\n").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    let (ok, stderr) = start_in(dir.path(), &["--tls-cert", garbage]);
+    assert!(!ok);
+    assert!(stderr.contains("--tls-key"), "the missing half is named: {stderr}");
+    let (ok, stderr) = start_in(dir.path(), &["--tls-key", garbage]);
+    assert!(!ok);
+    assert!(stderr.contains("--tls-cert"), "the missing half is named: {stderr}");
+
+    // None answers on port 1: these stop before the database is touched.
+    let db = "--database-url=postgres://postgres@127.0.0.1:1/monitor";
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let (ok, stderr) = start_in(dir.path(), &[db, "--tls-cert", missing, "--tls-key", garbage]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("MONITOR_TLS_CERT") && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+    let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    fs::write(&cert, issued.cert.pem()).unwrap();
+    let (ok, stderr) = start_in(
+        dir.path(),
+        &[db, "--tls-cert", cert.to_str().unwrap(), "--tls-key", garbage],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("MONITOR_TLS_KEY") && stderr.contains("private key"),
+        "{stderr}"
+    );
+}

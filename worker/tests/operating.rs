@@ -6,7 +6,8 @@
 //! the same port, or frozen and thawed; the shared broker at KAFKA_BROKERS is
 //! never stopped), the real PostgreSQL behind a small TCP proxy the tests cut
 //! and restore (PostgreSQL itself keeps running), and the in-process control
-//! plane for the probe.
+//! plane for the probe, over TLS or behind the same proxy frozen (bytes stop,
+//! sockets stay open) to see a silent connection expire.
 //! Every wait polls with a generous deadline; nothing asserts on timing.
 
 use std::{
@@ -25,9 +26,10 @@ use rdkafka::{
     producer::{FutureProducer, FutureRecord},
 };
 use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
     process::{Child, Command},
-    sync::oneshot,
+    sync::{oneshot, watch},
     task::JoinHandle,
 };
 use uuid::Uuid;
@@ -210,40 +212,86 @@ async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
 }
 
 // ---------------------------------------------------------------------------
-// A TCP proxy in front of PostgreSQL
+// A TCP proxy in front of PostgreSQL or the control plane
 
-/// Forwards a local port to PostgreSQL until cut; restored on the same port.
+/// Forwards a local port to `upstream` until cut (restored on the same
+/// port) or frozen (thawed).
 struct Proxy {
     port: u16,
     upstream: SocketAddr,
     /// The accept loop; aborting it drops every connection it forwards.
     task: Option<JoinHandle<()>>,
+    /// While true no byte moves either way and no socket closes.
+    frozen: watch::Sender<bool>,
 }
 
 impl Proxy {
     async fn start(upstream: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let (frozen, _) = watch::channel(false);
         Proxy {
             port,
             upstream,
-            task: Some(tokio::spawn(Self::forward(listener, upstream))),
+            task: Some(tokio::spawn(Self::forward(listener, upstream, frozen.subscribe()))),
+            frozen,
         }
     }
 
-    async fn forward(listener: TcpListener, upstream: SocketAddr) {
+    async fn forward(listener: TcpListener, upstream: SocketAddr, frozen: watch::Receiver<bool>) {
         let mut pipes = tokio::task::JoinSet::new();
         loop {
-            let Ok((mut client, _)) = listener.accept().await else {
+            let Ok((client, _)) = listener.accept().await else {
                 continue;
             };
+            let frozen = frozen.clone();
             pipes.spawn(async move {
-                if let Ok(mut server) = TcpStream::connect(upstream).await {
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                if let Ok(server) = TcpStream::connect(upstream).await {
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        Self::pipe(client_read, server_write, frozen.clone()),
+                        Self::pipe(server_read, client_write, frozen),
+                    );
                 }
             });
             while pipes.try_join_next().is_some() {}
         }
+    }
+
+    /// Copies one direction, holding still while frozen: nothing is read
+    /// (so the kernel's buffers fill and the sender's pings go unanswered)
+    /// and nothing is closed.
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut frozen: watch::Receiver<bool>,
+    ) {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            if frozen.wait_for(|f| !*f).await.is_err() {
+                return;
+            }
+            let read = tokio::select! {
+                read = from.read(&mut buffer) => read,
+                _ = frozen.wait_for(|f| *f) => continue,
+            };
+            let n = match read {
+                Ok(0) | Err(_) => {
+                    let _ = to.shutdown().await;
+                    return;
+                }
+                Ok(n) => n,
+            };
+            if frozen.wait_for(|f| !*f).await.is_err() || to.write_all(&buffer[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Stops every byte in both directions; connections stay open.
+    fn freeze(&self) {
+        self.frozen.send_replace(true);
     }
 
     /// Closes the port and every forwarded connection: PostgreSQL "stops
@@ -265,7 +313,11 @@ impl Proxy {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        self.task = Some(tokio::spawn(Self::forward(listener, self.upstream)));
+        self.task = Some(tokio::spawn(Self::forward(
+            listener,
+            self.upstream,
+            self.frozen.subscribe(),
+        )));
     }
 }
 
@@ -500,38 +552,47 @@ async fn aggregator_readiness_follows_the_database() {
 /// (dev mode), so any worker may connect. Dropping the sender stops it; the
 /// database must outlive it.
 async fn start_control_plane() -> (SocketAddr, oneshot::Sender<()>, TestDb) {
+    start_control_plane_with(monitor_server::server::ServerOptions::default()).await
+}
+
+async fn start_control_plane_with(
+    options: monitor_server::server::ServerOptions,
+) -> (SocketAddr, oneshot::Sender<()>, TestDb) {
     let db = TestDb::new().await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = listener.local_addr().unwrap();
     let (stop_server, server_stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_server::server::run(
-        listener,
-        db.pool(),
-        monitor_server::server::ServerOptions::default(),
-        async {
-            let _ = server_stopped.await;
-        },
-    ));
+    tokio::spawn(monitor_server::server::run(listener, db.pool(), options, async {
+        let _ = server_stopped.await;
+    }));
     (server, stop_server, db)
 }
 
 /// A probe worker of `server` producing to a fresh topic on `brokers`.
 fn spawn_probe(server: SocketAddr, brokers: &str, worker_id: &str) -> Worker {
-    spawn_worker(
-        "probe",
+    spawn_probe_with(&format!("http://{server}"), brokers, worker_id, &[])
+}
+
+/// A probe worker of the control plane at `url`, with `extra` flags.
+fn spawn_probe_with(url: &str, brokers: &str, worker_id: &str, extra: &[&str]) -> Worker {
+    let topic = fresh("checks");
+    let args = [
         &[
             "--server",
-            &format!("http://{server}"),
+            url,
             "--worker-id",
             worker_id,
             "--kafka-brokers",
             brokers,
             "--kafka-topic",
-            &fresh("checks"),
+            &topic,
             "--topic-partitions",
             "1",
-        ],
-    )
+        ][..],
+        extra,
+    ]
+    .concat();
+    spawn_worker("probe", &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,6 +638,238 @@ async fn a_probe_started_before_its_broker_waits_for_it_quietly() {
     broker.resume().await;
     probe.wait_ready(200, "ready").await;
     probe.terminate().await;
+}
+
+// ---------------------------------------------------------------------------
+// The control-plane connection: TLS, and silent connections
+
+/// A certificate for 127.0.0.1 and localhost, made by rcgen: (its files'
+/// directory, certificate path, key path, certificate PEM).
+fn certificate() -> (tempfile::TempDir, PathBuf, PathBuf, String) {
+    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, issued.cert.pem()).unwrap();
+    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
+    (dir, cert, key, issued.cert.pem())
+}
+
+/// A gRPC channel to the control plane at `addr`, over TLS trusting `ca`.
+async fn control_plane_channel(addr: SocketAddr, ca: Option<&str>) -> tonic::transport::Channel {
+    let endpoint = match ca {
+        None => tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap(),
+        Some(ca) => tonic::transport::Channel::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(
+                tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+            )
+            .unwrap(),
+    };
+    endpoint.connect().await.unwrap()
+}
+
+/// Creates a running job (its target does not matter here) and returns its id.
+async fn create_running_job(channel: &tonic::transport::Channel, name: &str) -> String {
+    use monitor_proto::v1::{CreateJobRequest, HttpCheck, Job, JobState, job::Check};
+    let job = Job {
+        name: name.into(),
+        interval: Some(pbjson_types::Duration { seconds: 5, nanos: 0 }),
+        timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
+        desired_state: JobState::Running as i32,
+        check: Some(Check::Http(HttpCheck {
+            url: "http://127.0.0.1:9/".into(),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    monitor_proto::v1::job_service_client::JobServiceClient::new(channel.clone())
+        .create_job(CreateJobRequest { job: Some(job) })
+        .await
+        .unwrap()
+        .into_inner()
+        .job
+        .unwrap()
+        .id
+}
+
+/// The control plane's worker list.
+async fn list_workers(channel: &tonic::transport::Channel) -> Vec<monitor_proto::v1::Worker> {
+    monitor_proto::v1::worker_service_client::WorkerServiceClient::new(channel.clone())
+        .list_workers(monitor_proto::v1::ListWorkersRequest {})
+        .await
+        .map(|r| r.into_inner().workers)
+        .unwrap_or_default()
+}
+
+/// Where the job runs ("" when nowhere).
+async fn placed_on(channel: &tonic::transport::Channel, job_id: &str) -> String {
+    let status = monitor_proto::v1::job_service_client::JobServiceClient::new(channel.clone())
+        .get_job_status(monitor_proto::v1::GetJobStatusRequest { id: job_id.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    status
+        .status
+        .and_then(|s| s.assigned_workers.into_iter().next())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_trusting_the_servers_ca_gets_its_assignment_over_tls() {
+    let (_files, cert, key, ca) = certificate();
+    let options = monitor_server::server::ServerOptions {
+        tls: Some(monitor_server::tls::load(&cert, &key).unwrap()),
+        ..Default::default()
+    };
+    let (server, _stop_server, _db) = start_control_plane_with(options).await;
+    let channel = control_plane_channel(server, Some(&ca)).await;
+    let job = create_running_job(&channel, "over-tls").await;
+    let url = format!("https://{server}");
+    let cert_arg = cert.to_str().unwrap();
+    let probe = spawn_probe_with(&url, &shared_brokers(), "probe-tls", &["--server-ca-file", cert_arg]);
+    wait_until("the probe to hold the job", Duration::from_secs(60), || async {
+        let workers = list_workers(&channel).await;
+        let placed = placed_on(&channel, &job).await;
+        match workers.iter().find(|w| w.id == "probe-tls") {
+            Some(w) if w.assigned_jobs == 1 && placed == "probe-tls" => Ok(()),
+            _ => Err(format!("{workers:?}, placed on {placed:?}; log:\n{}", probe.log())),
+        }
+    })
+    .await;
+    assert!(
+        probe.log().contains("connected to the control plane"),
+        "{}",
+        probe.log()
+    );
+    // The stream is up (the broker may or may not be there).
+    let (_, body) = probe.readyz().await.unwrap();
+    assert!(!body.contains("control-plane"), "{body}");
+    // Killed, not drained: with no broker its results would wait 30 s.
+    drop(probe);
+
+    // Trusting another CA, the probe is refused and says what to fix.
+    let (_other_files, other_cert, _, _) = certificate();
+    let other = other_cert.to_str().unwrap();
+    let mut wrong = spawn_probe_with(&url, &shared_brokers(), "probe-wrong-ca", &["--server-ca-file", other]);
+    wrong.wait_ready(503, "control-plane stream down").await;
+    wait_until(
+        "the probe to name the untrusted certificate",
+        Duration::from_secs(30),
+        || async {
+            let log = wrong.log();
+            if log.contains("TLS certificate is not trusted") && log.contains("MONITOR_SERVER_CA_FILE") {
+                Ok(())
+            } else {
+                Err(log)
+            }
+        },
+    )
+    .await;
+    assert!(
+        !list_workers(&channel).await.iter().any(|w| w.id == "probe-wrong-ca"),
+        "never connected"
+    );
+    wrong.terminate().await;
+}
+
+#[tokio::test]
+async fn a_bad_server_ca_file_stops_the_probe_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let garbage = garbage.to_str().unwrap();
+    for (server, says) in [
+        ("https://127.0.0.1:1", "no PEM CERTIFICATE"),
+        ("http://127.0.0.1:1", "is not https://"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
+            .args(["probe", "--server", server, "--server-ca-file", garbage])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("MONITOR_SERVER_CA_FILE") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+}
+
+/// A probe whose connection stops carrying packets without closing (the
+/// proxy between it and the server frozen) is expired: listed LOST once
+/// the keepalive ping goes unanswered, its job moved to another probe
+/// after lease + heartbeat, and it pauses the job itself after its lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
+    let lease = Duration::from_secs(4);
+    let options = monitor_server::server::ServerOptions {
+        workers: monitor_server::workers::RegistryConfig {
+            lease,
+            heartbeat_interval: lease / 4,
+            reconcile_interval: Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (server, _stop_server, _db) = start_control_plane_with(options).await;
+    let channel = control_plane_channel(server, None).await;
+    let job = create_running_job(&channel, "behind-a-proxy").await;
+    let proxy = Proxy::start(server).await;
+    let frozen = spawn_probe_with(
+        &format!("http://127.0.0.1:{}", proxy.port),
+        &shared_brokers(),
+        "probe-frozen",
+        &[],
+    );
+    wait_until("the job on the proxied probe", Duration::from_secs(60), || async {
+        match placed_on(&channel, &job).await.as_str() {
+            "probe-frozen" => Ok(()),
+            other => Err(format!("placed on {other:?}; log:\n{}", frozen.log())),
+        }
+    })
+    .await;
+
+    proxy.freeze();
+    // Started after the freeze, so the job was the frozen probe's alone.
+    let direct = spawn_probe(server, &shared_brokers(), "probe-direct");
+    let state_of = |workers: &[monitor_proto::v1::Worker]| {
+        workers
+            .iter()
+            .find(|w| w.id == "probe-frozen")
+            .map(|w| monitor_proto::v1::WorkerState::try_from(w.state).unwrap())
+    };
+    wait_until("the frozen probe listed LOST", Duration::from_secs(60), || async {
+        let workers = list_workers(&channel).await;
+        match state_of(&workers) {
+            Some(monitor_proto::v1::WorkerState::Lost) => Ok(()),
+            state => Err(format!("{state:?}")),
+        }
+    })
+    .await;
+    wait_until("the job moved to the direct probe", Duration::from_secs(60), || async {
+        match placed_on(&channel, &job).await.as_str() {
+            "probe-direct" => Ok(()),
+            other => Err(format!("placed on {other:?}; direct probe's log:\n{}", direct.log())),
+        }
+    })
+    .await;
+    let workers = list_workers(&channel).await;
+    assert_ne!(
+        state_of(&workers),
+        Some(monitor_proto::v1::WorkerState::Connected),
+        "{workers:?}"
+    );
+    wait_until("the frozen probe to pause its job", Duration::from_secs(60), || async {
+        let log = frozen.log();
+        if log.contains("lease expired without the control plane: pausing jobs") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    })
+    .await;
+    direct.terminate().await;
 }
 
 // ---------------------------------------------------------------------------

@@ -102,6 +102,7 @@ async fn serve(db: Arc<TestDb>, listener: TcpListener, lease: Duration) -> Serve
             lease,
             heartbeat_interval: lease / 4,
             reconcile_interval: Duration::from_millis(200),
+            ..RegistryConfig::default()
         },
         ..ServerOptions::default()
     };

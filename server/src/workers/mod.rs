@@ -686,6 +686,18 @@ impl WorkerRegistry {
             });
         }
 
+        // A stream that looks open but has carried nothing (workers
+        // heartbeat every interval) for as long is as good as closed: a
+        // frozen peer or a connection that stopped carrying packets.
+        for (id, w) in workers.iter_mut() {
+            if w.session.is_some() && now.duration_since(w.last_heard) > silence_limit {
+                tracing::warn!(
+                    worker_id = id,
+                    "nothing heard on the worker's open stream; treating it as lost"
+                );
+                w.session = None;
+            }
+        }
         // Lost workers whose lease expired give up everything they held.
         workers.retain(|id, w| {
             let expired = w.session.is_none() && now.duration_since(w.last_heard) > silence_limit;
@@ -1086,6 +1098,40 @@ mod tests {
             }
         }
         found
+    }
+
+    #[test]
+    fn a_silent_open_stream_is_lost_and_its_jobs_move() {
+        let registry = WorkerRegistry::new(RegistryConfig::default());
+        let job = Uuid::now_v7();
+        let (_a, mut a_inbox) = registry.open(hello("worker-a", job, 1)).unwrap();
+        let (_b, _b_inbox) = registry.open(hello("worker-b", Uuid::now_v7(), 1)).unwrap();
+        let limit = registry.config().lease + registry.config().heartbeat_interval;
+        // worker-b heartbeats; worker-a has said nothing for a moment: kept.
+        registry.lock().workers.get_mut("worker-a").unwrap().last_heard = Instant::now() - limit / 2;
+        registry.reconcile(true);
+        let states: Vec<_> = registry.list().iter().map(|w| (w.id.clone(), w.state)).collect();
+        assert_eq!(
+            states,
+            [
+                ("worker-a".to_owned(), WorkerState::Connected as i32),
+                ("worker-b".to_owned(), WorkerState::Connected as i32)
+            ]
+        );
+        // Silent for longer than lease + heartbeat: its stream is dropped and,
+        // its lease being over, what it held is free.
+        registry.lock().workers.get_mut("worker-a").unwrap().last_heard = Instant::now() - limit - limit / 10;
+        registry.reconcile(true);
+        let listed: Vec<_> = registry.list().iter().map(|w| w.id.clone()).collect();
+        assert_eq!(listed, ["worker-b"]);
+        while let Ok(Ok(_)) = a_inbox.try_recv() {}
+        assert_eq!(
+            a_inbox.try_recv().unwrap_err(),
+            mpsc::error::TryRecvError::Disconnected,
+            "the silent stream is ended"
+        );
+        let placements = registry.placements(job, &[]);
+        assert!(placements[0].worker_id.is_empty(), "{placements:?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::harness::TestServer;
 
 /// grpcurl from `GRPCURL`, the project's `.tools/bin`, or PATH.
-fn grpcurl_binary() -> PathBuf {
+pub fn grpcurl_binary() -> PathBuf {
     if let Ok(path) = std::env::var("GRPCURL") {
         return path.into();
     }
@@ -25,16 +25,21 @@ fn grpcurl_binary() -> PathBuf {
         .unwrap_or_else(|| panic!("grpcurl not found: run scripts/test, which installs grpcurl 1.8.6 into .tools/bin"))
 }
 
-struct Output {
-    success: bool,
-    stdout: String,
-    stderr: String,
+pub struct Output {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-async fn grpcurl(server: &TestServer, args: &[&str]) -> Output {
+/// Runs grpcurl against `server`: over TLS trusting its CA when it speaks
+/// TLS, else in plaintext.
+pub async fn grpcurl(server: &TestServer, args: &[&str]) -> Output {
     let addr = server.addr.to_string();
     let mut command = tokio::process::Command::new(grpcurl_binary());
-    command.arg("-plaintext");
+    match &server.ca_file {
+        Some(ca) => command.arg("-cacert").arg(ca),
+        None => command.arg("-plaintext"),
+    };
     // Everything but the last argument (the method) goes before the address.
     let (method, flags) = args.split_last().unwrap();
     command
@@ -49,7 +54,7 @@ async fn grpcurl(server: &TestServer, args: &[&str]) -> Output {
     }
 }
 
-async fn call(server: &TestServer, method: &str, body: &str) -> Value {
+pub async fn call(server: &TestServer, method: &str, body: &str) -> Value {
     let out = grpcurl(server, &["-d", body, method]).await;
     assert!(out.success, "{method} failed: {}", out.stderr);
     serde_json::from_str(&out.stdout).unwrap_or_else(|err| panic!("{method} printed non-JSON ({err}): {}", out.stdout))

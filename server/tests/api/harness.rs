@@ -1,6 +1,6 @@
 //! Starts the real server for one test.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, path::PathBuf};
 
 use monitor_proto::v1::{
     CreateJobRequest, HttpCheck, Job, admin_service_client::AdminServiceClient, job::Check,
@@ -9,7 +9,7 @@ use monitor_proto::v1::{
 use monitor_server::server::ServerOptions;
 use monitor_store::{DbPool, testing::TestDb};
 use tokio::{net::TcpListener, sync::oneshot};
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig};
 
 /// Test tokens, one per role.
 pub const READ_TOKEN: &str = "read-token-for-tests-0001";
@@ -45,9 +45,48 @@ impl tonic::service::Interceptor for Bearer {
 
 pub type AuthedChannel = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
+/// A certificate and key for 127.0.0.1 and localhost, made by rcgen, in
+/// files as an operator would hand them to the server.
+pub struct TestCertificate {
+    /// The certificate (self-signed, so also the CA clients must trust), PEM.
+    pub cert_pem: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestCertificate {
+    pub fn new() -> TestCertificate {
+        let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), issued.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), issued.signing_key.serialize_pem()).unwrap();
+        TestCertificate {
+            cert_pem: issued.cert.pem(),
+            dir,
+        }
+    }
+
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+
+    /// Server options serving TLS with this certificate.
+    pub fn serve(&self, options: ServerOptions) -> ServerOptions {
+        ServerOptions {
+            tls: Some(monitor_server::tls::load(&self.cert_path(), &self.key_path()).unwrap()),
+            ..options
+        }
+    }
+}
+
 /// A running server over its own database; stops when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The CA file clients trust when the server speaks TLS.
+    pub ca_file: Option<PathBuf>,
     pub pool: DbPool,
     pub jobs: JobServiceClient<Channel>,
     pub admin: AdminServiceClient<Channel>,
@@ -73,6 +112,18 @@ impl TestServer {
 
     /// Serves with the given options (tokens, CORS, limits).
     pub async fn start_with_options(db: TestDb, pool: DbPool, options: ServerOptions) -> TestServer {
+        TestServer::serve(db, pool, options, None).await
+    }
+
+    /// Serves over TLS with `certificate` (its files must outlive the server).
+    pub async fn start_tls(certificate: &TestCertificate) -> TestServer {
+        let db = TestDb::new().await;
+        let pool = db.pool();
+        let options = certificate.serve(ServerOptions::default());
+        TestServer::serve(db, pool, options, Some(certificate)).await
+    }
+
+    async fn serve(db: TestDb, pool: DbPool, options: ServerOptions, ca: Option<&TestCertificate>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -84,13 +135,17 @@ impl TestServer {
             .await
             .expect("server runs");
         });
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let endpoint = match ca {
+            None => Channel::from_shared(format!("http://{addr}")).unwrap(),
+            Some(ca) => Channel::from_shared(format!("https://{addr}"))
+                .unwrap()
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca.cert_pem)))
+                .unwrap(),
+        };
+        let channel = endpoint.connect().await.unwrap();
         TestServer {
             addr,
+            ca_file: ca.map(TestCertificate::cert_path),
             pool,
             jobs: JobServiceClient::new(channel.clone()),
             admin: AdminServiceClient::new(channel.clone()),
@@ -120,7 +175,8 @@ impl TestServer {
 
     /// Base URL for HTTP clients.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.ca_file.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     /// Stops the server and waits until it has finished.

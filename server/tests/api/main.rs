@@ -15,3 +15,4 @@ mod prometheus;
 mod rest;
 mod secrets;
 mod summaries;
+mod tls;

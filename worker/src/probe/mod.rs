@@ -9,7 +9,9 @@ use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use clap::Args;
 use ipnet::IpNet;
+use rustls::pki_types::{CertificateDer, pem::PemObject as _};
 use tokio::sync::watch;
+use tonic::transport::ClientTlsConfig;
 
 use crate::{
     check::{Blocklist, CheckConfig, CheckRunner},
@@ -22,9 +24,13 @@ use session::SessionConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
-    /// The control plane's gRPC address.
+    /// The control plane's gRPC address (https:// for TLS).
     #[arg(long, env = "MONITOR_SERVER", default_value = "http://127.0.0.1:8080", value_parser = parse_server)]
     pub server: String,
+    /// CA certificate(s), PEM, that an https:// control plane's certificate must chain to
+    /// (instead of the system's trusted roots).
+    #[arg(long, env = "MONITOR_SERVER_CA_FILE")]
+    pub server_ca_file: Option<std::path::PathBuf>,
     /// Stable identity of this worker (defaults to the host name, e.g. the pod name).
     #[arg(long, env = "MONITOR_WORKER_ID")]
     pub worker_id: Option<String>,
@@ -107,6 +113,30 @@ impl ProbeArgs {
     }
 }
 
+/// How the control plane is verified: None for http://; for https://, the
+/// CA in `ca_file` or else the system's roots. A CA file that cannot be
+/// used, or one given for http://, stops start-up naming the variable.
+pub fn server_tls(server: &str, ca_file: Option<&std::path::Path>) -> anyhow::Result<Option<ClientTlsConfig>> {
+    const SETTING: &str = "MONITOR_SERVER_CA_FILE / --server-ca-file";
+    let https = server.starts_with("https://");
+    let Some(path) = ca_file else {
+        return Ok(https.then(|| ClientTlsConfig::new().with_native_roots()));
+    };
+    if !https {
+        anyhow::bail!("{SETTING} is set but MONITOR_SERVER ({server}) is not https://");
+    }
+    let pem = std::fs::read(path).map_err(|err| anyhow::anyhow!("{SETTING} {}: cannot read: {err}", path.display()))?;
+    let certificates = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|err| anyhow::anyhow!("{SETTING} {}: not PEM certificates: {err}", path.display()))?;
+    if certificates.is_empty() {
+        anyhow::bail!("{SETTING} {}: holds no PEM CERTIFICATE block", path.display());
+    }
+    Ok(Some(
+        ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+    ))
+}
+
 /// The default worker id: the host name (the pod name on Kubernetes).
 pub fn default_worker_id() -> String {
     std::env::var("HOSTNAME")
@@ -125,6 +155,7 @@ pub fn default_worker_id() -> String {
 /// handed back, results in the producer's queue flushed.
 pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client_config = args.kafka.client_config()?;
+    let tls = server_tls(&args.server, args.server_ca_file.as_deref())?;
     let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
     if !args.allow_net.is_empty() {
         tracing::info!(networks = ?args.allow_net, "networks opened to checks (--allow-net)");
@@ -186,6 +217,7 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         backoff_min: Duration::from_millis(250),
         backoff_max: Duration::from_secs(30),
         default_lease: Duration::from_secs(15),
+        tls,
     };
     session::run(config, scheduler.clone(), shutdown, stream_up).await;
     topic_task.abort();
@@ -280,6 +312,28 @@ mod tests {
                 assert!(error.contains(flag), "{error}");
                 assert!(error.contains("is not a network in CIDR notation"), "{error}");
             }
+        }
+    }
+
+    #[test]
+    fn the_server_ca_file_is_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        std::fs::write(&ca, issued.cert.pem()).unwrap();
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate").unwrap();
+
+        assert!(server_tls("http://127.0.0.1:8080", None).unwrap().is_none());
+        assert!(server_tls("https://monitor.example", None).unwrap().is_some());
+        assert!(server_tls("https://127.0.0.1:8443", Some(&ca)).unwrap().is_some());
+        for (server, file, says) in [
+            ("http://127.0.0.1:8080", ca.clone(), "is not https://"),
+            ("https://127.0.0.1:8443", dir.path().join("missing.pem"), "cannot read"),
+            ("https://127.0.0.1:8443", garbage, "no PEM CERTIFICATE"),
+        ] {
+            let err = server_tls(server, Some(&file)).unwrap_err().to_string();
+            assert!(err.contains("MONITOR_SERVER_CA_FILE") && err.contains(says), "{err}");
         }
     }
 }

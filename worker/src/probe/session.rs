@@ -2,13 +2,17 @@
 //! assignments in, releases and reports out, heartbeats both ways.
 //! Reconnects with exponential backoff and full jitter; keeps running its
 //! jobs while disconnected until its lease runs out, then pauses them until
-//! the server confirms them again.
+//! the server confirms them again. Over `https://` it verifies the server
+//! against the system's roots or the configured CA; HTTP/2 keepalive pings
+//! give up a connection that stops carrying packets (see
+//! [`monitor_proto::keepalive`]), so the worker reconnects.
 
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
+use monitor_proto::keepalive::Keepalive;
 use monitor_proto::v1::{
     ConnectRequest, Draining, JobReports, Released, WorkerHeartbeat, WorkerHello, connect_request, connect_response,
     worker_service_client::WorkerServiceClient,
@@ -16,7 +20,10 @@ use monitor_proto::v1::{
 use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, transport::Channel};
+use tonic::{
+    Code,
+    transport::{Channel, ClientTlsConfig},
+};
 
 use super::scheduler::{Key, Scheduler};
 
@@ -33,7 +40,12 @@ pub struct SessionConfig {
     pub backoff_max: Duration,
     /// Until the server says otherwise in its welcome.
     pub default_lease: Duration,
+    /// How `https://` servers are verified; None for `http://`.
+    pub tls: Option<ClientTlsConfig>,
 }
+
+/// Heartbeat used until the server's welcome names one.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(3);
 
 /// Last time the server was heard, shared with the lease watchdog.
 #[derive(Clone)]
@@ -56,6 +68,44 @@ enum Ended {
     Lost(String),
     /// The server refused our credentials.
     Refused(String),
+    /// The server's certificate is not trusted.
+    Untrusted(String),
+}
+
+/// The error and its causes on one line (tonic's own message is only
+/// "transport error"); a cause whose message its wrapper already ends with
+/// is not repeated.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether TLS verification refused the server's certificate somewhere in
+/// `error`'s causes (rustls' error travels inside an `io::Error`).
+fn certificate_rejected(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if matches!(tls, Some(rustls::Error::InvalidCertificate(_))) {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// Runs sessions until `shutdown` flips to true, then drains.
@@ -66,12 +116,15 @@ pub async fn run(
     stream_up: crate::telemetry::Dependency,
 ) {
     let contact = Contact(Arc::new(Mutex::new(Instant::now())));
-    let lease = Arc::new(Mutex::new(config.default_lease));
-    let watchdog = tokio::spawn(lease_watchdog(scheduler.clone(), contact.clone(), lease.clone()));
+    let timing = Arc::new(Mutex::new(Timing {
+        lease: config.default_lease,
+        heartbeat: DEFAULT_HEARTBEAT,
+    }));
+    let watchdog = tokio::spawn(lease_watchdog(scheduler.clone(), contact.clone(), timing.clone()));
     let mut backoff = config.backoff_min;
     loop {
         let started = Instant::now();
-        let ended = session(&config, &scheduler, &contact, &lease, &mut shutdown, &stream_up).await;
+        let ended = session(&config, &scheduler, &contact, &timing, &mut shutdown, &stream_up).await;
         stream_up.set(false);
         match ended {
             Ended::Drained => break,
@@ -80,6 +133,10 @@ pub async fn run(
             }
             Ended::Refused(reason) => {
                 tracing::error!(server = config.server, %reason, "the control plane refused this worker's token; fix MONITOR_WORKER_TOKEN (retrying slowly)");
+                backoff = config.backoff_max;
+            }
+            Ended::Untrusted(reason) => {
+                tracing::error!(server = config.server, %reason, "the control plane's TLS certificate is not trusted; set MONITOR_SERVER_CA_FILE to the CA that issued it (retrying slowly)");
                 backoff = config.backoff_max;
             }
         }
@@ -102,12 +159,19 @@ pub async fn run(
     watchdog.abort();
 }
 
+/// The lease and heartbeat interval, from the server's last welcome.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    lease: Duration,
+    heartbeat: Duration,
+}
+
 /// Pauses every job once the server has been silent for a whole lease.
-async fn lease_watchdog(scheduler: Scheduler, contact: Contact, lease: Arc<Mutex<Duration>>) {
+async fn lease_watchdog(scheduler: Scheduler, contact: Contact, timing: Arc<Mutex<Timing>>) {
     let mut paused = false;
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let lease = *lease.lock().unwrap_or_else(|p| p.into_inner());
+        let lease = timing.lock().unwrap_or_else(|p| p.into_inner()).lease;
         let silent = contact.since() > lease;
         if silent && !paused && !scheduler.is_empty() {
             tracing::warn!(
@@ -129,16 +193,32 @@ async fn session(
     config: &SessionConfig,
     scheduler: &Scheduler,
     contact: &Contact,
-    lease: &Arc<Mutex<Duration>>,
+    timing: &Arc<Mutex<Timing>>,
     shutdown: &mut watch::Receiver<bool>,
     stream_up: &crate::telemetry::Dependency,
 ) -> Ended {
-    let channel = match Channel::from_shared(config.server.clone()) {
-        Ok(endpoint) => match endpoint.connect_timeout(Duration::from_secs(5)).connect().await {
-            Ok(channel) => channel,
-            Err(err) => return Ended::Lost(format!("connect: {err}")),
-        },
+    let last = *timing.lock().unwrap_or_else(|p| p.into_inner());
+    let keepalive = Keepalive::for_lease(last.lease, last.heartbeat);
+    let endpoint = match Channel::from_shared(config.server.clone()) {
+        Ok(endpoint) => endpoint
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(keepalive.interval)
+            .keep_alive_timeout(keepalive.timeout)
+            .keep_alive_while_idle(true),
         Err(err) => return Ended::Lost(format!("bad server address: {err}")),
+    };
+    let endpoint = match &config.tls {
+        Some(tls) => match endpoint.tls_config(tls.clone()) {
+            Ok(endpoint) => endpoint,
+            Err(err) => return Ended::Lost(format!("TLS settings: {}", describe(&err))),
+        },
+        None => endpoint,
+    };
+    let channel = match endpoint.connect().await {
+        Ok(channel) => channel,
+        Err(err) if certificate_rejected(&err) => return Ended::Untrusted(format!("connect: {}", describe(&err))),
+        Err(err) => return Ended::Lost(format!("connect: {}", describe(&err))),
     };
     let token = config.token.clone();
     let mut client = WorkerServiceClient::with_interceptor(channel, move |mut req: tonic::Request<()>| {
@@ -180,8 +260,11 @@ async fn session(
         "connected to the control plane"
     );
     scheduler.report_all_again();
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(3));
+    let mut heartbeat = tokio::time::interval(last.heartbeat);
     let mut reports = tokio::time::interval(Duration::from_secs(2));
+    // Last message on this stream (not `contact`, which may be older than
+    // the stream after an outage).
+    let mut heard = Instant::now();
     loop {
         tokio::select! {
             message = inbound.message() => {
@@ -192,14 +275,18 @@ async fn session(
                     Err(status) => return Ended::Lost(format!("{}: {}", status.code(), status.message())),
                 };
                 contact.touch();
+                heard = Instant::now();
                 match message.kind {
                     Some(connect_response::Kind::Welcome(welcome)) => {
                         stream_up.set(true);
+                        // Also the keepalive of the next connection.
+                        let mut known = timing.lock().unwrap_or_else(|p| p.into_inner());
                         if let Some(l) = welcome.lease {
-                            *lease.lock().unwrap_or_else(|p| p.into_inner()) = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
+                            known.lease = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
                         }
                         if let Some(hb) = welcome.heartbeat_interval {
                             let period = Duration::new(hb.seconds.max(0) as u64, hb.nanos.max(0) as u32).max(Duration::from_millis(100));
+                            known.heartbeat = period;
                             heartbeat = tokio::time::interval(period);
                         }
                     }
@@ -221,6 +308,12 @@ async fn session(
                 }
             }
             _ = heartbeat.tick() => {
+                // The server heartbeats too: a lease of silence means the
+                // connection is dead even if it has not closed.
+                let lease = timing.lock().unwrap_or_else(|p| p.into_inner()).lease;
+                if heard.elapsed() > lease {
+                    return Ended::Lost(format!("nothing from the control plane for {} ms", lease.as_millis()));
+                }
                 let beat = WorkerHeartbeat { in_flight: scheduler.in_flight() as u32, queued_results: 0 };
                 if outbound.send(request(connect_request::Kind::Heartbeat(beat))).await.is_err() {
                     return Ended::Lost("outbound stream closed".into());
@@ -244,5 +337,40 @@ async fn session(
                 return Ended::Drained;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wrapper whose message repeats its cause's, as hyper's do.
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "transport error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_told_apart_from_an_outage() {
+        let untrusted = Wrapper(std::io::Error::other(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )));
+        assert!(certificate_rejected(&untrusted));
+        assert_eq!(
+            describe(&untrusted),
+            "transport error: invalid peer certificate: UnknownIssuer"
+        );
+        let refused = Wrapper(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!certificate_rejected(&refused));
     }
 }
