@@ -864,11 +864,15 @@ impl WorkerRegistry {
         let config = self.inner.config;
         let mut heartbeat = tokio::time::interval(config.heartbeat_interval);
         heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A timer of its own (not a sleep made anew each turn), so frequent
+        // heartbeats cannot keep putting the pass off.
+        let mut pass = tokio::time::interval(config.reconcile_interval);
+        pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut db_ok = true;
         loop {
             tokio::select! {
                 _ = self.inner.wake.notified() => {}
-                _ = tokio::time::sleep(config.reconcile_interval) => {}
+                _ = pass.tick() => {}
                 _ = heartbeat.tick() => { self.heartbeat(); continue; }
             }
             match self.refresh_jobs(&pool).await {

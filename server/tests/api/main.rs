@@ -16,3 +16,4 @@ mod rest;
 mod secrets;
 mod summaries;
 mod tls;
+mod worker_access;

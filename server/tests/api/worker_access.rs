@@ -58,6 +58,15 @@ fn hello(worker_id: &str) -> WorkerHello {
 struct Stream {
     inbound: Streaming<ConnectResponse>,
     _outbound: mpsc::Sender<ConnectRequest>,
+    /// Sends the heartbeats; stopped with the stream, so dropping a
+    /// `Stream` ends the worker's session.
+    heartbeats: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.heartbeats.abort();
+    }
 }
 
 impl Stream {
@@ -83,7 +92,11 @@ impl Stream {
     }
 }
 
-async fn connect(server: &TestServer, token: Option<&'static str>, hello: WorkerHello) -> Result<Stream, tonic::Status> {
+async fn connect(
+    server: &TestServer,
+    token: Option<&'static str>,
+    hello: WorkerHello,
+) -> Result<Stream, tonic::Status> {
     let (outbound, rx) = mpsc::channel(16);
     outbound
         .send(ConnectRequest {
@@ -91,11 +104,32 @@ async fn connect(server: &TestServer, token: Option<&'static str>, hello: Worker
         })
         .await
         .unwrap();
+    // Heartbeats, as a real worker sends them (a silent stream is dropped
+    // as lost after lease + heartbeat); they stop with the stream.
+    let beats = outbound.clone();
+    let heartbeats = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let beat = ConnectRequest {
+                kind: Some(connect_request::Kind::Heartbeat(Default::default())),
+            };
+            if beats.send(beat).await.is_err() {
+                break;
+            }
+        }
+    });
     let mut client = WorkerServiceClient::with_interceptor(server.channel.clone(), Bearer(token));
-    let inbound = client.connect(ReceiverStream::new(rx)).await?.into_inner();
+    let inbound = match client.connect(ReceiverStream::new(rx)).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            heartbeats.abort();
+            return Err(status);
+        }
+    };
     Ok(Stream {
         inbound,
         _outbound: outbound,
+        heartbeats,
     })
 }
 
@@ -105,12 +139,18 @@ async fn a_worker_token_connects_only_as_the_ids_it_names() {
     let mut stream = connect(&server, Some(PROBE_TOKEN), hello("probe-a1")).await.unwrap();
     assert!(matches!(stream.next().await, connect_response::Kind::Welcome(_)));
 
-    let other = connect(&server, Some(PROBE_TOKEN), hello("probe-b1")).await.err().unwrap();
+    let other = connect(&server, Some(PROBE_TOKEN), hello("probe-b1"))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(other.code(), Code::PermissionDenied, "{other:?}");
     assert!(other.message().contains("probe-a*"), "{other:?}");
     assert!(!other.message().contains(PROBE_TOKEN), "token echoed: {other:?}");
 
-    let api = connect(&server, Some(ADMIN_TOKEN), hello("probe-a2")).await.err().unwrap();
+    let api = connect(&server, Some(ADMIN_TOKEN), hello("probe-a2"))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(api.code(), Code::PermissionDenied, "{api:?}");
     let nothing = connect(&server, None, hello("probe-a2")).await.err().unwrap();
     assert_eq!(nothing.code(), Code::Unauthenticated, "{nothing:?}");
@@ -133,9 +173,7 @@ async fn running_job(server: &TestServer, name: &str) -> String {
         .into_inner()
         .job
         .unwrap();
-    jobs.start_job(StartJobRequest { id: job.id.clone() })
-        .await
-        .unwrap();
+    jobs.start_job(StartJobRequest { id: job.id.clone() }).await.unwrap();
     job.id
 }
 
@@ -191,7 +229,7 @@ async fn epochs_keep_rising_across_a_restart() {
     // Both processes use `db`; each TestServer gets a spare database to own.
     let db = TestDb::new().await;
     let pool = db.pool();
-    let first = TestServer::start_with_options(TestDb::new().await, pool.clone(), options(quick_registry())).await;
+    let first = TestServer::start_with_options(TestDb::new().await, pool, options(quick_registry())).await;
     let job_id = running_job(&first, "restarted").await;
     let mut stream = connect(&first, Some(PROBE_TOKEN), hello("probe-a1")).await.unwrap();
     let before = next_assign(&mut stream).await.epoch;
@@ -201,7 +239,8 @@ async fn epochs_keep_rising_across_a_restart() {
     // A new process on the same database: the claim of the old epoch is
     // adopted (it was issued), and an assignment that moves gets an epoch
     // above everything the first process reserved.
-    let second = TestServer::start_with_options(TestDb::new().await, pool, options(quick_registry())).await;
+    // A process of its own has a pool of its own.
+    let second = TestServer::start_with_options(TestDb::new().await, db.pool(), options(quick_registry())).await;
     let mut reclaim = hello("probe-a1");
     reclaim.held = vec![AssignmentRef {
         job_id: job_id.clone(),
@@ -245,7 +284,11 @@ async fn a_hello_is_bounded() {
         (big_capacity, "hello.capacity"),
     ] {
         let status = connect(&server, Some(PROBE_TOKEN), bad).await.err().unwrap();
-        assert_eq!(crate::harness::violated_fields(&status), vec![field.to_owned()], "{status:?}");
+        assert_eq!(
+            crate::harness::violated_fields(&status),
+            vec![field.to_owned()],
+            "{status:?}"
+        );
     }
 }
 
@@ -258,7 +301,10 @@ async fn the_registry_is_bounded() {
     .await;
     let _a1 = connect(&server, Some(PROBE_TOKEN), hello("probe-a1")).await.unwrap();
     let _a2 = connect(&server, Some(PROBE_TOKEN), hello("probe-a2")).await.unwrap();
-    let third = connect(&server, Some(PROBE_TOKEN), hello("probe-a3")).await.err().unwrap();
+    let third = connect(&server, Some(PROBE_TOKEN), hello("probe-a3"))
+        .await
+        .err()
+        .unwrap();
     assert_eq!(third.code(), Code::ResourceExhausted, "{third:?}");
     assert!(third.message().contains("MONITOR_MAX_WORKERS"), "{third:?}");
     // A known id may always reconnect.
