@@ -290,3 +290,33 @@ pub async fn run(
     drop(tasks);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_is_started_again() {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let counted = starts.clone();
+        supervise("test", move || {
+            let counted = counted.clone();
+            async move {
+                if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                    panic!("the first run fails");
+                }
+            }
+        })
+        .await;
+        assert_eq!(
+            starts.load(Ordering::SeqCst),
+            2,
+            "ran again after the panic, then ended"
+        );
+    }
+}

@@ -1139,6 +1139,68 @@ mod tests {
     }
 
     #[test]
+    fn a_holder_that_ignores_a_revoke_loses_the_assignment_at_its_lease() {
+        let registry = WorkerRegistry::new(RegistryConfig::default());
+        let job = Uuid::now_v7();
+        {
+            let mut state = registry.lock();
+            state.grace_until = Some(Instant::now());
+            state.epoch_ceiling = Some(100);
+            (state.next_epoch, state.epochs_end) = (1, 100);
+        }
+        let mut fresh = hello("worker-a", job, 1);
+        fresh.held.clear();
+        let (_a, mut a_inbox) = registry.open(fresh).unwrap();
+        let running = Arc::new(Job {
+            id: job.to_string(),
+            version: 1,
+            ..Default::default()
+        });
+        registry.lock().jobs.insert(job, running.clone());
+        registry.reconcile(true);
+        assert_eq!(registry.placements(job, &[])[0].epoch, 1, "assigned to worker-a");
+        // Stopped: worker-a is asked to give it back and never answers.
+        registry.lock().jobs.clear();
+        registry.reconcile(true);
+        assert_eq!(revokes(&mut a_inbox).len(), 1);
+        // Started again: while the revoke is pending nobody else gets it.
+        registry.lock().jobs.insert(job, running);
+        registry.reconcile(true);
+        assert_eq!(registry.placements(job, &[])[0].epoch, 1, "still held, revoking");
+        // A whole lease later (worker-a still heartbeating) it is taken back
+        // and handed out again at a new epoch.
+        let limit = registry.config().lease + registry.config().heartbeat_interval;
+        {
+            let mut state = registry.lock();
+            let a = state.workers.get_mut("worker-a").unwrap();
+            a.last_heard = Instant::now();
+            a.held
+                .get_mut(&AssignmentKey {
+                    job_id: job,
+                    location: String::new(),
+                })
+                .unwrap()
+                .revoked_at = Some(Instant::now() - limit - limit / 10);
+        }
+        registry.reconcile(true);
+        assert_eq!(registry.placements(job, &[])[0].epoch, 2);
+    }
+
+    #[test]
+    fn claims_above_the_reserved_epochs_are_fenced() {
+        let registry = WorkerRegistry::new(RegistryConfig::default());
+        registry.lock().epoch_ceiling = Some(10);
+        let job = Uuid::now_v7();
+        let (_a, mut a_inbox) = registry.open(hello("worker-a", job, 11)).unwrap();
+        let fenced = revokes(&mut a_inbox);
+        assert_eq!(fenced.len(), 1, "{fenced:?}");
+        assert!(fenced[0].reason.contains("unknown epoch"), "{fenced:?}");
+        let (_b, mut b_inbox) = registry.open(hello("worker-b", job, 10)).unwrap();
+        assert!(revokes(&mut b_inbox).is_empty(), "an issued epoch is adopted");
+        assert_eq!(registry.placements(job, &[])[0].worker_id, "worker-b");
+    }
+
+    #[test]
     fn after_a_restart_the_newest_epoch_claim_wins() {
         let registry = WorkerRegistry::new(RegistryConfig::default());
         let job = Uuid::now_v7();
