@@ -60,6 +60,12 @@ ensure_psql() {
 
 # Server URL (database "postgres") for a database URL.
 admin_url() { printf '%s\n' "${1%/*}/postgres"; }
+# Port of a database URL (5432 when it names none).
+db_port() {
+    local rest="${1#*@}"
+    rest="${rest%%/*}"
+    case "$rest" in *:*) printf '%s\n' "${rest##*:}" ;; *) printf '5432\n' ;; esac
+}
 # Database name of a database URL.
 db_name() { local name="${1##*/}"; printf '%s\n' "${name%%\?*}"; }
 
@@ -83,8 +89,11 @@ ensure_postgres() {
         say "starting local PostgreSQL $version"
         pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null \
             || pg_ctlcluster "$version" main start || true
+        # Wait until the server accepts connections (pg_isready does not
+        # log in), then try a login: a fresh Debian install refuses it
+        # (scram), which the trust line below fixes at once.
         for _ in $(seq 1 30); do
-            psql "$admin" -qAtc 'select 1' >/dev/null 2>&1 && break
+            pg_isready -q -h 127.0.0.1 -p "$(db_port "$DATABASE_URL")" 2>/dev/null && break
             sleep 1
         done
         if ! psql "$admin" -qAtc 'select 1' >/dev/null 2>&1; then
