@@ -125,6 +125,45 @@ ensure_tansu() {
     cargo install --locked tansu --features dynostore,postgres
 }
 
+# Apache Kafka's jars (scripts/kafka/pom.xml) from Maven Central into
+# .tools/kafka/libs, once per version; OpenJDK 17 and Maven from Debian when
+# missing.
+KAFKA_LIBS="$TOOLS/kafka/libs"
+ensure_kafka() {
+    local version stamp="$KAFKA_LIBS/.pom.sha256"
+    version="$(sha256sum "$ROOT/scripts/kafka/pom.xml" | cut -d' ' -f1)"
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version" ] && return 0
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    command -v mvn >/dev/null || apt_install maven
+    say "fetching Apache Kafka from Maven Central into .tools/kafka/libs (once)"
+    rm -rf "$KAFKA_LIBS"
+    mvn -q -f "$ROOT/scripts/kafka/pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$KAFKA_LIBS" -DincludeScope=runtime >&2 \
+        || die "could not fetch Apache Kafka with Maven (scripts/kafka/pom.xml)"
+    printf '%s\n' "$version" >"$stamp"
+}
+
+# Which broker the scripts start when none answers at KAFKA_BROKERS:
+# Apache Kafka (default) or tansu (KAFKA_IMPL=tansu, for machines without Java).
+export KAFKA_IMPL="${KAFKA_IMPL:-kafka}"
+case "$KAFKA_IMPL" in
+    kafka|tansu) ;;
+    *) die "KAFKA_IMPL must be kafka or tansu (got '$KAFKA_IMPL')" ;;
+esac
+
+# The command line of a fresh broker on $1 (host:port) with data in $2,
+# for the chosen KAFKA_IMPL, into the array BROKER_CMD.
+broker_command() {
+    if [ "$KAFKA_IMPL" = tansu ]; then
+        ensure_tansu
+        BROKER_CMD=(tansu broker --storage-engine memory://tansu/
+            --listener-url "tcp://$1" --advertised-listener-url "tcp://$1")
+    else
+        ensure_kafka
+        BROKER_CMD=("$ROOT/scripts/kafka/run" "$1" "$2")
+    fi
+}
+
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:9092}"
 
 # Whether host:port accepts TCP connections.
@@ -133,21 +172,22 @@ port_open() {
     (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
 
-# Starts tansu with memory storage on $1 (host:port) in the background,
-# logging to $2; prints its pid.
-start_tansu() {
-    local listen="$1" log="$2"
-    ensure_tansu
-    setsid tansu broker --storage-engine memory://tansu/ \
-        --listener-url "tcp://$listen" --advertised-listener-url "tcp://$listen" \
-        >>"$log" 2>&1 </dev/null &
+# Starts a fresh broker (KAFKA_IMPL) on $1 (host:port) in the background,
+# logging to $2, data under $3 (emptied first); prints its pid once it
+# accepts connections.
+start_broker() {
+    local listen="$1" log="$2" data="$3"
+    rm -rf "$data"
+    mkdir -p "$data"
+    broker_command "$listen" "$data"
+    setsid "${BROKER_CMD[@]}" >>"$log" 2>&1 </dev/null &
     local pid=$!
-    for _ in $(seq 1 60); do
+    for _ in $(seq 1 120); do
         port_open "$listen" && { echo "$pid"; return 0; }
-        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "tansu exited during start-up"; }
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; die "the $KAFKA_IMPL broker exited during start-up"; }
         sleep 0.5
     done
-    die "tansu did not listen on $listen within 30 s"
+    die "the $KAFKA_IMPL broker did not listen on $listen within 60 s"
 }
 
 # C toolchain and headers the Rust build needs: librdkafka (built by the
