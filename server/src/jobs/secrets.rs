@@ -145,6 +145,28 @@ fn restore_http(http: &mut HttpCheck, stored: Option<Option<&HttpCheck>>) -> Vec
                 ),
             ));
         }
+        // Following redirects or skipping certificate checks would let the
+        // kept secrets reach another host (an open redirect on the same
+        // origin, a man in the middle): loosening either needs them anew.
+        for (field, loosened) in [
+            (
+                "http.follow_redirects",
+                http.follow_redirects && !stored.follow_redirects,
+            ),
+            (
+                "http.insecure_skip_tls_verify",
+                http.insecure_skip_tls_verify && !stored.insecure_skip_tls_verify,
+            ),
+        ] {
+            if loosened {
+                v.push(FieldViolation::new(
+                    field,
+                    format!(
+                        "is turned on while stored secrets are kept ({REDACTED:?}): send the secret values again with this change"
+                    ),
+                ));
+            }
+        }
     }
     v
 }
@@ -346,6 +368,30 @@ mod tests {
         assert!(restore(&mut header_moved, Some(&stored())).is_err());
         // New values may go anywhere.
         let mut fresh = job("https://u:new@evil.example/", vec![header("Authorization", "x")], &[]);
+        restore(&mut fresh, Some(&stored())).unwrap();
+    }
+
+    #[test]
+    fn loosening_redirects_or_tls_checks_needs_the_secrets_anew() {
+        let loosenings: [fn(&mut HttpCheck); 2] = [
+            |http| http.follow_redirects = true,
+            |http| http.insecure_skip_tls_verify = true,
+        ];
+        for loosen in loosenings {
+            let mut looser = job("https://***@shop.example/health", vec![], &[]);
+            if let Some(Check::Http(http)) = looser.check.as_mut() {
+                loosen(http);
+            }
+            let v = violations(restore(&mut looser, Some(&stored())).unwrap_err());
+            assert_eq!(v.len(), 1, "{v:?}");
+            assert!(v[0].field.starts_with("http."), "{v:?}");
+            assert!(v[0].description.contains("send the secret values again"), "{v:?}");
+        }
+        // With new values the same change is fine.
+        let mut fresh = job("https://u:new@shop.example/health", vec![], &[]);
+        if let Some(Check::Http(http)) = fresh.check.as_mut() {
+            http.follow_redirects = true;
+        }
         restore(&mut fresh, Some(&stored())).unwrap();
     }
 

@@ -182,6 +182,13 @@ struct State {
     /// never issued. None until read from the database; claims adopted
     /// before that are checked when it is known.
     epoch_ceiling: Option<u64>,
+    /// The ceiling as read at start (what earlier processes reserved):
+    /// above it, epochs are this process's own, and a claim must carry
+    /// exactly the epoch issued for its assignment.
+    inherited_ceiling: Option<u64>,
+    /// Whether the running jobs have been read once: from then on a claim
+    /// for a job that is not running is fenced, not adopted.
+    jobs_loaded: bool,
     /// Running jobs as last read from the database.
     jobs: HashMap<Uuid, Arc<Job>>,
     /// Until then, assignments nobody holds are not handed out and nothing
@@ -265,6 +272,7 @@ impl WorkerRegistry {
         let mut state = self.lock();
         state.grace_until = Some(Instant::now() + grace);
         state.epoch_ceiling = Some(ceiling);
+        state.inherited_ceiling = Some(ceiling);
         state.next_epoch = ceiling.saturating_add(1);
         state.epochs_end = ceiling;
         let State { workers, epochs, .. } = &mut *state;
@@ -362,9 +370,12 @@ impl WorkerRegistry {
             workers,
             epochs,
             epoch_ceiling,
+            inherited_ceiling,
+            jobs,
+            jobs_loaded,
             ..
         } = &mut *state;
-        let ceiling = *epoch_ceiling;
+        let (ceiling, inherited, jobs_loaded) = (*epoch_ceiling, *inherited_ceiling, *jobs_loaded);
         // Who else holds what, at which epoch (not counting revokes in flight).
         let held_elsewhere: HashMap<AssignmentKey, (String, u64)> = workers
             .iter()
@@ -411,9 +422,24 @@ impl WorkerRegistry {
             hello.held.iter().filter_map(|a| parse_key(a).map(|k| (k, a))).collect();
         let mut fenced = Vec::new();
         let mut displaced = Vec::new();
+        let location = hello.labels.get(LOCATION_LABEL).map(String::as_str).unwrap_or("");
         for (key, claim) in &claimed {
-            if ceiling.is_some_and(|ceiling| claim.epoch > ceiling) || claim.epoch == 0 {
+            // Never issued: zero, above every reserved epoch, or in this
+            // process's own blocks but above the epoch it issued for this
+            // assignment (an older one is stale, below).
+            let invented = claim.epoch == 0
+                || ceiling.is_some_and(|ceiling| claim.epoch > ceiling)
+                || inherited.is_some_and(|inherited| {
+                    claim.epoch > inherited && epochs.get(key).is_none_or(|issued| claim.epoch > *issued)
+                });
+            if invented {
                 fenced.push(((*key).clone(), INVENTED_EPOCH));
+                continue;
+            }
+            if (jobs_loaded && !jobs.contains_key(&key.job_id))
+                || (!key.location.is_empty() && key.location != location)
+            {
+                fenced.push(((*key).clone(), NOT_YOURS));
                 continue;
             }
             let ours = entry.held.get(key).map(|h| h.epoch);
@@ -583,6 +609,7 @@ impl WorkerRegistry {
         };
         let running: HashSet<Uuid> = versions.iter().map(|(id, _)| *id).collect();
         let mut state = self.lock();
+        state.jobs_loaded = true;
         state.jobs.retain(|id, _| running.contains(id));
         for row in fresh {
             let id = row.id;
@@ -964,6 +991,7 @@ impl WorkerRegistry {
 /// Revoke reasons of a claim the server does not accept.
 const STALE_EPOCH: &str = "stale epoch: the assignment moved to another worker";
 const INVENTED_EPOCH: &str = "unknown epoch: no server issued it";
+const NOT_YOURS: &str = "the job is not running here, or not in this worker's location";
 
 /// The Revoke that fences a claimed assignment.
 fn fence(key: &AssignmentKey, epoch: u64, reason: &str) -> connect_response::Kind {
@@ -1184,6 +1212,57 @@ mod tests {
         }
         registry.reconcile(true);
         assert_eq!(registry.placements(job, &[])[0].epoch, 2);
+    }
+
+    #[test]
+    fn a_claim_inside_the_own_block_must_be_the_issued_epoch() {
+        let registry = WorkerRegistry::new(RegistryConfig::default());
+        let job = Uuid::now_v7();
+        {
+            let mut state = registry.lock();
+            state.grace_until = Some(Instant::now());
+            (state.epoch_ceiling, state.inherited_ceiling) = (Some(100), Some(0));
+            (state.next_epoch, state.epochs_end) = (1, 100);
+            state.jobs_loaded = true;
+            state.jobs.insert(
+                job,
+                Arc::new(Job {
+                    id: job.to_string(),
+                    version: 1,
+                    locations: vec!["eu".into()],
+                    ..Default::default()
+                }),
+            );
+        }
+        let in_eu = |id: &str, epoch: u64| {
+            let mut hello = hello(id, job, epoch);
+            hello.held[0].location = "eu".into();
+            hello.labels.insert(LOCATION_LABEL.into(), "eu".into());
+            hello
+        };
+        let mut a = in_eu("worker-a", 1);
+        a.held.clear();
+        let (_a, _a_inbox) = registry.open(a).unwrap();
+        registry.reconcile(true);
+        assert_eq!(registry.placements(job, &["eu".into()])[0].epoch, 1);
+        // worker-b claims it at an epoch of the block nobody was given.
+        let (_b, mut b_inbox) = registry.open(in_eu("worker-b", 50)).unwrap();
+        let fenced = revokes(&mut b_inbox);
+        assert!(
+            fenced.len() == 1 && fenced[0].reason.contains("unknown epoch"),
+            "{fenced:?}"
+        );
+        assert_eq!(registry.placements(job, &["eu".into()])[0].worker_id, "worker-a");
+        // Elsewhere, or for a job that is not running: fenced too.
+        let mut elsewhere = in_eu("worker-c", 1);
+        elsewhere.labels.insert(LOCATION_LABEL.into(), "us".into());
+        let (_c, mut c_inbox) = registry.open(elsewhere).unwrap();
+        assert_eq!(revokes(&mut c_inbox).len(), 1);
+        let mut other_job = in_eu("worker-d", 1);
+        other_job.held[0].job_id = Uuid::now_v7().to_string();
+        let (_d, mut d_inbox) = registry.open(other_job).unwrap();
+        assert_eq!(revokes(&mut d_inbox).len(), 1);
+        assert_eq!(registry.placements(job, &["eu".into()])[0].worker_id, "worker-a");
     }
 
     #[test]

@@ -53,6 +53,14 @@ const DEFAULT_NETWORKS: &[&str] = &[
     // address, the blocked ones included.
     "64:ff9b::/96",
     "64:ff9b:1::/48",
+    // 6to4 embeds any IPv4 address; IPv4-compatible IPv6 (deprecated) too.
+    "2002::/16",
+    "::/96",
+    // Azure's WireServer (host agent), multicast and broadcast.
+    "168.63.129.16/32",
+    "224.0.0.0/4",
+    "255.255.255.255/32",
+    "ff00::/8",
 ];
 
 /// Which networks the worker may contact; see the module docs for the rule.
@@ -173,6 +181,13 @@ mod tests {
             ("fd12:3456::1", "fc00::/7"),
             ("fd00:ec2::253", "fc00::/7"),
             ("64:ff9b::7f00:1", "64:ff9b::/96"),
+            ("2002:7f00:1::1", "2002::/16"),
+            ("::7f00:1", "::/96"),
+            ("168.63.129.16", "168.63.129.16/32"),
+            ("224.0.0.251", "224.0.0.0/4"),
+            ("239.255.255.250", "224.0.0.0/4"),
+            ("255.255.255.255", "255.255.255.255/32"),
+            ("ff02::1", "ff00::/8"),
             ("64:ff9b:1::a00:1", "64:ff9b:1::/48"),
         ] {
             assert_eq!(blocked(&blocklist, address).as_deref(), Some(network), "{address}");
