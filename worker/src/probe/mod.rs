@@ -137,6 +137,21 @@ pub fn server_tls(server: &str, ca_file: Option<&std::path::Path>) -> anyhow::Re
     ))
 }
 
+/// Whether a token sent to `server` would cross the network unencrypted:
+/// plain `http://` to a host that is not loopback.
+fn token_in_clear(server: &str) -> bool {
+    let Ok(url) = url::Url::parse(server) else { return false };
+    if url.scheme() != "http" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name != "localhost",
+        None => false,
+    }
+}
+
 /// The default worker id: the host name (the pod name on Kubernetes).
 pub fn default_worker_id() -> String {
     std::env::var("HOSTNAME")
@@ -156,6 +171,12 @@ pub fn default_worker_id() -> String {
 pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client_config = args.kafka.client_config()?;
     let tls = server_tls(&args.server, args.server_ca_file.as_deref())?;
+    if args.token.is_some() && token_in_clear(&args.server) {
+        tracing::warn!(
+            server = args.server,
+            "the worker token goes to a non-loopback control plane over plain http://: use https:// (MONITOR_SERVER)"
+        );
+    }
     let worker_id = args.worker_id.clone().unwrap_or_else(default_worker_id);
     if !args.allow_net.is_empty() {
         tracing::info!(networks = ?args.allow_net, "networks opened to checks (--allow-net)");
@@ -313,6 +334,16 @@ mod tests {
                 assert!(error.contains("is not a network in CIDR notation"), "{error}");
             }
         }
+    }
+
+    #[test]
+    fn tokens_in_clear_are_told_apart() {
+        assert!(token_in_clear("http://monitor.example:8080"));
+        assert!(token_in_clear("http://10.0.0.5:8080"));
+        assert!(!token_in_clear("http://127.0.0.1:8080"));
+        assert!(!token_in_clear("http://localhost:8080"));
+        assert!(!token_in_clear("http://[::1]:8080"));
+        assert!(!token_in_clear("https://monitor.example"));
     }
 
     #[test]
