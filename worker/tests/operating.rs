@@ -125,7 +125,8 @@ impl PrivateBroker {
     }
 
     /// Starts the broker on its port (again), as scripts/lib.sh's
-    /// start_tansu does, and waits until it accepts connections.
+    /// broker_command does for KAFKA_IMPL=tansu, and waits until it accepts
+    /// connections.
     async fn resume(&mut self) {
         assert!(self.child.is_none(), "the broker runs already");
         let url = format!("tcp://{}", self.address());

@@ -12,7 +12,7 @@ use axum::{
 };
 
 use super::{
-    Tokens,
+    Tokens, WorkerGrant,
     policy::{self, Grant, Target},
 };
 use crate::error::{self, ApiError};
@@ -24,58 +24,69 @@ use crate::error::{self, ApiError};
 /// 415 are HTTP statuses for everyone, as the gRPC spec has it for
 /// transport errors.
 pub async fn require_token(State(tokens): State<Tokens>, mut request: Request, next: Next) -> Response {
-    let route = request.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned());
+    match decide(&tokens, &request) {
+        Ok(Some(identities)) => {
+            request.extensions_mut().insert(identities);
+        }
+        Ok(None) => {}
+        Err(refusal) => return *refusal,
+    }
+    next.run(request).await
+}
+
+/// The decision for one request: let it through (with the worker
+/// identities a worker stream may use), or the answer that refuses it.
+/// Borrows the request, so nothing is copied on the way through.
+fn decide(tokens: &Tokens, request: &Request) -> Result<Option<WorkerGrant>, Box<Response>> {
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
+        .unwrap_or("");
+    let method = request.method();
+    let path = request.uri().path();
     let refuse = |err: ApiError, as_grpc: bool| {
         tracing::info!(%method, path, code = ?err.code(), "request refused");
-        if as_grpc {
+        Box::new(if as_grpc {
             error::grpc_response(err)
         } else {
             error::http_response(err)
-        }
+        })
     };
-    let operation = match policy::target(&method, route.as_deref(), &path) {
+    let operation = match policy::target(method, route, path) {
         Target::Operation(operation) => operation,
         // The fallback answers 404 / UNIMPLEMENTED.
-        Target::Unrouted => return next.run(request).await,
+        Target::Unrouted => return Ok(None),
         Target::MethodNotAllowed => {
             let hint = if path == "/db/init" { " (use POST)" } else { "" };
-            return refuse(
+            return Err(refuse(
                 ApiError::MethodNotAllowed(format!("method {method} is not allowed on {path}{hint}")),
                 false,
-            );
+            ));
         }
         Target::UnknownGrpcMethod => {
             tracing::info!(%method, path, "unknown gRPC method refused");
-            return tonic::Status::unimplemented(format!("unknown method {path}")).into_http();
+            return Err(Box::new(
+                tonic::Status::unimplemented(format!("unknown method {path}")).into_http(),
+            ));
         }
         Target::Unlisted => {
-            return refuse(
+            return Err(refuse(
                 ApiError::PermissionDenied(format!(
                     "{method} {path} has no access rule; refusing it (a server bug: please report it)"
                 )),
                 false,
-            );
+            ));
         }
     };
     let grpc_method = operation.payload == policy::Payload::Grpc;
     let credential = tokens.credential(request.headers());
-    let grant = match policy::authorize(operation.requirement, &credential, &tokens) {
-        Ok(grant) => grant,
-        Err(err) => return refuse(err, grpc_method),
-    };
-    if let Err(err) = policy::check_content_type(operation.payload, &content_type) {
-        return refuse(err, false);
-    }
-    if let Grant::Worker(identities) = grant {
-        request.extensions_mut().insert(identities);
-    }
-    next.run(request).await
+    let grant =
+        policy::authorize(operation.requirement, &credential, tokens).map_err(|err| refuse(err, grpc_method))?;
+    policy::check_content_type(operation.payload, content_type).map_err(|err| refuse(err, false))?;
+    Ok(match grant {
+        Grant::Worker(identities) => Some(identities),
+        Grant::Api => None,
+    })
 }

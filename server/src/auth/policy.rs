@@ -133,6 +133,15 @@ pub static POLICY: &[Operation] = &[
 static BY_NAME: LazyLock<HashMap<&'static str, &'static Operation>> =
     LazyLock::new(|| POLICY.iter().map(|op| (op.name, op)).collect());
 
+/// The REST rows by (method, route pattern), so a request is looked up
+/// without building its name.
+static BY_ROUTE: LazyLock<HashMap<(&'static str, &'static str), &'static Operation>> = LazyLock::new(|| {
+    POLICY
+        .iter()
+        .filter_map(|op| op.name.split_once(' ').map(|key| (key, op)))
+        .collect()
+});
+
 /// The operation with this name, if the policy lists it.
 pub fn operation(name: &str) -> Option<&'static Operation> {
     BY_NAME.get(name).copied()
@@ -179,11 +188,11 @@ pub fn target(method: &Method, route: Option<&str>, path: &str) -> Target {
             _ => Target::UnknownGrpcMethod,
         };
     }
-    if let Some(op) = operation(&format!("{method} {route}")) {
+    if let Some(op) = BY_ROUTE.get(&(method.as_str(), route)).copied() {
         return Target::Operation(op);
     }
     if method == Method::HEAD
-        && let Some(get) = operation(&format!("GET {route}"))
+        && let Some(get) = BY_ROUTE.get(&("GET", route)).copied()
     {
         return if matches!(get.requirement, Requirement::Public | Requirement::Role(Role::Read)) {
             Target::Operation(get)
@@ -191,9 +200,7 @@ pub fn target(method: &Method, route: Option<&str>, path: &str) -> Target {
             Target::MethodNotAllowed
         };
     }
-    let listed = POLICY
-        .iter()
-        .any(|op| op.name.split_once(' ').is_some_and(|(_, r)| r == route));
+    let listed = BY_ROUTE.keys().any(|(_, listed)| *listed == route);
     if listed {
         Target::MethodNotAllowed
     } else {

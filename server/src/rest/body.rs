@@ -16,14 +16,7 @@ pub async fn read_json_bytes(headers: &HeaderMap, body: Body, limit: usize) -> R
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence != "application/json" {
-        return Err(ApiError::UnsupportedMediaType(if content_type.is_empty() {
-            "missing content-type: send 'content-type: application/json'".into()
-        } else {
-            format!("content-type {content_type:?} is not supported: send 'content-type: application/json'")
-        }));
-    }
+    crate::auth::policy::check_content_type(crate::auth::policy::Payload::Json, content_type)?;
     axum::body::to_bytes(body, limit).await.map_err(|err| {
         if error_chain(&err).any(|text| text.contains("length limit exceeded")) {
             ApiError::PayloadTooLarge(format!("request body is larger than {limit} bytes"))

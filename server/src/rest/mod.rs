@@ -98,7 +98,7 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
     let grpc = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/grpc"));
+        .is_some_and(crate::auth::policy::is_grpc_content_type);
     if grpc {
         return tonic::Status::unimplemented(format!("unknown method {}", uri.path())).into_http();
     }

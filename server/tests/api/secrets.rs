@@ -182,32 +182,14 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
     let id = created.id.clone();
 
     // Sent back as read: nothing changed, not even the version.
-    let same = jobs
-        .update_job(UpdateJobRequest {
-            job: Some(created.clone()),
-            update_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let same = update(&mut jobs, created.clone(), None).await.unwrap();
     assert_eq!(same.version, created.version, "a round trip is no change");
     assert_redacted(&same);
 
     // Another field edited: the secrets stay.
     let mut edited = created.clone();
     edited.interval = secs(60);
-    let updated = jobs
-        .update_job(UpdateJobRequest {
-            job: Some(edited),
-            update_mask: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let updated = update(&mut jobs, edited, None).await.unwrap();
     assert_eq!(updated.version, created.version + 1);
     assert_redacted(&updated);
     assert_real(&stored_check(&server, &id).await);
@@ -218,18 +200,7 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
         unreachable!()
     };
     check.headers[0].value = "Bearer rotated".into();
-    let rotated = jobs
-        .update_job(UpdateJobRequest {
-            job: Some(rotated),
-            update_mask: Some(pbjson_types::FieldMask {
-                paths: vec!["http".into()],
-            }),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap();
+    let rotated = update(&mut jobs, rotated, Some("http")).await.unwrap();
     assert_eq!(values(http(&rotated))[0], REDACTED);
     let stored = stored_check(&server, &id).await;
     assert_eq!(stored.headers[0].value, "Bearer rotated");
@@ -242,19 +213,29 @@ async fn grpc_updates_keep_what_comes_back_as_the_marker_and_take_new_values() {
         unreachable!()
     };
     check.url = "https://***@elsewhere.example/health".into();
-    let err = jobs
-        .update_job(UpdateJobRequest {
-            job: Some(moved),
-            update_mask: None,
-        })
-        .await
-        .unwrap_err();
+    let err = update(&mut jobs, moved, None).await.unwrap_err();
     assert_eq!(violated_fields(&err), ["job.http.url"]);
     assert!(
         err.message().contains("send the secret values again"),
         "{}",
         err.message()
     );
+}
+
+/// UpdateJob of `job` (with `mask` as its one field-mask path, if any):
+/// the job as answered, or the refusal.
+async fn update(
+    jobs: &mut monitor_proto::v1::job_service_client::JobServiceClient<tonic::transport::Channel>,
+    job: Job,
+    mask: Option<&str>,
+) -> Result<Job, tonic::Status> {
+    let request = UpdateJobRequest {
+        job: Some(job),
+        update_mask: mask.map(|path| pbjson_types::FieldMask {
+            paths: vec![path.into()],
+        }),
+    };
+    Ok(jobs.update_job(request).await?.into_inner().job.unwrap())
 }
 
 #[tokio::test]
