@@ -11,6 +11,7 @@ use std::{
 use chrono::{DateTime, TimeZone, Utc};
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::{models::job_metrics::MetricRow, testing::TestDb};
+use monitor_testkit::kafka::KafkaCluster;
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
 use prost::Message as _;
 use rdkafka::{
@@ -83,22 +84,28 @@ fn results(n: usize, jobs: &[Uuid]) -> Vec<CheckResult> {
 
 /// Produces values (results or raw poison) and returns the end offset per partition.
 async fn produce(topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
-    produce_batched(topic, values, true).await
+    produce_on(&brokers(), topic, values).await
 }
 
-/// `batched: false` sends one record per batch. tansu 0.6.0 answers a fetch
-/// from an offset inside a multi-record batch with the *next* batch, so a
-/// consumer resuming mid-batch (after a crash) never sees the rest of that
-/// batch; real Kafka returns the whole batch. The crash test uses one record
-/// per batch so its resume points are batch boundaries on tansu too.
-async fn produce_batched(topic: &str, values: &[(String, Vec<u8>)], batched: bool) -> HashMap<i32, i64> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
+/// [`produce`] to `brokers`, batched and compressed as a probe produces
+/// (linger 5 ms, lz4), so records share batches and a consumer resuming
+/// after a crash may start inside one.
+async fn produce_on(brokers: &str, topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
+    send_all(&producer(brokers), topic, values).await
+}
+
+fn producer(brokers: &str) -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
-        .set("linger.ms", if batched { "5" } else { "0" })
-        .set("batch.num.messages", if batched { "10000" } else { "1" })
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4")
         .create()
-        .unwrap();
+        .unwrap()
+}
+
+/// Sends `values` with `producer` and waits until the broker has them all.
+async fn send_all(producer: &FutureProducer, topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
     let mut ends: HashMap<i32, i64> = HashMap::new();
     let mut pending = Vec::new();
     for (key, value) in values {
@@ -113,8 +120,20 @@ async fn produce_batched(topic: &str, values: &[(String, Vec<u8>)], batched: boo
     ends
 }
 
+/// Raises each partition's end in `ends` to the one in `more`.
+fn extend_ends(ends: &mut HashMap<i32, i64>, more: HashMap<i32, i64>) {
+    for (partition, end) in more {
+        let e = ends.entry(partition).or_insert(0);
+        *e = (*e).max(end);
+    }
+}
+
 async fn create_topic(topic: &str, partitions: i32) {
-    let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers(), topic)
+    create_topic_on(&brokers(), topic, partitions).await;
+}
+
+async fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
+    let config = monitor_worker::kafka::KafkaArgs::plaintext(brokers, topic)
         .client_config()
         .unwrap();
     monitor_worker::kafka::ensure_topic(&config, topic, partitions, 1)
@@ -422,38 +441,40 @@ async fn the_proof_of_concepts_example_adds_up() {
     assert_eq!(h.passed, 3);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_aggregators_and_a_second_member_never_change_a_total() {
-    let db = TestDb::new().await;
-    let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 4).await;
-    let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
-    let all = results(8000, &jobs);
-    let logs = tempfile::tempdir().unwrap();
-    let spawned = std::sync::atomic::AtomicUsize::new(0);
-    let spawn = || {
-        let n = spawned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log = std::fs::File::create(logs.path().join(format!("aggregator-{n}.log"))).unwrap();
+/// `monitor-worker aggregate` processes of one group, each logging to a
+/// file of its own (kept when AGGREGATOR_LOG_KEEP is set).
+struct Aggregators {
+    database_url: String,
+    brokers: String,
+    topic: String,
+    group: String,
+    dlq: String,
+    logs: tempfile::TempDir,
+    spawned: usize,
+}
+
+impl Aggregators {
+    fn new(db: &TestDb, brokers: &str, topic: &str) -> Aggregators {
+        Aggregators {
+            database_url: db.url.clone(),
+            brokers: brokers.to_owned(),
+            topic: topic.to_owned(),
+            group: fresh("group"),
+            dlq: fresh("dlq"),
+            logs: tempfile::tempdir().unwrap(),
+            spawned: 0,
+        }
+    }
+
+    /// A new member, with a 6 s session timeout.
+    fn spawn(&mut self) -> tokio::process::Child {
+        let log = std::fs::File::create(self.logs.path().join(format!("aggregator-{}.log", self.spawned))).unwrap();
+        self.spawned += 1;
         tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
-            .args([
-                "aggregate",
-                "--database-url",
-                &db.url,
-                "--kafka-brokers",
-                &brokers(),
-                "--kafka-topic",
-                &topic,
-            ])
-            .args([
-                "--group-id",
-                &group,
-                "--dlq-topic",
-                &dlq,
-                "--granularities",
-                "1m,5m,1h",
-                "--flush-interval-ms",
-                "150",
-            ])
+            .args(["aggregate", "--database-url", &self.database_url])
+            .args(["--kafka-brokers", &self.brokers, "--kafka-topic", &self.topic])
+            .args(["--group-id", &self.group, "--dlq-topic", &self.dlq])
+            .args(["--granularities", "1m,5m,1h", "--flush-interval-ms", "150"])
             .args(["--max-pending-keys", "500", "--session-timeout-ms", "6000"])
             .env(
                 "RUST_LOG",
@@ -464,18 +485,37 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
             .kill_on_drop(true)
             .spawn()
             .unwrap()
-    };
+    }
+
+    fn keep_logs(self) {
+        if std::env::var("AGGREGATOR_LOG_KEEP").is_ok() {
+            eprintln!("aggregator logs in {}", self.logs.path().display());
+            std::mem::forget(self.logs);
+        }
+    }
+}
+
+async fn kill_9(mut child: tokio::process::Child) {
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_aggregators_and_a_second_member_never_change_a_total() {
+    let db = TestDb::new().await;
+    let topic = fresh("checks");
+    create_topic(&topic, 4).await;
+    let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
+    let all = results(8000, &jobs);
+    let mut members = Aggregators::new(&db, &brokers(), &topic);
+    let group = members.group.clone();
     // Produce in chunks; each round an aggregator works until it has
     // committed some progress, then is killed -9 at a varying point.
     let mut ends = HashMap::new();
     let mut progressed = 0;
     for (round, chunk) in all.chunks(1600).enumerate() {
-        let mut victim = spawn();
-        let produced = produce_batched(&topic, &encode_all(chunk), false).await;
-        for (p, end) in produced {
-            let e = ends.entry(p).or_insert(0);
-            *e = (*e).max(end);
-        }
+        let victim = members.spawn();
+        extend_ends(&mut ends, produce(&topic, &encode_all(chunk)).await);
         let before = accounted(&db, &group, &topic).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while accounted(&db, &group, &topic).await == before && Instant::now() < deadline {
@@ -485,29 +525,144 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
             progressed += 1;
         }
         tokio::time::sleep(Duration::from_millis(40 * round as u64 + 20)).await;
-        victim.start_kill().unwrap();
-        victim.wait().await.unwrap();
+        kill_9(victim).await;
     }
     assert!(
         progressed >= 4,
         "most killed aggregators had committed work: {progressed}"
     );
     // Two members finish the job; one leaves halfway.
-    let mut first = spawn();
-    let mut second = spawn();
+    let first = members.spawn();
+    let mut second = members.spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
     std::process::Command::new("kill")
         .args(["-TERM", &second.id().unwrap().to_string()])
         .status()
         .unwrap();
     second.wait().await.unwrap();
-    if std::env::var("AGGREGATOR_LOG_KEEP").is_ok() {
-        eprintln!("aggregator logs in {}", logs.path().display());
-        std::mem::forget(logs);
-    }
+    members.keep_logs();
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(120)).await;
-    first.start_kill().unwrap();
-    first.wait().await.unwrap();
+    kill_9(first).await;
+    assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
+}
+
+/// Restarts as Kubernetes does them: the only aggregator is killed -9 during
+/// a steady stream and a new process starts 1 s later, three times. The new
+/// member's group rebalances once the dead member's session (6 s) expires,
+/// it resumes from the offsets stored with the rollups, and every rollup
+/// equals what was produced, per status code and per error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_nothing() {
+    let db = TestDb::new().await;
+    let topic = fresh("checks");
+    create_topic(&topic, 4).await;
+    let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
+    let mut members = Aggregators::new(&db, &brokers(), &topic);
+    let group = members.group.clone();
+
+    // The stream: 50 results every 100 ms until told to stop.
+    let (stop_stream, mut stopped) = watch::channel(false);
+    let stream = tokio::spawn({
+        let (topic, all) = (topic.clone(), results(60_000, &jobs));
+        async move {
+            let producer = producer(&brokers());
+            let mut ends = HashMap::new();
+            let mut sent = 0;
+            for chunk in all.chunks(50) {
+                if *stopped.borrow_and_update() {
+                    break;
+                }
+                extend_ends(&mut ends, send_all(&producer, &topic, &encode_all(chunk)).await);
+                sent += chunk.len();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (ends, all[..sent].to_vec())
+        }
+    });
+
+    let mut member = members.spawn();
+    let mut recoveries = Vec::new();
+    for kill in 0..3 {
+        let before = accounted(&db, &group, &topic).await;
+        wait_progress(&db, &group, &topic, before, &format!("member {kill} to commit")).await;
+        kill_9(member).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let restarted = Instant::now();
+        member = members.spawn();
+        let at_restart = accounted(&db, &group, &topic).await;
+        wait_progress(&db, &group, &topic, at_restart, "the restarted member to commit").await;
+        recoveries.push(restarted.elapsed());
+    }
+    stop_stream.send(true).unwrap();
+    let (ends, produced) = stream.await.unwrap();
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(120)).await;
+    kill_9(member).await;
+    members.keep_logs();
+    eprintln!(
+        "{} results produced over {} partitions, all rolled up; from each restart to the new member's first commit: {recoveries:?} (session timeout 6 s)",
+        produced.len(),
+        ends.len()
+    );
+    assert_exact(&stored_rows(&db).await, &expected(&produced, WIDTHS));
+}
+
+/// Waits until the group has accounted for more than `before` messages.
+async fn wait_progress(db: &TestDb, group: &str, topic: &str, before: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while accounted(db, group, topic).await <= before {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A broker killed -9 and started again on its data (a private Apache
+/// Kafka): the running aggregator goes on without a restart, and an
+/// aggregator killed while the broker was away is replaced by one that
+/// resumes from the offsets stored with the rollups; nothing is lost or
+/// counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
+    let mut broker = KafkaCluster::single().await;
+    let bootstrap = broker.bootstrap();
+    let db = TestDb::new().await;
+    let topic = fresh("checks");
+    create_topic_on(&bootstrap, &topic, 2).await;
+    let jobs: Vec<Uuid> = (0..7).map(|_| Uuid::now_v7()).collect();
+    let all = results(3000, &jobs);
+    let mut members = Aggregators::new(&db, &bootstrap, &topic);
+    let group = members.group.clone();
+
+    let first = members.spawn();
+    let mut ends = produce_on(&bootstrap, &topic, &encode_all(&all[..1000])).await;
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(90)).await;
+
+    broker.kill(1).await;
+    let restarting = Instant::now();
+    broker.restart(1).await;
+    let restarted = restarting.elapsed();
+    extend_ends(
+        &mut ends,
+        produce_on(&bootstrap, &topic, &encode_all(&all[1000..2000])).await,
+    );
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(90)).await;
+    let caught_up = restarting.elapsed();
+
+    // The aggregator dies while the broker is away; its successor starts
+    // after the broker is back.
+    broker.kill(1).await;
+    kill_9(first).await;
+    broker.restart(1).await;
+    extend_ends(
+        &mut ends,
+        produce_on(&bootstrap, &topic, &encode_all(&all[2000..])).await,
+    );
+    let second = members.spawn();
+    wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(90)).await;
+    kill_9(second).await;
+    members.keep_logs();
+    eprintln!(
+        "3000 results, 3000 rolled up; broker back {restarted:?} after kill -9, the running aggregator caught up {caught_up:?} after it"
+    );
     assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
 }
 
