@@ -14,7 +14,6 @@ use monitor_proto::secret::Secret;
 use rdkafka::{
     ClientConfig, ClientContext,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
-    client::DefaultClientContext,
     error::KafkaError,
     error::RDKafkaErrorCode,
     producer::{NoCustomPartitioner, Producer as _, ProducerContext, ThreadedProducer},
@@ -166,11 +165,19 @@ impl KafkaArgs {
     }
 }
 
+/// How long creating a topic may wait for the brokers.
+pub const TOPIC_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Creates `topic` with `partitions` partitions unless it exists.
+///
+/// Gives up after [`TOPIC_REQUEST_TIMEOUT`] when no broker answers (the
+/// callers retry), and logs its client's errors through [`ErrorLog`].
 pub async fn ensure_topic(config: &ClientConfig, topic: &str, partitions: i32, replication: i32) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = config.create()?;
+    let admin: AdminClient<QuietClient> = config.create_with_context(QuietClient::default())?;
     let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(TOPIC_REQUEST_TIMEOUT))
+        .request_timeout(Some(TOPIC_REQUEST_TIMEOUT));
     let results = admin.create_topics([&new_topic], &options).await?;
     for result in results {
         match result {
@@ -197,12 +204,14 @@ pub struct ErrorLog {
 impl ErrorLog {
     pub const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
-    /// Logs an error reported by librdkafka.
+    /// Logs an error reported by librdkafka, with the settings to check when
+    /// it is a TLS or SASL failure.
     pub fn report(&self, error: &KafkaError, reason: &str) {
+        let check = settings_to_check(error, reason).unwrap_or("");
         if self.first_in_a_while(&error.to_string(), Instant::now()) {
-            tracing::warn!(%error, reason, "Kafka client error (repeats are logged at most every 30 s)");
+            tracing::warn!(%error, reason, check, "Kafka client error (repeats are logged at most every 30 s)");
         } else {
-            tracing::debug!(%error, reason, "Kafka client error");
+            tracing::debug!(%error, reason, check, "Kafka client error");
         }
     }
 
@@ -222,6 +231,21 @@ impl ErrorLog {
         }
         last.insert(kind.to_owned(), now);
         true
+    }
+}
+
+/// Which of our settings a TLS or SASL failure points at: librdkafka names
+/// its own options (`ssl.ca.location`), the operator set ours.
+fn settings_to_check(error: &KafkaError, reason: &str) -> Option<&'static str> {
+    let code = error.rdkafka_error_code();
+    if code == Some(RDKafkaErrorCode::Authentication) || reason.contains("SASL authentication") {
+        Some("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (and KAFKA_SASL_MECHANISM): the broker refused the login")
+    } else if code == Some(RDKafkaErrorCode::SSL) || reason.contains("SSL handshake failed") {
+        Some(
+            "KAFKA_CA_FILE (the CA that signed the brokers' certificates) and, when the broker wants a client certificate, KAFKA_CERT_FILE and KAFKA_KEY_FILE: the TLS handshake failed",
+        )
+    } else {
+        None
     }
 }
 
@@ -319,6 +343,27 @@ impl BrokerCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_and_sasl_failures_name_the_settings_to_check() {
+        let ssl = KafkaError::Global(RDKafkaErrorCode::SSL);
+        let ca = settings_to_check(&ssl, "ssl://127.0.0.1:9093/bootstrap: SSL handshake failed").unwrap();
+        assert!(ca.contains("KAFKA_CA_FILE") && ca.contains("KAFKA_CERT_FILE"), "{ca}");
+        let sasl = KafkaError::Global(RDKafkaErrorCode::Authentication);
+        let login = settings_to_check(&sasl, "SASL authentication error: Authentication failed").unwrap();
+        assert!(login.contains("KAFKA_SASL_PASSWORD"), "{login}");
+        // The same words in the reason are enough when the code is generic.
+        let transport = KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure);
+        assert!(settings_to_check(&transport, "x: SSL handshake failed: certificate verify failed").is_some());
+        assert_eq!(settings_to_check(&transport, "Connection refused"), None);
+        assert_eq!(
+            settings_to_check(
+                &KafkaError::Global(RDKafkaErrorCode::AllBrokersDown),
+                "1/1 brokers are down"
+            ),
+            None
+        );
+    }
 
     #[test]
     fn a_repeated_error_is_logged_once_in_a_while() {

@@ -2,6 +2,8 @@
 //! compared with sums computed independently here, after crashes, a second
 //! group member, poison messages and lost database connections.
 
+mod common;
+
 use std::{
     collections::{BTreeMap, HashMap},
     process::Stdio,
@@ -9,6 +11,7 @@ use std::{
 };
 
 use chrono::{DateTime, TimeZone, Utc};
+use common::stored_rows;
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::{models::job_metrics::MetricRow, testing::TestDb};
 use monitor_testkit::kafka::KafkaCluster;
@@ -224,18 +227,6 @@ fn expected(results: &[CheckResult], widths: &[(&str, i64)]) -> HashMap<Key, Exp
         }
     }
     out
-}
-
-async fn stored_rows(db: &TestDb) -> Vec<MetricRow> {
-    use diesel::{QueryDsl, SelectableHelper};
-    use monitor_store::diesel_async::RunQueryDsl;
-    let pool = db.pool();
-    let mut conn = pool.get().await.unwrap();
-    monitor_store::schema::job_metrics::table
-        .select(MetricRow::as_select())
-        .load(&mut conn)
-        .await
-        .unwrap()
 }
 
 fn assert_exact(rows: &[MetricRow], expected: &HashMap<Key, Expected>) {

@@ -10,7 +10,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use clap::Parser as _;
+mod common;
+
+use common::start_mock;
 use monitor_proto::v1::{
     CheckOutcome, CheckResult, CreateJobRequest, GetJobStatusRequest, HttpCheck, Job, JobPhase, JobState,
     ListWorkersRequest, StopJobRequest, UpdateJobRequest, job::Check, job_service_client::JobServiceClient,
@@ -37,38 +39,6 @@ fn brokers() -> String {
 
 fn fresh_topic() -> String {
     format!("monitor.checks.test-{}", uuid::Uuid::now_v7().simple())
-}
-
-/// The mock website, in-process on port 0, with latency 0.
-struct Mock {
-    addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
-}
-
-async fn start_mock() -> Mock {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = monitor_mock::Config::try_parse_from(["monitor-mock", "--seed", "7", "--latency-ms", "0"])
-        .unwrap()
-        .mock;
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_mock::run(listener, config, async {
-        let _ = stopped.await;
-    }));
-    Mock { addr, _stop: stop }
-}
-
-impl Mock {
-    async fn stats(&self) -> monitor_mock::StatsSnapshot {
-        // reqwest is built without a default TLS provider in this crate.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        reqwest::get(format!("http://{}/__stats", self.addr))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
 }
 
 /// The control plane, in-process over a fresh database, with short leases.

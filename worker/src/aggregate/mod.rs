@@ -314,7 +314,7 @@ pub struct Aggregator {
     pool: DbPool,
     consumer: StreamConsumer<ConsumerEvents>,
     revoked: mpsc::UnboundedReceiver<Vec<i32>>,
-    dlq: FutureProducer,
+    dlq: FutureProducer<crate::kafka::QuietClient>,
     partitions: HashMap<i32, PartitionState>,
     /// Stored offsets of partitions seen since their assignment.
     stored: HashMap<i32, Option<i64>>,
@@ -347,11 +347,11 @@ impl Aggregator {
             .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string())
             .create_with_context(events)?;
         consumer.subscribe(&[&args.kafka.kafka_topic])?;
-        let dlq: FutureProducer = base
+        let dlq: FutureProducer<crate::kafka::QuietClient> = base
             .clone()
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .create()?;
+            .create_with_context(crate::kafka::QuietClient::default())?;
         Ok(Aggregator {
             args,
             pool,
@@ -377,9 +377,14 @@ impl Aggregator {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<AggregatorMetrics> {
         // The dead-letter topic must exist before the first poison message;
         // a broker that is down now is retried when one arrives.
+        // A shutdown meanwhile ends the wait (no broker may be answering).
         let config = self.args.kafka.client_config()?;
-        if let Err(err) = crate::kafka::ensure_topic(&config, &self.args.dlq_topic, 1, 1).await {
-            tracing::warn!(topic = self.args.dlq_topic, error = %err, "cannot create the dead-letter topic yet");
+        let dlq = crate::kafka::ensure_topic(&config, &self.args.dlq_topic, 1, 1);
+        tokio::select! {
+            created = dlq => if let Err(err) = created {
+                tracing::warn!(topic = self.args.dlq_topic, error = %err, "cannot create the dead-letter topic yet");
+            },
+            _ = shutdown.wait_for(|stop| *stop) => {}
         }
         let mut flush_timer = tokio::time::interval(self.args.flush_interval());
         flush_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -388,7 +393,7 @@ impl Aggregator {
         loop {
             let event = tokio::select! {
                 biased;
-                _ = shutdown.changed() => Event::Shutdown,
+                _ = shutdown.wait_for(|stop| *stop) => Event::Shutdown,
                 Some(revoked) = self.revoked.recv() => Event::Revoked(revoked),
                 done = async { (&mut in_flight.as_mut().expect("guarded").task).await }, if in_flight.is_some() => {
                     Event::Flushed(done.ok().flatten())

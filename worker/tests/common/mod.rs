@@ -55,6 +55,12 @@ pub struct Worker {
 }
 
 pub fn spawn_worker(role: &str, args: &[&str]) -> Worker {
+    spawn_worker_env(role, args, &[])
+}
+
+/// A `monitor-worker ROLE` with `args` and the environment variables `env`
+/// (as an operator sets KAFKA_* settings).
+pub fn spawn_worker_env(role: &str, args: &[&str], env: &[(&str, &str)]) -> Worker {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join(format!("{role}.log"));
     let telemetry = format!("127.0.0.1:{}", free_port());
@@ -63,6 +69,7 @@ pub fn spawn_worker(role: &str, args: &[&str]) -> Worker {
         .args(args)
         .args(["--metrics-listen", &telemetry])
         .env("RUST_LOG", "info,librdkafka=warn,rdkafka=warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .kill_on_drop(true)
@@ -247,4 +254,52 @@ impl Worker {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
     }
+}
+
+/// The mock website, in-process on port 0, with latency 0.
+pub struct Mock {
+    pub addr: SocketAddr,
+    /// Dropping it stops the mock.
+    _stop: oneshot::Sender<()>,
+}
+
+pub async fn start_mock() -> Mock {
+    use clap::Parser as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = monitor_mock::Config::try_parse_from(["monitor-mock", "--seed", "7", "--latency-ms", "0"])
+        .unwrap()
+        .mock;
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(monitor_mock::run(listener, config, async {
+        let _ = stopped.await;
+    }));
+    Mock { addr, _stop: stop }
+}
+
+impl Mock {
+    /// What the mock has served so far.
+    pub async fn stats(&self) -> monitor_mock::StatsSnapshot {
+        http()
+            .get(format!("http://{}/__stats", self.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// Every rollup row in `db`.
+pub async fn stored_rows(db: &TestDb) -> Vec<monitor_store::models::job_metrics::MetricRow> {
+    use diesel::{QueryDsl, SelectableHelper};
+    use monitor_store::{diesel_async::RunQueryDsl, models::job_metrics::MetricRow};
+    let pool = db.pool();
+    let mut conn = pool.get().await.unwrap();
+    monitor_store::schema::job_metrics::table
+        .select(MetricRow::as_select())
+        .load(&mut conn)
+        .await
+        .unwrap()
 }
