@@ -132,16 +132,7 @@ fn extend_ends(ends: &mut HashMap<i32, i64>, more: HashMap<i32, i64>) {
 }
 
 async fn create_topic(topic: &str, partitions: i32) {
-    create_topic_on(&brokers(), topic, partitions).await;
-}
-
-async fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
-    let config = monitor_worker::kafka::KafkaArgs::plaintext(brokers, topic)
-        .client_config()
-        .unwrap();
-    monitor_worker::kafka::ensure_topic(&config, topic, partitions, 1)
-        .await
-        .unwrap();
+    common::create_topic(&brokers(), topic, partitions).await;
 }
 
 fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
@@ -617,7 +608,7 @@ async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
     let bootstrap = broker.bootstrap();
     let db = TestDb::new().await;
     let topic = fresh("checks");
-    create_topic_on(&bootstrap, &topic, 2).await;
+    common::create_topic(&bootstrap, &topic, 2).await;
     let jobs: Vec<Uuid> = (0..7).map(|_| Uuid::now_v7()).collect();
     let all = results(3000, &jobs);
     let mut members = Aggregators::new(&db, &bootstrap, &topic);

@@ -21,7 +21,8 @@ use std::{
 };
 
 use common::{
-    Mock, Worker, fresh, spawn_aggregator_with, spawn_worker_env, start_control_plane, start_mock, stored_rows,
+    Mock, Worker, create_replicated_topic, fresh, spawn_aggregator_with, spawn_worker_env, start_control_plane,
+    start_mock, stored_rows,
 };
 use monitor_proto::v1::{
     CreateJobRequest, HttpCheck, Job, JobState, ListWorkersRequest, StopJobRequest, job::Check,
@@ -37,6 +38,39 @@ use rdkafka::{
     consumer::{BaseConsumer, Consumer as _},
 };
 use tonic::transport::Channel;
+
+/// The mock, the control plane (dev mode) and running jobs checking the
+/// mock every second; probes and an aggregator are the test's.
+struct Pipeline {
+    mock: Mock,
+    server: SocketAddr,
+    /// Dropping it stops the control plane.
+    _stop_server: tokio::sync::oneshot::Sender<()>,
+    db: TestDb,
+    channel: Channel,
+    ids: Vec<String>,
+}
+
+impl Pipeline {
+    async fn start(jobs: usize) -> Pipeline {
+        let mock = start_mock().await;
+        let (server, _stop_server, db) = start_control_plane().await;
+        let channel = Channel::from_shared(format!("http://{server}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let ids = create_jobs(&channel, &mock, jobs).await;
+        Pipeline {
+            mock,
+            server,
+            _stop_server,
+            db,
+            channel,
+            ids,
+        }
+    }
+}
 
 /// Creates `count` running jobs checking the mock every second.
 async fn create_jobs(channel: &Channel, mock: &Mock, count: usize) -> Vec<String> {
@@ -177,20 +211,15 @@ async fn three_brokers_lose_a_partition_leader_and_no_check_is_lost_or_counted_t
     .await;
     let bootstrap = cluster.bootstrap();
     let topic = fresh("checks");
-    let config = monitor_worker::kafka::KafkaArgs::plaintext(&bootstrap, &topic)
-        .client_config()
-        .unwrap();
-    monitor_worker::kafka::ensure_topic(&config, &topic, 3, 3)
-        .await
-        .unwrap();
-    let mock = start_mock().await;
-    let (server, _stop_server, db) = start_control_plane().await;
-    let channel = Channel::from_shared(format!("http://{server}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let ids = create_jobs(&channel, &mock, 20).await;
+    create_replicated_topic(&bootstrap, &topic, 3, 3).await;
+    let Pipeline {
+        mock,
+        server,
+        _stop_server,
+        db,
+        channel,
+        ids,
+    } = Pipeline::start(20).await;
     let kafka = [("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_TOPIC", topic.as_str())];
     let probes = [
         spawn_probe(server, "probe-1", &kafka),
@@ -247,14 +276,14 @@ async fn probes_over_tls_and_an_aggregator_over_sasl_scram_roll_up_every_check()
         tls.cert.to_str().unwrap(),
         tls.key.to_str().unwrap(),
     );
-    let mock = start_mock().await;
-    let (server, _stop_server, db) = start_control_plane().await;
-    let channel = Channel::from_shared(format!("http://{server}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let ids = create_jobs(&channel, &mock, 5).await;
+    let Pipeline {
+        mock,
+        server,
+        _stop_server,
+        db,
+        channel,
+        ids,
+    } = Pipeline::start(5).await;
     // As a managed Kafka service hands them out: ca.pem, service.cert, service.key.
     let ssl = cluster.ssl_bootstrap();
     let probe_env = [

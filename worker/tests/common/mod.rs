@@ -34,10 +34,15 @@ pub fn fresh(prefix: &str) -> String {
 
 /// Creates `topic` on `brokers` (plaintext), replication factor 1.
 pub async fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    create_replicated_topic(brokers, topic, partitions, 1).await;
+}
+
+/// Creates `topic` on `brokers` (plaintext) with `replication` copies.
+pub async fn create_replicated_topic(brokers: &str, topic: &str, partitions: i32, replication: i32) {
     let config = monitor_worker::kafka::KafkaArgs::plaintext(brokers, topic)
         .client_config()
         .unwrap();
-    monitor_worker::kafka::ensure_topic(&config, topic, partitions, 1)
+    monitor_worker::kafka::ensure_topic(&config, topic, partitions, replication)
         .await
         .unwrap();
 }
