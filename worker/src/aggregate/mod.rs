@@ -30,7 +30,11 @@ use chrono::{DateTime, TimeZone, Utc};
 use monitor_proto::v1::{CheckOutcome, CheckResult, check_result::Detail};
 use monitor_store::{
     DbPool, StoreError,
-    models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
+    models::{
+        consumer_offsets::{self, PartitionProgress},
+        job_metrics::{self, FlushOutcome},
+    },
+    rollup::{Rollup, RollupKey},
 };
 use prometheus_client::metrics::{family::Family, gauge::Gauge};
 use prost::Message as _;
@@ -517,7 +521,7 @@ impl Aggregator {
         loop {
             let read = async {
                 let mut conn = self.pool.get().await?;
-                job_metrics::stored_offsets(
+                consumer_offsets::stored_offsets(
                     &mut conn,
                     &self.args.group_id,
                     &self.args.kafka.kafka_topic,
