@@ -9,7 +9,7 @@
 //!   and the advisory Kafka commit after it.
 //! - [`events`]: its librdkafka callbacks: owned partitions, revocations,
 //!   lag gauges.
-//! - [`decode`]: a message value to a `CheckResult`, or why it is [`Poison`].
+//! - [`decode`](mod@decode): a message value to a `CheckResult`, or why it is [`Poison`].
 //! - [`dead_letter`]: [`DeadLetters`], where refused messages go.
 //!
 //! The transaction itself is `monitor_store::models::consumer_offsets`
