@@ -2,14 +2,24 @@
 //!
 //! - [`pool`]: the diesel-async connection pool (deadpool) and a liveness ping.
 //! - [`migrations`]: the `migrations/` directory embedded in the binary.
-//! - [`schema`]: the diesel table definitions (`diesel print_schema` output).
-//! - [`models`]: one module per table with its rows and queries.
+//! - [`schema`]: the diesel table definitions, exactly what `diesel
+//!   print-schema` gives for `migrations/` and never edited by hand. To
+//!   regenerate it (diesel_cli: `cargo install diesel_cli
+//!   --no-default-features --features postgres --locked`), against an empty
+//!   database `$URL`: `diesel migration run --migration-dir migrations
+//!   --database-url $URL && diesel print-schema --database-url $URL >
+//!   store/src/schema.rs`.
+//! - [`models`]: one module per table with its rows and queries
+//!   (`consumer_offsets` holds the fenced offset writes any consumer that
+//!   keeps its state in PostgreSQL shares).
+//! - [`rollup`]: the rollup maths and the mergeable latency histogram, no I/O.
 //! - [`testing`] (feature `testing`): a fresh database per test.
 
 pub mod error;
 pub mod migrations;
 pub mod models;
 pub mod pool;
+pub mod rollup;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,20 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
-    jobs (id) {
-        id -> Uuid,
-        name -> Text,
-        labels -> Jsonb,
-        check_kind -> Text,
-        check_spec -> Jsonb,
-        interval_ms -> Int8,
-        timeout_ms -> Int8,
-        desired_state -> Text,
-        version -> Int8,
-        created_at -> Timestamptz,
+    assignment_lease (singleton) {
+        singleton -> Bool,
+        held_until -> Timestamptz,
         updated_at -> Timestamptz,
-        state_changed_at -> Timestamptz,
-        locations -> Jsonb,
+        epochs_reserved -> Int8,
+    }
+}
+
+diesel::table! {
+    consumer_offsets (group_id, topic, partition) {
+        group_id -> Text,
+        topic -> Text,
+        partition -> Int4,
+        next_offset -> Int8,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -38,13 +39,21 @@ diesel::table! {
 }
 
 diesel::table! {
-    consumer_offsets (group_id, topic, partition) {
-        group_id -> Text,
-        topic -> Text,
-        partition -> Int4,
-        next_offset -> Int8,
+    jobs (id) {
+        id -> Uuid,
+        name -> Text,
+        labels -> Jsonb,
+        check_kind -> Text,
+        check_spec -> Jsonb,
+        interval_ms -> Int8,
+        timeout_ms -> Int8,
+        desired_state -> Text,
+        version -> Int8,
+        created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        state_changed_at -> Timestamptz,
+        locations -> Jsonb,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(jobs, job_metrics, consumer_offsets);
+diesel::allow_tables_to_appear_in_same_query!(assignment_lease, consumer_offsets, job_metrics, jobs,);

@@ -4,7 +4,11 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use monitor_store::{
-    models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
+    models::{
+        consumer_offsets::{self, PartitionProgress},
+        job_metrics::{self, FlushOutcome},
+    },
+    rollup::{Rollup, RollupKey},
     testing::TestDb,
 };
 use uuid::Uuid;
@@ -119,7 +123,7 @@ async fn delete_all_removes_rollups_and_offsets() {
         .await
         .unwrap();
     assert_eq!(
-        job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
+        consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
             .await
             .unwrap()
             .len(),
@@ -127,7 +131,7 @@ async fn delete_all_removes_rollups_and_offsets() {
     );
     assert_eq!(job_metrics::delete_all(&mut conn).await.unwrap(), 2);
     assert!(
-        job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
+        consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0, 1])
             .await
             .unwrap()
             .is_empty()
@@ -233,7 +237,7 @@ async fn a_flush_from_a_stale_reader_is_fenced_and_writes_nothing() {
     );
     let rows = minutes_of_the_day(&mut conn, job).await;
     assert_eq!(rows[0].checks, sample(1).checks, "the fenced flush added nothing");
-    let stored = job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[2])
+    let stored = consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[2])
         .await
         .unwrap();
     assert_eq!(stored[&2], 10);

@@ -151,7 +151,7 @@ async fn main() {
         }
         let mut conn = db.pool().get().await.unwrap();
         let stored: HashMap<i32, i64> =
-            monitor_store::models::job_metrics::stored_offsets(&mut conn, &group, &topic, &partitions)
+            monitor_store::models::consumer_offsets::stored_offsets(&mut conn, &group, &topic, &partitions)
                 .await
                 .unwrap();
         if stats.consumed.get() as usize >= messages && stored.values().sum::<i64>() as usize >= messages {

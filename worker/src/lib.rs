@@ -4,9 +4,14 @@
 //! - [`probe`]: the probe role: control-plane session, scheduler, Kafka producer.
 //! - [`telemetry`]: the workers' `/metrics`, `/healthz` and `/readyz`.
 //! - [`kafka`]: Kafka settings (brokers, topic, TLS, SASL) shared by both roles.
-//! - [`aggregate`]: the aggregate role: exactly-once rollups from Kafka into PostgreSQL.
+//! - [`aggregate`]: the aggregate role: exactly-once rollups from Kafka into
+//!   PostgreSQL (pending rollups, the flush pipeline, retention, wiring).
+//! - [`stream`]: reading the results topic with offsets kept in PostgreSQL
+//!   (the fenced consumer, its callbacks and lag, decoding, the dead-letter
+//!   queue), the part of the aggregate role another consumer reuses.
 pub mod aggregate;
 pub mod check;
 pub mod kafka;
 pub mod probe;
+pub mod stream;
 pub mod telemetry;

@@ -256,9 +256,10 @@ fn assert_exact(rows: &[MetricRow], expected: &HashMap<Key, Expected>) {
 async fn accounted(db: &TestDb, group: &str, topic: &str) -> i64 {
     let pool = db.pool();
     let mut conn = pool.get().await.unwrap();
-    let stored = monitor_store::models::job_metrics::stored_offsets(&mut conn, group, topic, &[0, 1, 2, 3, 4, 5, 6, 7])
-        .await
-        .unwrap();
+    let stored =
+        monitor_store::models::consumer_offsets::stored_offsets(&mut conn, group, topic, &[0, 1, 2, 3, 4, 5, 6, 7])
+            .await
+            .unwrap();
     stored.values().sum()
 }
 
@@ -269,7 +270,7 @@ async fn wait_accounted(db: &TestDb, group: &str, topic: &str, ends: &HashMap<i3
     loop {
         let mut conn = pool.get().await.unwrap();
         let partitions: Vec<i32> = ends.keys().copied().collect();
-        let stored = monitor_store::models::job_metrics::stored_offsets(&mut conn, group, topic, &partitions)
+        let stored = monitor_store::models::consumer_offsets::stored_offsets(&mut conn, group, topic, &partitions)
             .await
             .unwrap();
         if ends.iter().all(|(p, end)| stored.get(p) == Some(end)) {

@@ -427,7 +427,7 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
             .load(&mut conn)
             .await
             .unwrap();
-        let mut merged = monitor_store::models::job_metrics::Rollup::default();
+        let mut merged = monitor_store::rollup::Rollup::default();
         for row in &rows {
             merged.merge(&row.rollup());
         }

@@ -7,7 +7,7 @@ use monitor_proto::{
     v1::{MetricPoint, MetricSummary, QueryMetricsRequest},
     wkt::Timestamp,
 };
-use monitor_store::models::job_metrics::{Rollup, histogram};
+use monitor_store::rollup::{Rollup, histogram};
 use uuid::Uuid;
 
 use super::validate::is_label_key;

@@ -23,8 +23,9 @@ use monitor_store::{
     diesel_async::AsyncConnection,
     models::{
         job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
-        job_metrics::{self, Rollup},
+        job_metrics,
     },
+    rollup::Rollup,
 };
 use tracing::instrument;
 use uuid::Uuid;

@@ -6,7 +6,13 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use monitor_proto::v1::{MetricPoint, MetricSummary, QueryMetricsRequest, QueryMetricsResponse, ResetDatabaseRequest};
-use monitor_store::models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey};
+use monitor_store::{
+    models::{
+        consumer_offsets::{self, PartitionProgress},
+        job_metrics::{self, FlushOutcome},
+    },
+    rollup::{Rollup, RollupKey},
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -83,7 +89,7 @@ fn key(job_id: &str, location: &str, granularity: &str, dt: &str) -> RollupKey {
 /// Writes rollups the way an aggregator does (one flush, with offsets).
 async fn write(server: &TestServer, rows: &[(RollupKey, Rollup)]) {
     let mut conn = server.pool.get().await.unwrap();
-    let stored = job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
+    let stored = consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
         .await
         .unwrap();
     let expected = stored.get(&0).copied();
@@ -756,7 +762,7 @@ async fn reset_deletes_rollups_and_offsets() {
         .unwrap();
         assert!(rows.is_empty(), "{granularity}: {rows:?}");
     }
-    let offsets = job_metrics::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
+    let offsets = consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
         .await
         .unwrap();
     assert!(offsets.is_empty(), "{offsets:?}");

@@ -6,7 +6,11 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use monitor_proto::v1::{JobPhase, JobState, ListJobSummariesRequest, StartJobRequest};
 use monitor_server::{server::ServerOptions, ui::UiSource};
 use monitor_store::{
-    models::job_metrics::{self, FlushOutcome, PartitionProgress, Rollup, RollupKey},
+    models::{
+        consumer_offsets::PartitionProgress,
+        job_metrics::{self, FlushOutcome},
+    },
+    rollup::{Rollup, RollupKey},
     testing::TestDb,
 };
 use reqwest::{Client, StatusCode, header};
