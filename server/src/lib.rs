@@ -7,7 +7,8 @@
 //! - [`grpc`]: thin tonic adapters over the domain.
 //! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
 //! - [`auth`]: bearer tokens and roles for every surface.
-//! - [`workers`]: the probe-worker registry and the assignment loop.
+//! - [`fleet`]: the probe-worker registry and the assignment loop (not the
+//!   `monitor-worker` crate, which is the probe and aggregator binary).
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`ui`]: the web dashboard at `/ui/`, embedded in the binary.
@@ -21,6 +22,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod health;
 pub mod jobs;
@@ -31,4 +33,3 @@ pub mod server;
 pub mod tls;
 pub mod transport;
 pub mod ui;
-pub mod workers;

@@ -29,7 +29,7 @@ use monitor_store::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::{error::ApiError, workers::WorkerRegistry};
+use crate::{error::ApiError, fleet::WorkerRegistry};
 use convert::job_from_row;
 use validate::{is_label_key, validate_job};
 
@@ -375,7 +375,7 @@ impl JobCatalog {
                 }
             }
         };
-        let (last_check_time, last_outcome, checks, failures) = crate::workers::summarize(&placements);
+        let (last_check_time, last_outcome, checks, failures) = crate::fleet::summarize(&placements);
         JobStatus {
             job_id: job.id.clone(),
             desired_state: job.desired_state,
