@@ -30,8 +30,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use monitor_proto::v1::{
-    Assign, AssignmentRef, CheckOutcome, ConnectRequest, ConnectResponse, Job, JobPlacement, JobReport, Revoke,
-    ServerHeartbeat, Welcome, Worker, WorkerHello, WorkerState, connect_request, connect_response,
+    Assign, AssignmentRef, ConnectRequest, ConnectResponse, Job, JobPlacement, JobReport, Revoke, ServerHeartbeat,
+    Welcome, Worker, WorkerHello, WorkerState, connect_request, connect_response,
 };
 use monitor_store::{
     DbPool,
@@ -1083,23 +1083,6 @@ fn validate_hello(hello: &WorkerHello) -> Result<(), ApiError> {
     } else {
         Err(ApiError::InvalidArgument(violations))
     }
-}
-
-/// The latest outcome over placements, for the job status summary.
-pub fn summarize(placements: &[JobPlacement]) -> (Option<monitor_proto::wkt::Timestamp>, CheckOutcome, u64, u64) {
-    let latest = placements
-        .iter()
-        .filter(|p| p.last_check_time.is_some())
-        .max_by_key(|p| p.last_check_time);
-    let outcome = latest.map_or(CheckOutcome::Unspecified, |p| {
-        CheckOutcome::try_from(p.last_outcome).unwrap_or(CheckOutcome::Unspecified)
-    });
-    (
-        latest.and_then(|p| p.last_check_time),
-        outcome,
-        placements.iter().map(|p| p.checks).sum(),
-        placements.iter().map(|p| p.failures).sum(),
-    )
 }
 
 #[cfg(test)]

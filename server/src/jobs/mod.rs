@@ -11,10 +11,11 @@ pub mod convert;
 pub mod metrics;
 pub mod page_token;
 pub mod secrets;
+pub mod status;
 pub mod validate;
 
 use monitor_proto::v1::{
-    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobPhase, JobState, JobStatus, JobSummary, LatencySample,
+    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobState, JobStatus, JobSummary, LatencySample,
     ListJobSummariesResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse,
     UpdateJobRequest,
 };
@@ -340,60 +341,7 @@ impl JobCatalog {
     /// Where a job read from the store (with id `job_id`) stands, from the
     /// worker registry.
     fn status_of(&self, job: &Job, job_id: Uuid) -> JobStatus {
-        let running = job.desired_state == JobState::Running as i32;
-        let placements = self.workers.placements(job_id, &job.locations);
-        let mut assigned_workers: Vec<String> = placements
-            .iter()
-            .filter(|p| !p.worker_id.is_empty())
-            .map(|p| p.worker_id.clone())
-            .collect();
-        assigned_workers.dedup();
-        let (phase, message) = match (running, assigned_workers.is_empty()) {
-            (false, true) => (JobPhase::Stopped, "job is stopped".to_owned()),
-            (false, false) => (
-                JobPhase::Active,
-                "job is stopping: its worker has not released it yet".to_owned(),
-            ),
-            (true, true) => (
-                JobPhase::Pending,
-                "job should run but no probe worker has it yet".to_owned(),
-            ),
-            (true, false) => {
-                let unplaced = placements.iter().filter(|p| p.worker_id.is_empty()).count();
-                if unplaced == 0 {
-                    (JobPhase::Active, format!("running on {}", assigned_workers.join(", ")))
-                } else {
-                    let missing: Vec<_> = placements
-                        .iter()
-                        .filter(|p| p.worker_id.is_empty())
-                        .map(|p| p.location.as_str())
-                        .collect();
-                    (
-                        JobPhase::Active,
-                        format!("running, but no worker in location(s) {}", missing.join(", ")),
-                    )
-                }
-            }
-        };
-        let (last_check_time, last_outcome, checks, failures) = crate::fleet::summarize(&placements);
-        JobStatus {
-            job_id: job.id.clone(),
-            desired_state: job.desired_state,
-            phase: phase as i32,
-            version: job.version,
-            state_change_time: job.state_change_time,
-            assigned_workers,
-            message,
-            placements: if running || !placements.iter().all(|p| p.worker_id.is_empty()) {
-                placements
-            } else {
-                Vec::new()
-            },
-            last_check_time,
-            last_outcome: last_outcome as i32,
-            checks,
-            failures,
-        }
+        status::status_of(job, self.workers.placements(job_id, &job.locations))
     }
 
     /// A page of jobs (ListJobs' filters and paging, which ListJobSummaries
