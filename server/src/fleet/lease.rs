@@ -207,3 +207,100 @@ fn lease_duty(state: &State, now: Instant) -> LeaseDuty {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::fleet::state::{
+        Held,
+        fixtures::{job, key, worker},
+    };
+
+    #[test]
+    fn learning_the_lease_fences_claims_adopted_above_the_ceiling() {
+        let now = Instant::now();
+        let mut state = State::default();
+        state.workers.insert(
+            "a".into(),
+            worker(now, 1, None)
+                .holding(key(1, ""), Held::new(10, 0))
+                .holding(key(2, ""), Held::new(11, 0)),
+        );
+        state.epochs = HashMap::from([(key(1, ""), 10), (key(2, ""), 11)]);
+
+        let sent = learn_lease(&mut state, now + Duration::from_secs(5), 10);
+
+        assert_eq!(sent, [("a".to_owned(), fence(&key(2, ""), 11, INVENTED_EPOCH))]);
+        assert_eq!(state.workers["a"].held.keys().collect::<Vec<_>>(), [&key(1, "")]);
+        assert_eq!(state.epochs, HashMap::from([(key(1, ""), 10)]));
+        assert_eq!(
+            (state.grace_until, state.epoch_ceiling, state.inherited_ceiling),
+            (Some(now + Duration::from_secs(5)), Some(10), Some(10))
+        );
+        assert_eq!((state.next_epoch, state.epochs_end, epochs_left(&state)), (11, 10, 0));
+    }
+
+    #[test]
+    fn a_reserved_block_is_the_one_just_below_what_the_database_returned() {
+        let mut state = State {
+            next_epoch: 5,
+            epochs_end: 8,
+            epoch_ceiling: Some(8),
+            ..State::default()
+        };
+        assert_eq!(epochs_left(&state), 4);
+
+        // Another process reserved 9..=20 meanwhile; ours is 21..=30.
+        take_block(&mut state, 30, 10);
+
+        assert_eq!(
+            (state.next_epoch, state.epochs_end, state.epoch_ceiling),
+            (21, 30, Some(30))
+        );
+        assert_eq!(epochs_left(&state), 10);
+    }
+
+    #[test]
+    fn the_lease_is_extended_while_it_protects_something_and_is_due() {
+        let now = Instant::now();
+        let mut state = State {
+            grace_until: Some(now),
+            ..State::default()
+        };
+        state.workers.insert("a".into(), worker(now, 1, None));
+        assert_eq!(lease_duty(&state, now), LeaseDuty::Keep, "nothing to protect");
+        state.jobs.insert(uuid::Uuid::from_u128(1), job(1, 1, &[]));
+        assert_eq!(lease_duty(&state, now), LeaseDuty::Extend, "never written");
+        state.lease_written = Some(now);
+        assert_eq!(lease_duty(&state, now + LEASE_REWRITE / 2), LeaseDuty::Keep);
+        assert_eq!(lease_duty(&state, now + LEASE_REWRITE), LeaseDuty::Extend);
+        // A held assignment protects as much as a running job.
+        state.jobs.clear();
+        state
+            .workers
+            .get_mut("a")
+            .unwrap()
+            .held
+            .insert(key(1, ""), Held::new(1, 1));
+        assert_eq!(lease_duty(&state, now + LEASE_REWRITE), LeaseDuty::Extend);
+    }
+
+    #[test]
+    fn the_lease_is_released_when_every_worker_left_but_never_in_the_grace_period() {
+        let now = Instant::now();
+        let mut state = State {
+            grace_until: Some(now + Duration::from_secs(5)),
+            lease_written: Some(now),
+            ..State::default()
+        };
+        assert_eq!(lease_duty(&state, now), LeaseDuty::Keep, "in the grace period");
+        assert_eq!(lease_duty(&state, now + Duration::from_secs(5)), LeaseDuty::Release);
+        state.grace_until = None;
+        assert_eq!(lease_duty(&state, now), LeaseDuty::Keep, "grace not known yet");
+        state.grace_until = Some(now);
+        state.lease_written = None;
+        assert_eq!(lease_duty(&state, now), LeaseDuty::Keep, "nothing written to release");
+    }
+}

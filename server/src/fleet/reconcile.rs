@@ -202,3 +202,312 @@ fn target(workers: &HashMap<String, WorkerEntry>, key: &AssignmentKey) -> Option
     )
     .map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::connect_response::Kind;
+
+    use super::*;
+    use crate::fleet::state::{
+        ControlMessage,
+        fixtures::{job, key, ready, worker},
+    };
+
+    const LIMIT: Duration = Duration::from_secs(18);
+
+    fn assign(job: &Arc<Job>, location: &str, epoch: u64) -> ControlMessage {
+        Kind::Assign(Assign {
+            job: Some((**job).clone()),
+            location: location.into(),
+            epoch,
+        })
+    }
+
+    fn revoke(key: &AssignmentKey, epoch: u64, reason: &str) -> ControlMessage {
+        Kind::Revoke(Revoke {
+            job_id: key.job_id.to_string(),
+            location: key.location.clone(),
+            epoch,
+            reason: reason.into(),
+        })
+    }
+
+    /// Messages in a fixed order (a pass walks hash maps).
+    fn sorted(mut messages: Vec<Outgoing>) -> Vec<Outgoing> {
+        messages.sort_by_key(|(worker_id, message)| (worker_id.clone(), format!("{message:?}")));
+        messages
+    }
+
+    /// A job id whose assignment (without location) `want` wins among
+    /// `workers` by rendezvous hashing.
+    fn job_won_by(want: &str, workers: &[(&str, u32)]) -> u128 {
+        (1..)
+            .find(|id| placement::choose(&key(*id, "").hash_key(), workers.iter().copied()) == Some(want))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_job_goes_to_the_capacity_weighted_rendezvous_winner_at_the_next_epoch() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 7, 100, std::slice::from_ref(&running));
+        for (id, capacity) in [("a", 1), ("b", 3), ("c", 5)] {
+            state.workers.insert(id.into(), worker(now, capacity, None));
+        }
+        let winner = placement::choose(&key(1, "").hash_key(), [("a", 1), ("b", 3), ("c", 5)]).unwrap();
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent, [(winner.to_owned(), assign(&running, "", 7))]);
+        assert_eq!(state.workers[winner].held[&key(1, "")], Held::new(7, 1));
+        assert_eq!((state.next_epoch, state.epochs[&key(1, "")]), (8, 7));
+        // Placed and confirmed: the next pass says nothing.
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), []);
+    }
+
+    #[test]
+    fn each_location_goes_to_a_worker_labelled_with_it() {
+        let now = Instant::now();
+        let running = job(1, 1, &["eu", "us", "ap"]);
+        let mut state = ready(now, 1, 100, std::slice::from_ref(&running));
+        state.workers.insert("eu-1".into(), worker(now, 1, Some("eu")));
+        state.workers.insert("us-1".into(), worker(now, 1, Some("us")));
+        state.workers.insert("anywhere".into(), worker(now, 1, None));
+
+        let sent = sorted(reconcile(&mut state, now, LIMIT, true));
+
+        // "ap" has no worker: it waits. The unlabelled worker takes no
+        // job that names locations.
+        let epoch = |worker: &str, location: &str| state.workers[worker].held[&key(1, location)].epoch;
+        assert_eq!(
+            sent,
+            [
+                ("eu-1".to_owned(), assign(&running, "eu", epoch("eu-1", "eu"))),
+                ("us-1".to_owned(), assign(&running, "us", epoch("us-1", "us"))),
+            ]
+        );
+        let mut epochs = [epoch("eu-1", "eu"), epoch("us-1", "us")];
+        epochs.sort();
+        assert_eq!(epochs, [1, 2]);
+        assert!(state.workers["anywhere"].held.is_empty());
+    }
+
+    #[test]
+    fn draining_and_lost_workers_get_nothing_new() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 1, 100, std::slice::from_ref(&running));
+        let mut draining = worker(now, 10_000, None);
+        draining.draining = true;
+        let mut lost = worker(now, 10_000, None);
+        lost.session = None;
+        state.workers.insert("draining".into(), draining);
+        state.workers.insert("lost".into(), lost);
+        state.workers.insert("open".into(), worker(now, 1, None));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent, [("open".to_owned(), assign(&running, "", 1))]);
+        assert_eq!(state.workers.len(), 3, "a lost worker within its lease is kept");
+    }
+
+    #[test]
+    fn jobs_of_a_worker_whose_lease_expired_move_at_a_new_epoch() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&running));
+        let mut gone = worker(now - LIMIT - Duration::from_millis(1), 1, None);
+        gone.session = None;
+        gone.held.insert(key(1, ""), Held::new(5, 1));
+        state.epochs.insert(key(1, ""), 5);
+        state.workers.insert("gone".into(), gone);
+        state.workers.insert("b".into(), worker(now, 1, None));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent, [("b".to_owned(), assign(&running, "", 10))]);
+        assert!(!state.workers.contains_key("gone"));
+        assert_eq!(state.epochs[&key(1, "")], 10);
+    }
+
+    #[test]
+    fn a_lost_worker_keeps_its_jobs_within_its_lease() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&running));
+        let mut lost = worker(now - LIMIT, 1, None);
+        lost.session = None;
+        lost.held.insert(key(1, ""), Held::new(5, 1));
+        state.workers.insert("lost".into(), lost);
+        state.workers.insert("b".into(), worker(now, 1, None));
+
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), []);
+        assert_eq!(state.workers["lost"].held[&key(1, "")], Held::new(5, 1));
+    }
+
+    #[test]
+    fn a_silent_open_stream_counts_as_lost_and_its_jobs_move() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&running));
+        state.workers.insert(
+            "silent".into(),
+            worker(now - LIMIT - Duration::from_millis(1), 1, None).holding(key(1, ""), Held::new(5, 1)),
+        );
+        state.workers.insert("b".into(), worker(now, 1, None));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent, [("b".to_owned(), assign(&running, "", 10))]);
+        assert!(!state.workers.contains_key("silent"));
+    }
+
+    #[test]
+    fn a_stopped_job_is_revoked_once_and_not_handed_out_again() {
+        let now = Instant::now();
+        let mut state = ready(now, 10, 100, &[]);
+        state
+            .workers
+            .insert("a".into(), worker(now, 1, None).holding(key(1, ""), Held::new(5, 1)));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(
+            sent,
+            [("a".to_owned(), revoke(&key(1, ""), 5, "job stopped or deleted"))]
+        );
+        let held = &state.workers["a"].held[&key(1, "")];
+        assert_eq!((held.revoking, held.revoked_at), (true, Some(now)));
+        // Started again while the Revoke is pending: still held, nothing sent.
+        state.jobs.insert(uuid::Uuid::from_u128(1), job(1, 1, &[]));
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), []);
+    }
+
+    #[test]
+    fn a_newcomer_that_wins_gets_the_job_only_after_the_holder_released_it() {
+        let now = Instant::now();
+        let id = job_won_by("new", &[("old", 1), ("new", 1)]);
+        let running = job(id, 1, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&running));
+        state
+            .workers
+            .insert("old".into(), worker(now, 1, None).holding(key(id, ""), Held::new(5, 1)));
+        state.workers.insert("new".into(), worker(now, 1, None));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(
+            sent,
+            [(
+                "old".to_owned(),
+                revoke(&key(id, ""), 5, "rebalanced to another worker")
+            )]
+        );
+        // The holder answers with Released.
+        state.workers.get_mut("old").unwrap().held.clear();
+        let sent = reconcile(&mut state, now, LIMIT, true);
+        assert_eq!(sent, [("new".to_owned(), assign(&running, "", 10))]);
+    }
+
+    #[test]
+    fn a_changed_spec_is_sent_again_at_the_same_epoch() {
+        let now = Instant::now();
+        let changed = job(1, 2, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&changed));
+        state
+            .workers
+            .insert("a".into(), worker(now, 1, None).holding(key(1, ""), Held::new(5, 1)));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent, [("a".to_owned(), assign(&changed, "", 5))]);
+        assert_eq!(state.workers["a"].held[&key(1, "")].job_version, 2);
+        assert_eq!(state.next_epoch, 10, "no epoch is spent");
+    }
+
+    #[test]
+    fn in_the_grace_period_or_without_the_lease_only_stopped_jobs_are_revoked() {
+        let now = Instant::now();
+        let id = job_won_by("new", &[("old", 1), ("new", 1)]);
+        let jobs = [job(id, 2, &[]), job(id + 1, 1, &[])];
+        for (grace_until, may_assign) in [(now + LIMIT, true), (now, false)] {
+            let mut state = ready(now, 10, 100, &jobs);
+            state.grace_until = Some(grace_until);
+            let mut old = worker(now, 1, None);
+            // Held where it would not be placed, at an older spec.
+            old.held.insert(key(id, ""), Held::new(5, 1));
+            old.held.insert(key(999_999, ""), Held::new(6, 1));
+            state.workers.insert("old".into(), old);
+            state.workers.insert("new".into(), worker(now, 1, None));
+
+            let sent = reconcile(&mut state, now, LIMIT, may_assign);
+
+            assert_eq!(
+                sent,
+                [("old".to_owned(), revoke(&key(999_999, ""), 6, "job stopped or deleted"))],
+                "grace until {grace_until:?}, may_assign {may_assign}"
+            );
+            assert!(state.workers["new"].held.is_empty());
+            assert_eq!(state.workers["old"].held[&key(id, "")].job_version, 1);
+        }
+    }
+
+    #[test]
+    fn an_ignored_revoke_is_taken_back_after_the_silence_limit() {
+        let now = Instant::now();
+        let running = job(1, 1, &[]);
+        let mut state = ready(now, 10, 100, std::slice::from_ref(&running));
+        let mut deaf = worker(now, 1, None);
+        let mut revoked = Held::new(5, 1);
+        revoked.revoking = true;
+        revoked.revoked_at = Some(now - LIMIT);
+        deaf.held.insert(key(1, ""), revoked);
+        state.workers.insert("deaf".into(), deaf);
+
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), [], "not yet overdue");
+        let later = now + Duration::from_millis(1);
+        state.workers.get_mut("deaf").unwrap().last_heard = later;
+        let sent = reconcile(&mut state, later, LIMIT, true);
+        assert_eq!(sent, [("deaf".to_owned(), assign(&running, "", 10))]);
+    }
+
+    #[test]
+    fn assigning_stops_when_the_reserved_epochs_run_out() {
+        let now = Instant::now();
+        let jobs = [job(1, 1, &[]), job(2, 1, &[])];
+        let mut state = ready(now, 10, 10, &jobs);
+        state.workers.insert("a".into(), worker(now, 1, None));
+
+        let sent = reconcile(&mut state, now, LIMIT, true);
+
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        let first = if state.workers["a"].held.contains_key(&key(1, "")) {
+            0
+        } else {
+            1
+        };
+        assert_eq!(sent, [("a".to_owned(), assign(&jobs[first], "", 10))]);
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), [], "the block is used up");
+        // A new block (reserved by the loop) lets the other one out.
+        (state.next_epoch, state.epochs_end) = (20, 29);
+        let sent = reconcile(&mut state, now, LIMIT, true);
+        assert_eq!(sent, [("a".to_owned(), assign(&jobs[1 - first], "", 20))]);
+    }
+
+    #[test]
+    fn epochs_of_gone_assignments_are_forgotten() {
+        let now = Instant::now();
+        let mut state = ready(now, 10, 100, &[]);
+        state.epochs.insert(key(1, ""), 3);
+        let mut a = worker(now, 1, None);
+        let mut revoking = Held::new(4, 1);
+        revoking.revoking = true;
+        revoking.revoked_at = Some(now);
+        a.held.insert(key(2, ""), revoking);
+        state.epochs.insert(key(2, ""), 4);
+        state.workers.insert("a".into(), a);
+
+        assert_eq!(reconcile(&mut state, now, LIMIT, true), []);
+        assert_eq!(state.epochs, HashMap::from([(key(2, ""), 4)]), "a held one is kept");
+    }
+}

@@ -158,3 +158,66 @@ impl State {
         self.jobs.values().map(|job| job.locations.len().max(1) as u64).sum()
     }
 }
+
+/// States for the unit tests of the decisions: no stream, database or
+/// clock, only an `Instant` to count from.
+#[cfg(test)]
+pub(super) mod fixtures {
+    use super::*;
+
+    /// A worker connected (session 1) and last heard at `now`, with
+    /// `capacity` and, when given, a location label.
+    pub(in crate::fleet) fn worker(now: Instant, capacity: u32, location: Option<&str>) -> WorkerEntry {
+        let mut worker = WorkerEntry::new(now, DateTime::<Utc>::UNIX_EPOCH);
+        worker.capacity = capacity;
+        worker.session = Some(1);
+        if let Some(location) = location {
+            worker.labels.insert(LOCATION_LABEL.into(), location.into());
+        }
+        worker
+    }
+
+    impl WorkerEntry {
+        /// The same worker, also holding `key` as `held`.
+        pub(in crate::fleet) fn holding(mut self, key: AssignmentKey, held: Held) -> Self {
+            self.held.insert(key, held);
+            self
+        }
+    }
+
+    /// A running job at `version`, in `locations` (none: anywhere).
+    pub(in crate::fleet) fn job(id: u128, version: i64, locations: &[&str]) -> Arc<Job> {
+        Arc::new(Job {
+            id: Uuid::from_u128(id).to_string(),
+            version,
+            locations: locations.iter().map(|l| (*l).to_owned()).collect(),
+            ..Default::default()
+        })
+    }
+
+    /// The assignment of job `id` in `location`.
+    pub(in crate::fleet) fn key(id: u128, location: &str) -> AssignmentKey {
+        AssignmentKey {
+            job_id: Uuid::from_u128(id),
+            location: location.into(),
+        }
+    }
+
+    /// A state past its grace period at `now`, with the epochs
+    /// `first..=last` to issue and the ceilings read, running `jobs`.
+    pub(in crate::fleet) fn ready(now: Instant, first: u64, last: u64, jobs: &[Arc<Job>]) -> State {
+        State {
+            next_epoch: first,
+            epochs_end: last,
+            epoch_ceiling: Some(last),
+            inherited_ceiling: Some(first.saturating_sub(1)),
+            jobs_loaded: true,
+            jobs: jobs
+                .iter()
+                .map(|job| (Uuid::parse_str(&job.id).unwrap(), job.clone()))
+                .collect(),
+            grace_until: Some(now),
+            ..State::default()
+        }
+    }
+}
