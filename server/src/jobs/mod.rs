@@ -5,25 +5,32 @@
 //! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
 //! Every job a method returns has its secrets redacted ([`secrets`]); the
 //! worker registry reads the stored rows itself, with the real values.
+//!
+//! Beside the catalog: ListJobs' filters and page tokens (`list_filter`,
+//! [`page_token`]), job status from the fleet's placements ([`status`]),
+//! ListJobSummaries (`summaries`), QueryMetrics' parsing and maths
+//! ([`metrics`]), the GetJob cache ([`cache`]) and row conversion
+//! ([`convert`]).
 
 pub mod cache;
 pub mod convert;
+mod list_filter;
 pub mod metrics;
 pub mod page_token;
 pub mod secrets;
 pub mod status;
+mod summaries;
 pub mod validate;
 
 use monitor_proto::v1::{
-    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobState, JobStatus, JobSummary, LatencySample,
-    ListJobSummariesResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse,
-    UpdateJobRequest,
+    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobState, JobStatus, ListJobsRequest, ListJobsResponse,
+    QueryMetricsRequest, QueryMetricsResponse, UpdateJobRequest,
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
     diesel_async::AsyncConnection,
     models::{
-        job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
+        job::{self, JobCounts, JobFields, STATE_RUNNING, STATE_STOPPED},
         job_metrics::{self, Rollup},
     },
 };
@@ -32,15 +39,13 @@ use uuid::Uuid;
 
 use crate::{error::ApiError, fleet::WorkerRegistry};
 use convert::job_from_row;
-use validate::{is_label_key, validate_job};
+use list_filter::list_filter;
+pub use summaries::SUMMARY_GRANULARITY;
+use validate::validate_job;
 
 /// Default and largest ListJobs page sizes.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
-
-/// The rollup width job summaries read: the finest the aggregators write by
-/// default, so the last day and hour are exact to the minute.
-pub const SUMMARY_GRANULARITY: &str = "1m";
 
 /// Fields UpdateJob may name in its update mask.
 pub const UPDATABLE_FIELDS: &[&str] = &[
@@ -344,69 +349,6 @@ impl JobCatalog {
         status::status_of(job, self.workers.placements(job_id, &job.locations))
     }
 
-    /// A page of jobs (ListJobs' filters and paging, which ListJobSummaries
-    /// shares), each with its status and its figures over the last day and
-    /// hour from the 1-minute rollups: two grouped queries for the whole
-    /// page, never one per job.
-    #[instrument(skip_all)]
-    pub async fn list_summaries(&self, page: ListJobsRequest) -> Result<ListJobSummariesResponse, ApiError> {
-        let page = self.list(page).await?;
-        let ids = page
-            .jobs
-            .iter()
-            .map(|job| parse_id("id", &job.id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let now = chrono::Utc::now();
-        let (totals, latencies) = if ids.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let mut conn = self.conn().await?;
-            let totals =
-                job_metrics::check_totals(&mut conn, &ids, SUMMARY_GRANULARITY, now - chrono::TimeDelta::hours(24))
-                    .await
-                    .map_err(ApiError::from_store)?;
-            let latencies = job_metrics::average_response_times(
-                &mut conn,
-                &ids,
-                SUMMARY_GRANULARITY,
-                now - chrono::TimeDelta::hours(1),
-            )
-            .await
-            .map_err(ApiError::from_store)?;
-            (totals, latencies)
-        };
-        let totals: std::collections::HashMap<Uuid, job_metrics::CheckTotals> =
-            totals.into_iter().map(|t| (t.job_id, t)).collect();
-        let mut samples: std::collections::HashMap<Uuid, Vec<LatencySample>> = std::collections::HashMap::new();
-        for (job_id, dt, rt_avg) in latencies {
-            samples.entry(job_id).or_default().push(LatencySample {
-                dt: Some(dt.into()),
-                rt_avg,
-            });
-        }
-        let summaries = page
-            .jobs
-            .into_iter()
-            .zip(ids)
-            .map(|(job, id)| {
-                let total = totals.get(&id).copied().unwrap_or_default();
-                JobSummary {
-                    status: Some(self.status_of(&job, id)),
-                    job: Some(job),
-                    checks_24h: total.checks,
-                    passed_24h: total.passed,
-                    uptime_24h: (total.checks > 0).then(|| total.passed as f64 / total.checks as f64),
-                    latency_1h: samples.remove(&id).unwrap_or_default(),
-                }
-            })
-            .collect();
-        Ok(ListJobSummariesResponse {
-            summaries,
-            next_page_token: page.next_page_token,
-            total_size: page.total_size,
-        })
-    }
-
     /// Job counts by desired state.
     pub async fn counts(&self) -> Result<JobCounts, ApiError> {
         let mut conn = self.conn().await?;
@@ -490,44 +432,4 @@ pub fn fields_of(row: &job::JobRow) -> JobFields {
         desired_state: row.desired_state.clone(),
         locations: row.locations.clone(),
     }
-}
-
-/// The store filter for a ListJobs request and the fingerprint its page
-/// tokens carry.
-fn list_filter(request: &ListJobsRequest) -> Result<(JobFilter, String), ApiError> {
-    let desired_state = match JobState::try_from(request.state) {
-        Ok(JobState::Unspecified) => None,
-        Ok(JobState::Running) => Some(STATE_RUNNING.to_owned()),
-        Ok(JobState::Stopped) => Some(STATE_STOPPED.to_owned()),
-        Err(_) => return Err(ApiError::invalid("state", format!("unknown state {}", request.state))),
-    };
-    let mut labels = serde_json::Map::new();
-    let mut violations = Vec::new();
-    for (i, selector) in request.label_selector.iter().enumerate() {
-        match selector.split_once('=') {
-            Some((key, value)) if is_label_key(key) => {
-                labels.insert(key.to_owned(), value.into());
-            }
-            _ => violations.push(crate::error::FieldViolation::new(
-                format!("label_selector[{i}]"),
-                format!("{selector:?} must be key=value with a valid label key"),
-            )),
-        }
-    }
-    if !violations.is_empty() {
-        return Err(ApiError::InvalidArgument(violations));
-    }
-    let mut selectors = request.label_selector.clone();
-    selectors.sort();
-    let fingerprint = page_token::fingerprint(&[
-        desired_state.as_deref().unwrap_or(""),
-        &selectors.join("\u{1}"),
-        &request.name_contains,
-    ]);
-    let filter = JobFilter {
-        desired_state,
-        labels: (!labels.is_empty()).then_some(serde_json::Value::Object(labels)),
-        name_contains: (!request.name_contains.is_empty()).then(|| request.name_contains.clone()),
-    };
-    Ok((filter, fingerprint))
 }
