@@ -1,13 +1,17 @@
 //! The monitor control plane.
 //!
 //! - [`config`]: flags and environment.
-//! - [`jobs`]: the job catalog (domain rules over the store), shared by every API surface.
+//! - [`jobs`]: the job catalog (domain rules over the store), shared by every API
+//!   surface: validation, list filters, job status and summaries, metrics queries.
 //! - [`jobs_file`]: idempotent import of `jobs.json`.
 //! - [`admin`]: server info and database reset.
 //! - [`grpc`]: thin tonic adapters over the domain.
 //! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
 //! - [`auth`]: bearer tokens and roles for every surface.
-//! - [`workers`]: the probe-worker registry and the assignment loop.
+//! - [`fleet`]: the probe-worker registry (not the `monitor-worker` crate, the
+//!   probe and aggregator binary): sessions, the database lease and epochs,
+//!   placement and reconcile as plain functions of state and time, the
+//!   assignment loop.
 //! - [`health`]: `grpc.health.v1` driven by database reachability.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`ui`]: the web dashboard at `/ui/`, embedded in the binary.
@@ -21,6 +25,7 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod grpc;
 pub mod health;
 pub mod jobs;
@@ -31,4 +36,3 @@ pub mod server;
 pub mod tls;
 pub mod transport;
 pub mod ui;
-pub mod workers;

@@ -6,10 +6,10 @@ use monitor_proto::secret::Secret;
 use monitor_server::{
     auth::Tokens,
     config::{Cli, Command, LogFormat, ServeArgs},
+    fleet::RegistryConfig,
     jobs_file,
     server::{self, ServerOptions},
     ui::UiSource,
-    workers::RegistryConfig,
 };
 use std::time::Duration;
 use tokio::net::TcpListener;

@@ -21,12 +21,12 @@ use tower_http::{
 use crate::{
     admin::Admin,
     auth::{self, Tokens},
+    fleet::{RegistryConfig, WorkerRegistry},
     grpc::worker_service::WorkerServiceImpl,
     grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl},
     health,
     jobs::JobCatalog,
     rest,
-    workers::{RegistryConfig, WorkerRegistry},
 };
 use monitor_proto::v1::worker_service_server::WorkerServiceServer;
 

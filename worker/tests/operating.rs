@@ -441,7 +441,7 @@ async fn a_bad_server_ca_file_stops_the_probe_naming_it() {
 async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
     let lease = Duration::from_secs(4);
     let options = monitor_server::server::ServerOptions {
-        workers: monitor_server::workers::RegistryConfig {
+        workers: monitor_server::fleet::RegistryConfig {
             lease,
             heartbeat_interval: lease / 4,
             reconcile_interval: Duration::from_millis(200),

@@ -19,8 +19,8 @@ use monitor_proto::v1::{
     worker_service_client::WorkerServiceClient,
 };
 use monitor_server::{
+    fleet::{AssignmentKey, RegistryConfig, placement},
     server::ServerOptions,
-    workers::{AssignmentKey, RegistryConfig, placement},
 };
 use monitor_store::testing::TestDb;
 use prost::Message as _;

@@ -11,7 +11,7 @@ use monitor_proto::v1::{
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{auth::WorkerGrant, workers::WorkerRegistry};
+use crate::{auth::WorkerGrant, fleet::WorkerRegistry};
 
 /// How long a new stream may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);

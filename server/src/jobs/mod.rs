@@ -5,24 +5,32 @@
 //! the same contract; SQL stays in `monitor_store`, rules in [`validate`].
 //! Every job a method returns has its secrets redacted ([`secrets`]); the
 //! worker registry reads the stored rows itself, with the real values.
+//!
+//! Beside the catalog: ListJobs' filters and page tokens (`list_filter`,
+//! [`page_token`]), job status from the fleet's placements ([`status`]),
+//! ListJobSummaries (`summaries`), QueryMetrics' parsing and maths
+//! ([`metrics`]), the GetJob cache ([`cache`]) and row conversion
+//! ([`convert`]).
 
 pub mod cache;
 pub mod convert;
+mod list_filter;
 pub mod metrics;
 pub mod page_token;
 pub mod secrets;
+pub mod status;
+mod summaries;
 pub mod validate;
 
 use monitor_proto::v1::{
-    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobPhase, JobState, JobStatus, JobSummary, LatencySample,
-    ListJobSummariesResponse, ListJobsRequest, ListJobsResponse, QueryMetricsRequest, QueryMetricsResponse,
-    UpdateJobRequest,
+    CreateJobRequest, DeleteJobRequest, GetJobRequest, Job, JobState, JobStatus, ListJobsRequest, ListJobsResponse,
+    QueryMetricsRequest, QueryMetricsResponse, UpdateJobRequest,
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
     diesel_async::AsyncConnection,
     models::{
-        job::{self, JobCounts, JobFields, JobFilter, STATE_RUNNING, STATE_STOPPED},
+        job::{self, JobCounts, JobFields, STATE_RUNNING, STATE_STOPPED},
         job_metrics,
     },
     rollup::Rollup,
@@ -30,17 +38,15 @@ use monitor_store::{
 use tracing::instrument;
 use uuid::Uuid;
 
-use crate::{error::ApiError, workers::WorkerRegistry};
+use crate::{error::ApiError, fleet::WorkerRegistry};
 use convert::job_from_row;
-use validate::{is_label_key, validate_job};
+use list_filter::list_filter;
+pub use summaries::SUMMARY_GRANULARITY;
+use validate::validate_job;
 
 /// Default and largest ListJobs page sizes.
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
-
-/// The rollup width job summaries read: the finest the aggregators write by
-/// default, so the last day and hour are exact to the minute.
-pub const SUMMARY_GRANULARITY: &str = "1m";
 
 /// Fields UpdateJob may name in its update mask.
 pub const UPDATABLE_FIELDS: &[&str] = &[
@@ -341,123 +347,7 @@ impl JobCatalog {
     /// Where a job read from the store (with id `job_id`) stands, from the
     /// worker registry.
     fn status_of(&self, job: &Job, job_id: Uuid) -> JobStatus {
-        let running = job.desired_state == JobState::Running as i32;
-        let placements = self.workers.placements(job_id, &job.locations);
-        let mut assigned_workers: Vec<String> = placements
-            .iter()
-            .filter(|p| !p.worker_id.is_empty())
-            .map(|p| p.worker_id.clone())
-            .collect();
-        assigned_workers.dedup();
-        let (phase, message) = match (running, assigned_workers.is_empty()) {
-            (false, true) => (JobPhase::Stopped, "job is stopped".to_owned()),
-            (false, false) => (
-                JobPhase::Active,
-                "job is stopping: its worker has not released it yet".to_owned(),
-            ),
-            (true, true) => (
-                JobPhase::Pending,
-                "job should run but no probe worker has it yet".to_owned(),
-            ),
-            (true, false) => {
-                let unplaced = placements.iter().filter(|p| p.worker_id.is_empty()).count();
-                if unplaced == 0 {
-                    (JobPhase::Active, format!("running on {}", assigned_workers.join(", ")))
-                } else {
-                    let missing: Vec<_> = placements
-                        .iter()
-                        .filter(|p| p.worker_id.is_empty())
-                        .map(|p| p.location.as_str())
-                        .collect();
-                    (
-                        JobPhase::Active,
-                        format!("running, but no worker in location(s) {}", missing.join(", ")),
-                    )
-                }
-            }
-        };
-        let (last_check_time, last_outcome, checks, failures) = crate::workers::summarize(&placements);
-        JobStatus {
-            job_id: job.id.clone(),
-            desired_state: job.desired_state,
-            phase: phase as i32,
-            version: job.version,
-            state_change_time: job.state_change_time,
-            assigned_workers,
-            message,
-            placements: if running || !placements.iter().all(|p| p.worker_id.is_empty()) {
-                placements
-            } else {
-                Vec::new()
-            },
-            last_check_time,
-            last_outcome: last_outcome as i32,
-            checks,
-            failures,
-        }
-    }
-
-    /// A page of jobs (ListJobs' filters and paging, which ListJobSummaries
-    /// shares), each with its status and its figures over the last day and
-    /// hour from the 1-minute rollups: two grouped queries for the whole
-    /// page, never one per job.
-    #[instrument(skip_all)]
-    pub async fn list_summaries(&self, page: ListJobsRequest) -> Result<ListJobSummariesResponse, ApiError> {
-        let page = self.list(page).await?;
-        let ids = page
-            .jobs
-            .iter()
-            .map(|job| parse_id("id", &job.id))
-            .collect::<Result<Vec<_>, _>>()?;
-        let now = chrono::Utc::now();
-        let (totals, latencies) = if ids.is_empty() {
-            (Vec::new(), Vec::new())
-        } else {
-            let mut conn = self.conn().await?;
-            let totals =
-                job_metrics::check_totals(&mut conn, &ids, SUMMARY_GRANULARITY, now - chrono::TimeDelta::hours(24))
-                    .await
-                    .map_err(ApiError::from_store)?;
-            let latencies = job_metrics::average_response_times(
-                &mut conn,
-                &ids,
-                SUMMARY_GRANULARITY,
-                now - chrono::TimeDelta::hours(1),
-            )
-            .await
-            .map_err(ApiError::from_store)?;
-            (totals, latencies)
-        };
-        let totals: std::collections::HashMap<Uuid, job_metrics::CheckTotals> =
-            totals.into_iter().map(|t| (t.job_id, t)).collect();
-        let mut samples: std::collections::HashMap<Uuid, Vec<LatencySample>> = std::collections::HashMap::new();
-        for (job_id, dt, rt_avg) in latencies {
-            samples.entry(job_id).or_default().push(LatencySample {
-                dt: Some(dt.into()),
-                rt_avg,
-            });
-        }
-        let summaries = page
-            .jobs
-            .into_iter()
-            .zip(ids)
-            .map(|(job, id)| {
-                let total = totals.get(&id).copied().unwrap_or_default();
-                JobSummary {
-                    status: Some(self.status_of(&job, id)),
-                    job: Some(job),
-                    checks_24h: total.checks,
-                    passed_24h: total.passed,
-                    uptime_24h: (total.checks > 0).then(|| total.passed as f64 / total.checks as f64),
-                    latency_1h: samples.remove(&id).unwrap_or_default(),
-                }
-            })
-            .collect();
-        Ok(ListJobSummariesResponse {
-            summaries,
-            next_page_token: page.next_page_token,
-            total_size: page.total_size,
-        })
+        status::status_of(job, self.workers.placements(job_id, &job.locations))
     }
 
     /// Job counts by desired state.
@@ -543,44 +433,4 @@ pub fn fields_of(row: &job::JobRow) -> JobFields {
         desired_state: row.desired_state.clone(),
         locations: row.locations.clone(),
     }
-}
-
-/// The store filter for a ListJobs request and the fingerprint its page
-/// tokens carry.
-fn list_filter(request: &ListJobsRequest) -> Result<(JobFilter, String), ApiError> {
-    let desired_state = match JobState::try_from(request.state) {
-        Ok(JobState::Unspecified) => None,
-        Ok(JobState::Running) => Some(STATE_RUNNING.to_owned()),
-        Ok(JobState::Stopped) => Some(STATE_STOPPED.to_owned()),
-        Err(_) => return Err(ApiError::invalid("state", format!("unknown state {}", request.state))),
-    };
-    let mut labels = serde_json::Map::new();
-    let mut violations = Vec::new();
-    for (i, selector) in request.label_selector.iter().enumerate() {
-        match selector.split_once('=') {
-            Some((key, value)) if is_label_key(key) => {
-                labels.insert(key.to_owned(), value.into());
-            }
-            _ => violations.push(crate::error::FieldViolation::new(
-                format!("label_selector[{i}]"),
-                format!("{selector:?} must be key=value with a valid label key"),
-            )),
-        }
-    }
-    if !violations.is_empty() {
-        return Err(ApiError::InvalidArgument(violations));
-    }
-    let mut selectors = request.label_selector.clone();
-    selectors.sort();
-    let fingerprint = page_token::fingerprint(&[
-        desired_state.as_deref().unwrap_or(""),
-        &selectors.join("\u{1}"),
-        &request.name_contains,
-    ]);
-    let filter = JobFilter {
-        desired_state,
-        labels: (!labels.is_empty()).then_some(serde_json::Value::Object(labels)),
-        name_contains: (!request.name_contains.is_empty()).then(|| request.name_contains.clone()),
-    };
-    Ok((filter, fingerprint))
 }

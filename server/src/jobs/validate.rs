@@ -445,3 +445,542 @@ fn validate_headers(http: &HttpCheck, v: &mut Vec<FieldViolation>) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::{HttpAssertions, HttpHeader, StatusRange};
+
+    use super::*;
+
+    fn seconds(seconds: i64) -> Option<pbjson_types::Duration> {
+        Some(pbjson_types::Duration { seconds, nanos: 0 })
+    }
+
+    fn http(url: &str) -> Check {
+        Check::Http(HttpCheck {
+            url: url.into(),
+            ..Default::default()
+        })
+    }
+
+    /// A valid job: an HTTP check every 30 s with a 5 s timeout.
+    fn valid() -> Job {
+        Job {
+            name: "shop".into(),
+            labels: HashMap::from([("team".to_owned(), "web".to_owned())]),
+            interval: seconds(30),
+            timeout: seconds(5),
+            desired_state: JobState::Running as i32,
+            locations: vec!["eu".into(), "us".into()],
+            check: Some(http("https://shop.example/health")),
+            ..Default::default()
+        }
+    }
+
+    /// The violations of the valid job after `change`.
+    fn violations(change: impl FnOnce(&mut Job)) -> Vec<FieldViolation> {
+        let mut job = valid();
+        change(&mut job);
+        match validate_job(&job) {
+            Err(ApiError::InvalidArgument(violations)) => violations,
+            other => panic!("expected violations, got {other:?}"),
+        }
+    }
+
+    /// The violations of the valid job with its HTTP check changed.
+    fn http_violations(change: impl FnOnce(&mut HttpCheck)) -> Vec<FieldViolation> {
+        violations(|job| {
+            let Some(Check::Http(http)) = &mut job.check else {
+                unreachable!()
+            };
+            change(http);
+        })
+    }
+
+    fn assertions(change: impl FnOnce(&mut HttpAssertions)) -> Vec<FieldViolation> {
+        http_violations(|http| {
+            let mut assertions = HttpAssertions::default();
+            change(&mut assertions);
+            http.assertions = Some(assertions);
+        })
+    }
+
+    fn one(field: &str, description: &str) -> Vec<FieldViolation> {
+        vec![FieldViolation::new(field, description)]
+    }
+
+    #[test]
+    fn a_valid_http_job_becomes_its_columns() {
+        let job = valid();
+        let valid = validate_job(&job).unwrap();
+        let mut normalised = HttpCheck {
+            url: "https://shop.example/health".into(),
+            ..Default::default()
+        };
+        normalised.method = HttpMethod::Get as i32;
+        assert_eq!(
+            valid,
+            ValidJob {
+                fields: JobFields {
+                    name: "shop".into(),
+                    labels: serde_json::json!({"team": "web"}),
+                    check_kind: KIND_HTTP.into(),
+                    check_spec: serde_json::to_value(&normalised).unwrap(),
+                    interval_ms: 30_000,
+                    timeout_ms: 5_000,
+                    desired_state: STATE_RUNNING.into(),
+                    locations: serde_json::json!(["eu", "us"]),
+                },
+                state_unspecified: false,
+            }
+        );
+    }
+
+    #[test]
+    fn a_valid_tcp_job_without_a_state_is_stored_stopped() {
+        let tcp = TcpCheck {
+            host: "[::1]".into(),
+            port: 5432,
+        };
+        let mut job = valid();
+        job.check = Some(Check::Tcp(tcp.clone()));
+        job.desired_state = JobState::Unspecified as i32;
+        job.interval = Some(pbjson_types::Duration {
+            seconds: 1,
+            nanos: 500_000_000,
+        });
+        job.timeout = Some(pbjson_types::Duration {
+            seconds: 1,
+            nanos: 500_000_000,
+        });
+        let valid = validate_job(&job).unwrap();
+        assert_eq!(
+            (valid.fields.check_kind.as_str(), &valid.fields.check_spec),
+            (KIND_TCP, &serde_json::to_value(&tcp).unwrap())
+        );
+        assert_eq!(
+            (valid.fields.interval_ms, valid.fields.timeout_ms),
+            (1_500, 1_500),
+            "a timeout may equal the interval"
+        );
+        assert_eq!(
+            (valid.fields.desired_state.as_str(), valid.state_unspecified),
+            (STATE_STOPPED, true)
+        );
+        job.desired_state = JobState::Stopped as i32;
+        assert!(!validate_job(&job).unwrap().state_unspecified);
+    }
+
+    #[test]
+    fn the_largest_values_are_accepted() {
+        let mut job = valid();
+        job.name = "n".repeat(MAX_NAME_CHARS);
+        job.labels = (0..MAX_LABELS)
+            .map(|i| (format!("k{i}"), "v".repeat(MAX_LABEL_VALUE_CHARS)))
+            .collect();
+        job.labels.insert("k".repeat(MAX_LABEL_KEY_CHARS), String::new());
+        job.labels.remove("k0");
+        job.interval = seconds(86_400);
+        job.timeout = seconds(60);
+        job.locations = (0..MAX_LOCATIONS).map(|i| format!("l{i}")).collect();
+        job.check = Some(Check::Http(HttpCheck {
+            url: format!("https://shop.example/{}", "p".repeat(MAX_URL_CHARS - 21)),
+            method: HttpMethod::Post as i32,
+            body: vec![b'x'; MAX_BODY_BYTES],
+            assertions: Some(HttpAssertions {
+                accepted_status: vec![StatusRange { min: 100, max: 599 }; MAX_STATUS_RANGES],
+                body_contains: "c".repeat(MAX_ASSERTION_TEXT_CHARS),
+                body_regex: "r".repeat(MAX_ASSERTION_TEXT_CHARS),
+                max_response_time: seconds(60),
+            }),
+            ..Default::default()
+        }));
+        let Some(Check::Http(http)) = &job.check else {
+            unreachable!()
+        };
+        assert_eq!(http.url.len(), MAX_URL_CHARS);
+        assert!(validate_job(&job).is_ok(), "{:?}", validate_job(&job));
+    }
+
+    #[test]
+    fn the_name_must_be_present_bounded_trimmed_and_printable() {
+        assert_eq!(violations(|j| j.name.clear()), one("name", "must not be empty"));
+        assert_eq!(
+            violations(|j| j.name = "n".repeat(129)),
+            one("name", "must be at most 128 characters (got 129)")
+        );
+        assert_eq!(
+            violations(|j| j.name = " shop".into()),
+            one("name", "must not start or end with whitespace")
+        );
+        assert_eq!(
+            violations(|j| j.name = "sh\u{0}op".into()),
+            one("name", "must not contain control characters")
+        );
+    }
+
+    #[test]
+    fn labels_are_bounded_with_valid_keys_and_printable_values() {
+        assert_eq!(
+            violations(|j| j.labels = (0..65).map(|i| (format!("k{i}"), String::new())).collect()),
+            one("labels", "at most 64 labels (got 65)")
+        );
+        let key_rule =
+            "key must be 1 to 63 characters of letters, digits, '.', '_', '/', '-', starting with a letter or digit";
+        for key in ["", "-team", "te am", "k".repeat(64).as_str()] {
+            assert_eq!(
+                violations(|j| j.labels = HashMap::from([(key.to_owned(), "v".to_owned())])),
+                one(&format!("labels[{key:?}]"), key_rule),
+                "{key:?}"
+            );
+        }
+        assert_eq!(
+            violations(|j| {
+                j.labels.insert("team".into(), "v".repeat(257));
+            }),
+            one("labels[\"team\"]", "value must be at most 256 characters")
+        );
+        assert_eq!(
+            violations(|j| {
+                j.labels.insert("team".into(), "w\neb".into());
+            }),
+            one("labels[\"team\"]", "value must not contain control characters")
+        );
+    }
+
+    #[test]
+    fn label_keys() {
+        for key in ["a", "A9", "team.name/sub_part-1", "k".repeat(63).as_str()] {
+            assert!(is_label_key(key), "{key:?}");
+        }
+        for key in ["", ".a", "_a", "/a", "-a", "a b", "a=b", "é", "k".repeat(64).as_str()] {
+            assert!(!is_label_key(key), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn interval_and_timeout_are_required_durations() {
+        assert_eq!(
+            violations(|j| j.interval = None),
+            one("interval", "is required (e.g. \"30s\")")
+        );
+        assert_eq!(
+            violations(|j| j.timeout = None),
+            one("timeout", "is required (e.g. \"30s\")")
+        );
+        assert_eq!(
+            violations(|j| j.interval = seconds(-1)),
+            one("interval", "must not be negative")
+        );
+        let nanos = |nanos| Some(pbjson_types::Duration { seconds: 1, nanos });
+        assert_eq!(
+            violations(|j| j.timeout = nanos(-1)),
+            one("timeout", "must not be negative")
+        );
+        assert_eq!(
+            violations(|j| j.timeout = nanos(1_000_000_000)),
+            one("timeout", "nanos must be below 1e9")
+        );
+        assert_eq!(
+            violations(|j| j.timeout = nanos(1_500)),
+            one("timeout", "must be a whole number of milliseconds")
+        );
+    }
+
+    #[test]
+    fn the_interval_is_one_second_to_a_day() {
+        assert_eq!(
+            violations(|j| {
+                j.interval = Some(pbjson_types::Duration {
+                    seconds: 0,
+                    nanos: 999_000_000,
+                });
+                j.timeout = j.interval;
+            }),
+            one("interval", "must be at least 1s")
+        );
+        assert_eq!(
+            violations(|j| j.interval = seconds(86_401)),
+            one("interval", "must be at most 24h (86400s)")
+        );
+        assert_eq!(
+            violations(|j| j.interval = seconds(i64::MAX)),
+            one("interval", "must be at most 24h (86400s)")
+        );
+    }
+
+    #[test]
+    fn the_timeout_is_positive_at_most_a_minute_and_within_the_interval() {
+        assert_eq!(
+            violations(|j| j.timeout = seconds(0)),
+            one("timeout", "must be greater than zero")
+        );
+        assert_eq!(
+            violations(|j| {
+                j.interval = seconds(120);
+                j.timeout = seconds(61);
+            }),
+            one("timeout", "must be at most 60s")
+        );
+        assert_eq!(
+            violations(|j| j.timeout = seconds(31)),
+            one("timeout", "must not exceed the interval")
+        );
+    }
+
+    #[test]
+    fn an_unknown_desired_state_is_named() {
+        assert_eq!(
+            violations(|j| j.desired_state = 9),
+            one(
+                "desired_state",
+                "unknown state 9; use JOB_STATE_RUNNING or JOB_STATE_STOPPED"
+            )
+        );
+    }
+
+    #[test]
+    fn locations_are_bounded_valid_and_distinct() {
+        assert_eq!(
+            violations(|j| j.locations = (0..17).map(|i| format!("l{i}")).collect()),
+            one("locations", "at most 16 locations")
+        );
+        assert_eq!(
+            violations(|j| j.locations = vec!["eu".into(), "eu west".into()]),
+            one(
+                "locations[1]",
+                "must be 1 to 63 characters of letters, digits, '.', '_', '/', '-', starting with a letter or digit"
+            )
+        );
+        assert_eq!(
+            violations(|j| j.locations = vec!["eu".into(), "us".into(), "eu".into()]),
+            one("locations[2]", "\"eu\" is listed twice")
+        );
+    }
+
+    #[test]
+    fn a_check_kind_is_required() {
+        assert_eq!(
+            violations(|j| j.check = None),
+            one("check", "one check kind must be set (http or tcp)")
+        );
+    }
+
+    #[test]
+    fn a_tcp_check_needs_a_host_and_a_port() {
+        let tcp = |host: &str, port: u32| {
+            violations(|j| {
+                j.check = Some(Check::Tcp(TcpCheck {
+                    host: host.into(),
+                    port,
+                }))
+            })
+        };
+        assert_eq!(tcp("", 80), one("tcp.host", "is required"));
+        assert_eq!(tcp("[]", 80), one("tcp.host", "is required"));
+        assert_eq!(
+            tcp(&"h".repeat(254), 80),
+            one("tcp.host", "must be at most 253 characters")
+        );
+        assert_eq!(
+            tcp("bad host", 80),
+            one("tcp.host", "\"bad host\" is not a host name or IP address")
+        );
+        assert_eq!(tcp("db.internal", 0), one("tcp.port", "must be 1 to 65535"));
+        assert_eq!(tcp("10.0.0.1", 65_536), one("tcp.port", "must be 1 to 65535"));
+    }
+
+    #[test]
+    fn the_url_is_an_absolute_http_url_with_a_host() {
+        let url = |raw: String| http_violations(|h| h.url = raw);
+        assert_eq!(url(String::new()), one("http.url", "is required"));
+        assert_eq!(
+            url(format!("https://shop.example/{}", "p".repeat(MAX_URL_CHARS))),
+            one("http.url", "must be at most 2048 characters")
+        );
+        assert_eq!(
+            url("/health".into()),
+            one("http.url", "is not an absolute URL: relative URL without a base")
+        );
+        assert_eq!(
+            url("ftp://shop.example/".into()),
+            one("http.url", "scheme must be http or https (got \"ftp\")")
+        );
+        // The url crate refuses an http(s) URL without a host itself.
+        assert_eq!(
+            url("http://".into()),
+            one("http.url", "is not an absolute URL: empty host")
+        );
+    }
+
+    #[test]
+    fn the_method_must_be_known_and_a_body_needs_one_that_takes_it() {
+        assert_eq!(
+            http_violations(|h| h.method = 42),
+            one(
+                "http.method",
+                "unknown method 42; use GET, HEAD, POST, PUT, PATCH, DELETE or OPTIONS"
+            )
+        );
+        assert_eq!(
+            http_violations(|h| h.body = b"{}".to_vec()),
+            one("http.body", "GET requests cannot carry a body")
+        );
+        assert_eq!(
+            http_violations(|h| {
+                h.method = HttpMethod::Head as i32;
+                h.body = b"{}".to_vec();
+            }),
+            one("http.body", "HEAD requests cannot carry a body")
+        );
+        for method in [
+            HttpMethod::Post,
+            HttpMethod::Put,
+            HttpMethod::Patch,
+            HttpMethod::Delete,
+            HttpMethod::Options,
+        ] {
+            let mut job = valid();
+            job.check = Some(Check::Http(HttpCheck {
+                url: "https://shop.example/".into(),
+                method: method as i32,
+                body: b"{}".to_vec(),
+                ..Default::default()
+            }));
+            assert!(validate_job(&job).is_ok(), "{method:?}");
+        }
+        assert_eq!(
+            http_violations(|h| {
+                h.method = HttpMethod::Post as i32;
+                h.body = vec![0; MAX_BODY_BYTES + 1];
+            }),
+            one("http.body", "must be at most 65536 bytes (got 65537)")
+        );
+    }
+
+    #[test]
+    fn headers_are_bounded_and_well_formed() {
+        let header = |name: &str, value: &str| HttpHeader {
+            name: name.into(),
+            value: value.into(),
+        };
+        assert_eq!(
+            http_violations(|h| h.headers = vec![header("x-a", "1"); 33]),
+            one("http.headers", "at most 32 headers (got 33)")
+        );
+        assert_eq!(
+            http_violations(|h| h.headers = vec![header("x-a", "1"), header("bad name", "1")]),
+            one("http.headers[1].name", "\"bad name\" is not a valid header name")
+        );
+        assert_eq!(
+            http_violations(|h| h.headers = vec![header("x-a", &"v".repeat(4097))]),
+            one("http.headers[0].value", "must be at most 4096 bytes")
+        );
+        assert_eq!(
+            http_violations(|h| h.headers = vec![header("x-a", "1\r\nx-b: 2")]),
+            one(
+                "http.headers[0].value",
+                "must be visible ASCII, spaces or tabs (no line breaks)"
+            )
+        );
+        assert_eq!(
+            http_violations(|h| h.secret_headers = vec!["authorization".into(); 33]),
+            one("http.secret_headers", "at most 32 names (got 33)")
+        );
+        assert_eq!(
+            http_violations(|h| h.secret_headers = vec!["x-token".into(), "x token".into()]),
+            one("http.secret_headers[1]", "\"x token\" is not a valid header name")
+        );
+        // Five values of 4000 bytes: each within its bound, together not.
+        let total = 5 * (3 + 4000) + "x-secret".len();
+        assert_eq!(
+            http_violations(|h| {
+                h.headers = vec![header("x-a", &"v".repeat(4000)); 5];
+                h.secret_headers = vec!["x-secret".into()];
+            }),
+            one(
+                "http.headers",
+                &format!("names and values (with secret_headers) must total at most 16384 bytes (got {total})")
+            )
+        );
+    }
+
+    #[test]
+    fn status_ranges_are_bounded_ordered_and_real_codes() {
+        let range = |min, max| StatusRange { min, max };
+        assert_eq!(
+            assertions(|a| a.accepted_status = vec![range(200, 299); 33]),
+            one("http.assertions.accepted_status", "at most 32 ranges")
+        );
+        for (min, max) in [(99, 200), (200, 600), (0, 0)] {
+            assert_eq!(
+                assertions(|a| a.accepted_status = vec![range(200, 200), range(min, max)]),
+                one(
+                    "http.assertions.accepted_status[1]",
+                    "status codes must be within 100..=599"
+                ),
+                "{min}..={max}"
+            );
+        }
+        assert_eq!(
+            assertions(|a| a.accepted_status = vec![range(300, 200)]),
+            one("http.assertions.accepted_status[0]", "min must not exceed max")
+        );
+    }
+
+    #[test]
+    fn body_assertions_are_bounded_and_the_regex_compiles() {
+        assert_eq!(
+            assertions(|a| a.body_contains = "c".repeat(1025)),
+            one("http.assertions.body_contains", "must be at most 1024 characters")
+        );
+        assert_eq!(
+            assertions(|a| a.body_regex = "r".repeat(1025)),
+            one("http.assertions.body_regex", "must be at most 1024 characters")
+        );
+        assert_eq!(
+            assertions(|a| a.body_regex = "(unclosed".into()),
+            one(
+                "http.assertions.body_regex",
+                "is not a valid regular expression: error: unclosed group"
+            )
+        );
+        // Within the text bound but too large once compiled.
+        let huge = assertions(|a| a.body_regex = r"\w{1000}\w{1000}".into());
+        assert_eq!(huge.len(), 1, "{huge:?}");
+        assert_eq!(huge[0].field, "http.assertions.body_regex");
+        assert!(
+            huge[0].description.starts_with("is not a valid regular expression: "),
+            "{huge:?}"
+        );
+    }
+
+    #[test]
+    fn the_response_time_bound_is_positive_and_within_the_timeout() {
+        let field = "http.assertions.max_response_time";
+        assert_eq!(
+            assertions(|a| a.max_response_time = seconds(0)),
+            one(field, "must be greater than zero")
+        );
+        assert_eq!(
+            assertions(|a| a.max_response_time = seconds(6)),
+            one(field, "must not exceed the timeout")
+        );
+        assert_eq!(
+            assertions(|a| a.max_response_time = seconds(-1)),
+            one(field, "must not be negative")
+        );
+    }
+
+    #[test]
+    fn every_violation_is_reported_at_once() {
+        let found = violations(|j| {
+            j.name.clear();
+            j.interval = None;
+            j.desired_state = 9;
+            j.check = Some(http(""));
+        });
+        let fields: Vec<_> = found.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(fields, ["name", "interval", "desired_state", "http.url"]);
+    }
+}

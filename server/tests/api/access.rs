@@ -104,7 +104,7 @@ async fn served_rest_operations(server: &TestServer) -> BTreeSet<String> {
 /// The REST and dashboard routers as the server builds them, without the
 /// access middleware around them.
 fn bare_routers(server: &TestServer) -> (Router, Router) {
-    let registry = monitor_server::workers::WorkerRegistry::new(Default::default());
+    let registry = monitor_server::fleet::WorkerRegistry::new(Default::default());
     let catalog = monitor_server::jobs::JobCatalog::new(server.pool.clone(), registry);
     let state = monitor_server::rest::RestState {
         admin: monitor_server::admin::Admin::new(catalog.clone()),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use monitor_proto::v1::{CreateJobRequest, GetJobRequest, Job, job_service_client::JobServiceClient};
 use monitor_server::{
+    fleet::{RegistryConfig, WorkerRegistry},
     jobs::{JobCatalog, cache},
-    workers::{RegistryConfig, WorkerRegistry},
 };
 use monitor_store::diesel_async::RunQueryDsl as _;
 use monitor_store::testing::TestDb;

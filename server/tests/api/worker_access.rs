@@ -9,7 +9,7 @@ use monitor_proto::v1::{
     AssignmentRef, ConnectRequest, ConnectResponse, StartJobRequest, WorkerHello, connect_request, connect_response,
     worker_service_client::WorkerServiceClient,
 };
-use monitor_server::{server::ServerOptions, workers::RegistryConfig};
+use monitor_server::{fleet::RegistryConfig, server::ServerOptions};
 use monitor_store::testing::TestDb;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
