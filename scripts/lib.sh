@@ -190,6 +190,31 @@ start_broker() {
     die "the $KAFKA_IMPL broker did not listen on $listen within 60 s"
 }
 
+# What the test suites need, for scripts/test and scripts/coverage: the build
+# dependencies, PostgreSQL, a broker at KAFKA_BROKERS (when none answers, a
+# fresh Apache Kafka started here and stopped on exit; sets broker_pid),
+# Kafka's jars for the drills' private brokers (exported as KAFKA_LIBS, needed
+# whatever answers at KAFKA_BROKERS), grpcurl and cargo-nextest.
+test_services() {
+    ensure_build_deps
+    ensure_postgres
+    if [ "$KAFKA_IMPL" != kafka ]; then
+        say "KAFKA_IMPL=$KAFKA_IMPL is for scripts/dev; the tests run on Apache Kafka (README: tansu)"
+        KAFKA_IMPL=kafka
+    fi
+    ensure_kafka
+    export KAFKA_LIBS
+    local first_broker="${KAFKA_BROKERS%%,*}"
+    if ! port_open "$first_broker"; then
+        mkdir -p "$ROOT/target"
+        say "starting Apache Kafka on $first_broker for the tests"
+        broker_pid="$(start_broker "$first_broker" "$ROOT/target/test-broker.log" "$ROOT/target/test-broker")"
+        trap 'kill "$broker_pid" 2>/dev/null || true' EXIT
+    fi
+    ensure_grpcurl
+    ensure_nextest
+}
+
 # C toolchain and headers the Rust build needs: librdkafka (built by the
 # rdkafka crate) wants make, a C compiler and OpenSSL's headers.
 ensure_build_deps() {
