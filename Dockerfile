@@ -24,20 +24,22 @@ WORKDIR /src
 # Dependencies first: only the manifests and the lock file, so this layer (the
 # crate downloads) is reused until a Cargo.toml or Cargo.lock changes.
 COPY Cargo.toml Cargo.lock ./
+COPY core/Cargo.toml core/Cargo.toml
 COPY proto/Cargo.toml proto/Cargo.toml
 COPY store/Cargo.toml store/Cargo.toml
 COPY server/Cargo.toml server/Cargo.toml
 COPY worker/Cargo.toml worker/Cargo.toml
 COPY mock/Cargo.toml mock/Cargo.toml
+COPY testkit/Cargo.toml testkit/Cargo.toml
 # cargo needs each manifest's targets to exist: empty stubs for src/, the real
 # bench files (they are named in the manifests).
 COPY server/benches server/benches
 COPY worker/benches worker/benches
-RUN for crate in proto store server worker mock; do \
+RUN for crate in core proto store server worker mock testkit; do \
         mkdir -p "$crate/src" && touch "$crate/src/lib.rs" "$crate/src/main.rs"; \
     done \
     && cargo fetch --locked \
-    && rm -rf proto/src store/src server/src worker/src mock/src
+    && rm -rf core/src proto/src store/src server/src worker/src mock/src testkit/src
 
 # Then the sources.
 COPY . .

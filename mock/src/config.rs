@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, ValueEnum};
+use clap::{Args, Parser};
+use monitor_core::process::LogFormat;
 
 use crate::draw::{DrawPlan, StatusWeights};
 use crate::limits::{BodySizeRange, LatencyRange};
@@ -38,13 +39,6 @@ pub struct Config {
 
     #[command(flatten)]
     pub mock: MockConfig,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// How the mock answers: everything `run` needs besides its listeners.

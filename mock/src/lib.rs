@@ -17,6 +17,9 @@
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
 //! - `server`: accepting, serving HTTP/1.1 and HTTP/2, shutdown.
 //! - `error` and `query`: refusing bad requests with the parameter named.
+//!
+//! `.env`, `--log-format` and the SIGINT/SIGTERM signal are
+//! `monitor_core::process`, as in the server and the workers (`main.rs`).
 
 pub mod config;
 pub mod draw;
@@ -34,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use config::{Config, LogFormat, MockConfig, TlsConfig};
+pub use config::{Config, MockConfig, TlsConfig};
 pub use draw::{Draw, DrawPlan};
 pub use routes::EchoReport;
 pub use stats::{RouteSnapshot, StatsSnapshot};
@@ -73,32 +76,4 @@ pub async fn run_with_tls(
         "mock website listening"
     );
     server::serve(listener, tls, site, shutdown, config.shutdown_grace()).await;
-}
-
-/// Completes on the first SIGINT or SIGTERM (Ctrl-C only, off Unix).
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => info!("SIGINT received"),
-        () = terminate => info!("SIGTERM received"),
-    }
 }

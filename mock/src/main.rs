@@ -3,30 +3,23 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use monitor_mock::{Config, LogFormat, SelfSignedCertificate, TlsListener};
+use monitor_core::process::{self, LogOutput, Signal};
+use monitor_mock::{Config, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
-/// Reads `.env` when present (variables already set win); a malformed file
-/// stops start-up naming the problem.
-fn load_dotenv() -> anyhow::Result<()> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
-        Err(err) if err.not_found() => Ok(()),
-        Err(err) => Err(anyhow::anyhow!(".env: {err}")),
+/// Completes on the first SIGINT or SIGTERM, saying which.
+async fn shutdown_signal() {
+    match process::shutdown_signal().await {
+        Signal::Interrupt => tracing::info!("SIGINT received"),
+        Signal::Terminate => tracing::info!("SIGTERM received"),
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    load_dotenv()?;
+    process::load_dotenv()?;
     let config = Config::parse();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
-    match config.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
-    }
+    process::init_tracing(config.log_format, LogOutput::Stdout);
 
     // Generate the certificate first: a bad TLS setting should stop start-up
     // before anything listens.
@@ -50,6 +43,6 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
-    monitor_mock::run_with_tls(listener, tls, config.mock, monitor_mock::shutdown_signal()).await;
+    monitor_mock::run_with_tls(listener, tls, config.mock, shutdown_signal()).await;
     Ok(())
 }

@@ -5,6 +5,12 @@
 //! names and formats grpcurl prints). [`FILE_DESCRIPTOR_SET`] feeds server
 //! reflection. [`secret`] is the one home of what counts as a secret and
 //! how it is hidden.
+//!
+//! Rules of the wire format live here too, once for every binary:
+//! [`SCHEMA_VERSION`] of the `CheckResult`s on the results topic,
+//! [`duration`] (protobuf `Duration` to and from milliseconds and std),
+//! [`wkt`] (`Timestamp` with the canonical JSON form) and [`keepalive`]
+//! (the worker stream's HTTP/2 pings).
 
 /// Version 1 of the monitor API.
 pub mod v1 {
@@ -16,8 +22,13 @@ pub mod v1 {
 /// Encoded `FileDescriptorSet` of every `monitor.v1` file and its imports.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/monitor_descriptor.bin"));
 
+/// The `CheckResult.schema_version` probes write and results-topic
+/// consumers read; a consumer refuses (dead-letters) any other.
+pub const SCHEMA_VERSION: u32 = 1;
+
 pub use pbjson_types;
 
+pub mod duration;
 pub mod keepalive;
 pub mod secret;
 pub mod wkt;

@@ -23,6 +23,18 @@ impl ::prost::Name for Timestamp {
     const PACKAGE: &'static str = "google.protobuf";
 }
 
+impl Timestamp {
+    /// The time `ms` milliseconds after the Unix epoch: the worker's
+    /// schedule clock counts in milliseconds.
+    pub fn from_unix_millis(ms: u64) -> Timestamp {
+        Timestamp {
+            // At most u64::MAX / 1000, which fits i64.
+            seconds: (ms / 1000) as i64,
+            nanos: ((ms % 1000) * 1_000_000) as i32,
+        }
+    }
+}
+
 impl From<DateTime<Utc>> for Timestamp {
     fn from(at: DateTime<Utc>) -> Self {
         Timestamp {
@@ -102,5 +114,20 @@ mod tests {
                 .contains("RFC 3339")
         );
         assert!(serde_json::to_string(&Timestamp { seconds: 0, nanos: -1 }).is_err());
+    }
+
+    #[test]
+    fn unix_milliseconds_become_seconds_and_nanos() {
+        assert_eq!(Timestamp::from_unix_millis(0), Timestamp { seconds: 0, nanos: 0 });
+        assert_eq!(
+            Timestamp::from_unix_millis(1_764_237_600_123),
+            Timestamp {
+                seconds: 1_764_237_600,
+                nanos: 123_000_000
+            }
+        );
+        let latest = Timestamp::from_unix_millis(u64::MAX);
+        assert_eq!((latest.seconds, latest.nanos), ((u64::MAX / 1000) as i64, 615_000_000));
+        assert!(latest.seconds > 0, "no wrap into the past");
     }
 }

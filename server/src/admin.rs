@@ -39,10 +39,7 @@ impl Admin {
             name: SERVER_NAME.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             start_time: Some(self.started_at.into()),
-            uptime: Some(pbjson_types::Duration {
-                seconds: uptime.as_secs() as i64,
-                nanos: uptime.subsec_nanos() as i32,
-            }),
+            uptime: Some(uptime.into()),
             jobs: Some(JobCounts {
                 total: counts.running + counts.stopped,
                 running: counts.running,

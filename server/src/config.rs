@@ -6,7 +6,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use axum::http::HeaderValue;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
+use monitor_core::process::LogFormat;
 use monitor_proto::secret::{Secret, SecretUrl};
 
 /// The monitor control plane: stores jobs and serves the API.
@@ -125,12 +126,6 @@ fn parse_origin(raw: &str) -> Result<HeaderValue, String> {
         ));
     }
     HeaderValue::from_str(raw).map_err(|err| err.to_string())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Accepts only postgres:// or postgresql:// URLs naming a host.

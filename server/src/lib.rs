@@ -20,6 +20,10 @@
 //!   listener and a shutdown future, so tests run the real server on port 0.
 //! - [`transport`]: the listener's connections (TLS, HTTP/1.1 and HTTP/2,
 //!   keepalive pings, graceful shutdown); [`tls`]: the certificate and key.
+//!
+//! Rules the workers follow too live in `monitor-core` (granularities, label
+//! keys and value lengths, `.env`, logging and signals, used by `main.rs`)
+//! and `monitor-proto` (protobuf `Duration` and `Timestamp` conversions).
 
 pub mod admin;
 pub mod auth;

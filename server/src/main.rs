@@ -2,10 +2,11 @@
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use monitor_core::process::{self, LogFormat, LogOutput};
 use monitor_proto::secret::Secret;
 use monitor_server::{
     auth::Tokens,
-    config::{Cli, Command, LogFormat, ServeArgs},
+    config::{Cli, Command, ServeArgs},
     fleet::RegistryConfig,
     jobs_file,
     server::{self, ServerOptions},
@@ -15,26 +16,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    process::init_tracing(format, LogOutput::Stdout);
 }
 
 /// Completes on SIGINT or SIGTERM.
 async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
+    process::shutdown_signal().await;
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
@@ -107,19 +94,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads `.env` when present (variables already set win); a malformed file
-/// stops start-up naming the problem.
-fn load_dotenv() -> anyhow::Result<()> {
-    match dotenvy::dotenv() {
-        Ok(_) => Ok(()),
-        Err(err) if err.not_found() => Ok(()),
-        Err(err) => Err(anyhow::anyhow!(".env: {err}")),
-    }
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    load_dotenv()?;
+    process::load_dotenv()?;
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Migrate(args)) => {

@@ -8,7 +8,14 @@ use std::{collections::BTreeSet, fs, path::Path};
 /// EnvFilter) and DATABASE_URL's test-only sibling excluded.
 fn read_by_programs(root: &Path) -> BTreeSet<String> {
     let mut names = BTreeSet::from(["RUST_LOG".to_owned()]);
-    for crate_dir in ["server/src", "worker/src", "mock/src", "store/src"] {
+    for crate_dir in [
+        "server/src",
+        "worker/src",
+        "mock/src",
+        "store/src",
+        "core/src",
+        "proto/src",
+    ] {
         let mut stack = vec![root.join(crate_dir)];
         while let Some(dir) = stack.pop() {
             for entry in fs::read_dir(&dir).unwrap() {

@@ -60,7 +60,7 @@ async fn main() {
     for i in 0..messages {
         let start = base + chrono::Duration::milliseconds((i as i64 * 7) % 7_200_000);
         let result = CheckResult {
-            schema_version: 1,
+            schema_version: monitor_proto::SCHEMA_VERSION,
             job_id: job_ids[i % jobs].clone(),
             start_time: Some(start.into()),
             duration: Some(pbjson_types::Duration {

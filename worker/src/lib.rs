@@ -9,6 +9,10 @@
 //! - [`stream`]: reading the results topic with offsets kept in PostgreSQL
 //!   (the fenced consumer, its callbacks and lag, decoding, the dead-letter
 //!   queue), the part of the aggregate role another consumer reuses.
+//!
+//! Rules the server follows too live in `monitor-core` (granularities and
+//! buckets, label keys, `.env`, logging and signals, used by `main.rs`) and
+//! `monitor-proto` (`SCHEMA_VERSION`, protobuf `Duration` conversions).
 pub mod aggregate;
 pub mod check;
 pub mod kafka;

@@ -55,7 +55,7 @@ fn results(n: usize, jobs: &[Uuid]) -> Vec<CheckResult> {
             };
             let ms = 5 + (i * 37 % 400) as i32;
             CheckResult {
-                schema_version: 1,
+                schema_version: monitor_proto::SCHEMA_VERSION,
                 check_id: Uuid::now_v7().to_string(),
                 job_id: job.to_string(),
                 job_version: 1,
@@ -368,7 +368,7 @@ async fn the_proof_of_concepts_example_adds_up() {
     let job = Uuid::now_v7();
     let at = |minute: u32, second: u32| Utc.with_ymd_and_hms(2026, 11, 27, 10, minute, second).unwrap();
     let check = |start: DateTime<Utc>, status: u32, ms: i32| CheckResult {
-        schema_version: 1,
+        schema_version: monitor_proto::SCHEMA_VERSION,
         job_id: job.to_string(),
         start_time: Some(start.into()),
         duration: Some(pbjson_types::Duration {

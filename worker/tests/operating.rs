@@ -526,7 +526,7 @@ async fn produce(topic: &str, partition: i32, count: usize) {
     let mut pending = Vec::new();
     for _ in 0..count {
         let result = CheckResult {
-            schema_version: 1,
+            schema_version: monitor_proto::SCHEMA_VERSION,
             check_id: Uuid::now_v7().to_string(),
             job_id: job.clone(),
             start_time: Some(chrono::Utc::now().into()),

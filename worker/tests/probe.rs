@@ -363,7 +363,7 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     let mut per_job: HashMap<&str, Vec<&CheckResult>> = HashMap::new();
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     for result in &results {
-        assert_eq!(result.schema_version, 1);
+        assert_eq!(result.schema_version, monitor_proto::SCHEMA_VERSION);
         assert!(ids.contains(&result.job_id), "unknown job {}", result.job_id);
         assert!(["worker-a", "worker-b"].contains(&result.worker_id.as_str()));
         assert!(result.epoch >= 1);

@@ -3,26 +3,21 @@
 //! claims to run is checked against the epochs the servers issued and
 //! adopted, fenced, or taken over from a stale holder.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Instant};
 
 use chrono::{DateTime, Utc};
+use monitor_core::labels::{MAX_LABEL_VALUE_CHARS, is_label_key};
 use monitor_proto::v1::{AssignmentRef, Revoke, Welcome, WorkerHello, connect_response};
 
 use super::{
     AssignmentKey, LOCATION_LABEL, MAX_HELD, RegistryConfig, parse_key,
     state::{ControlMessage, Held, Outgoing, State, WorkerEntry},
 };
-use crate::{
-    error::{ApiError, FieldViolation},
-    jobs::validate::is_label_key,
-};
+use crate::error::{ApiError, FieldViolation};
 
-/// Bounds of a worker's hello.
+/// Bounds of a worker's hello (label keys and values follow
+/// `monitor_core::labels`, as a job's do).
 const MAX_LABELS: usize = 32;
-const MAX_LABEL_VALUE_CHARS: usize = 256;
 const MAX_VERSION_CHARS: usize = 64;
 /// Largest capacity a worker may announce.
 const MAX_CAPACITY: u32 = 10_000;
@@ -40,13 +35,6 @@ pub(super) fn fence(key: &AssignmentKey, epoch: u64, reason: &str) -> ControlMes
         epoch,
         reason: reason.into(),
     })
-}
-
-fn to_duration(duration: Duration) -> pbjson_types::Duration {
-    pbjson_types::Duration {
-        seconds: duration.as_secs() as i64,
-        nanos: duration.subsec_nanos() as i32,
-    }
 }
 
 /// Registers the worker of a (validated) hello under a new session at
@@ -110,8 +98,8 @@ pub(super) fn admit(
     let mut sent = vec![(
         worker_id.clone(),
         connect_response::Kind::Welcome(Welcome {
-            lease: Some(to_duration(config.lease)),
-            heartbeat_interval: Some(to_duration(config.heartbeat_interval)),
+            lease: Some(config.lease.into()),
+            heartbeat_interval: Some(config.heartbeat_interval.into()),
             server_version: env!("CARGO_PKG_VERSION").into(),
         }),
     )];

@@ -1,27 +1,13 @@
 //! Stored rows back into API messages.
 
-use chrono::{DateTime, Utc};
-use monitor_proto::v1::{HttpCheck, Job, JobState, TcpCheck, job::Check};
+use monitor_proto::{
+    duration,
+    v1::{HttpCheck, Job, JobState, TcpCheck, job::Check},
+};
 use monitor_store::models::job::{JobRow, STATE_RUNNING};
 
 use super::validate::{KIND_HTTP, KIND_TCP};
 use crate::error::ApiError;
-
-/// A protobuf Timestamp for a database time.
-pub fn timestamp(at: DateTime<Utc>) -> monitor_proto::wkt::Timestamp {
-    monitor_proto::wkt::Timestamp {
-        seconds: at.timestamp(),
-        nanos: at.timestamp_subsec_nanos() as i32,
-    }
-}
-
-/// A protobuf Duration for a number of milliseconds.
-pub fn duration_ms(ms: i64) -> pbjson_types::Duration {
-    pbjson_types::Duration {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    }
-}
 
 /// The API state for a stored desired state.
 pub fn job_state(stored: &str) -> JobState {
@@ -59,13 +45,13 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
         id: row.id.to_string(),
         name: row.name,
         labels,
-        interval: Some(duration_ms(row.interval_ms)),
-        timeout: Some(duration_ms(row.timeout_ms)),
+        interval: Some(duration::from_millis(row.interval_ms)),
+        timeout: Some(duration::from_millis(row.timeout_ms)),
         desired_state: job_state(&row.desired_state) as i32,
         version: row.version,
-        create_time: Some(timestamp(row.created_at)),
-        update_time: Some(timestamp(row.updated_at)),
-        state_change_time: Some(timestamp(row.state_changed_at)),
+        create_time: Some(row.created_at.into()),
+        update_time: Some(row.updated_at.into()),
+        state_change_time: Some(row.state_changed_at.into()),
         locations,
         check: Some(check),
     })
@@ -73,18 +59,39 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Utc;
+
     use super::*;
 
     #[test]
-    fn durations_keep_milliseconds() {
+    fn rows_keep_their_milliseconds_and_times() {
+        let at = chrono::DateTime::from_timestamp(1_764_237_600, 123_000_000).unwrap();
+        let row = JobRow {
+            id: uuid::Uuid::now_v7(),
+            name: "x".into(),
+            labels: serde_json::json!({"team": "web"}),
+            check_kind: "tcp".into(),
+            check_spec: serde_json::json!({"host": "example.com", "port": 443}),
+            interval_ms: 1_500,
+            timeout_ms: 60_000,
+            desired_state: "running".into(),
+            version: 3,
+            created_at: at,
+            updated_at: at,
+            state_changed_at: at,
+            locations: serde_json::json!(["eu"]),
+        };
+        let job = job_from_row(row).unwrap();
         assert_eq!(
-            duration_ms(1500),
-            pbjson_types::Duration {
-                seconds: 1,
-                nanos: 500_000_000
-            }
+            (job.interval, job.timeout),
+            (Some(duration::from_millis(1_500)), Some(duration::from_millis(60_000)))
         );
-        assert_eq!(duration_ms(60_000), pbjson_types::Duration { seconds: 60, nanos: 0 });
+        assert_eq!(job.create_time, Some(at.into()));
+        assert_eq!(job.desired_state, JobState::Running as i32);
+        assert_eq!(
+            (job.labels["team"].as_str(), job.locations),
+            ("web", vec!["eu".to_owned()])
+        );
     }
 
     #[test]

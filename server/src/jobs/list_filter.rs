@@ -2,10 +2,11 @@
 //! the store's filter, and the fingerprint a page token carries so a token
 //! is only good for the filters it was issued under.
 
+use monitor_core::labels::is_label_key;
 use monitor_proto::v1::{JobState, ListJobsRequest};
 use monitor_store::models::job::{JobFilter, STATE_RUNNING, STATE_STOPPED};
 
-use super::{page_token, validate::is_label_key};
+use super::page_token;
 use crate::error::{ApiError, FieldViolation};
 
 /// The store filter for a ListJobs request and the fingerprint its page

@@ -3,6 +3,10 @@
 //! database; [`super::JobCatalog::query_metrics`] reads the rows.
 
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use monitor_core::{
+    granularity::{self, Granularity, GranularityError},
+    labels::{LABEL_KEY_RULE, is_label_key},
+};
 use monitor_proto::{
     v1::{MetricPoint, MetricSummary, QueryMetricsRequest},
     wkt::Timestamp,
@@ -10,7 +14,6 @@ use monitor_proto::{
 use monitor_store::rollup::{Rollup, histogram};
 use uuid::Uuid;
 
-use super::validate::is_label_key;
 use crate::error::{ApiError, FieldViolation};
 
 /// Granularity of a request that names none.
@@ -112,32 +115,15 @@ pub struct MetricsQuery {
     pub aggregates: Aggregates,
 }
 
-/// The width of a granularity label `<N><s|m|h|d>` (N a positive whole
-/// number without leading zeros), or why it is not one.
-pub fn granularity_width(label: &str) -> Result<TimeDelta, String> {
-    let wrong = || format!("{label:?} is not a granularity: use a positive whole number and s, m, h or d, e.g. \"1m\"");
-    let Some(unit) = label.chars().last() else {
-        return Err(wrong());
-    };
-    let digits = &label[..label.len() - unit.len_utf8()];
-    if digits.is_empty() || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(wrong());
-    }
-    let unit_seconds: i64 = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        _ => return Err(wrong()),
-    };
-    // At most 10 years, which keeps every sum below in range.
-    digits
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_seconds))
-        .filter(|&seconds| seconds <= 3_650 * 86_400)
-        .map(TimeDelta::seconds)
-        .ok_or_else(|| format!("{label:?} is too wide: at most 3650d"))
+/// The granularity a request names (the aggregator's rule, see
+/// [`monitor_core::granularity`]), or the field violation's reason.
+pub fn parse_granularity(label: &str) -> Result<Granularity, String> {
+    Granularity::parse(label).map_err(|err| match err {
+        GranularityError::BadCount | GranularityError::BadUnit => {
+            format!("{label:?} is not a granularity: use a positive whole number and s, m, h or d, e.g. \"1m\"")
+        }
+        GranularityError::TooWide => format!("{label:?} is too wide: at most {}d", granularity::MAX_DAYS),
+    })
 }
 
 fn timestamp(field: &str, value: Option<Timestamp>, v: &mut Vec<FieldViolation>) -> Option<DateTime<Utc>> {
@@ -175,14 +161,14 @@ pub fn parse_query(request: &QueryMetricsRequest, now: DateTime<Utc>) -> Result<
     } else {
         &request.granularity
     };
-    let width = granularity_width(granularity)
+    let width_ms = parse_granularity(granularity)
+        .map(|granularity| granularity.width_ms())
         .map_err(|reason| v.push(FieldViolation::new("granularity", reason)))
         .ok();
     if !request.location.is_empty() && !is_label_key(&request.location) {
         v.push(FieldViolation::new(
             "location",
-            "must be empty (the job over all its locations) or 1 to 63 characters of letters, digits, '.', '_', \
-             '/', '-', starting with a letter or digit",
+            format!("must be empty (the job over all its locations) or {LABEL_KEY_RULE}"),
         ));
     }
     let mut wanted = Vec::new();
@@ -218,9 +204,8 @@ pub fn parse_query(request: &QueryMetricsRequest, now: DateTime<Utc>) -> Result<
             None
         }
     };
-    if let (Some((start, end)), Some(width)) = (range, width) {
+    if let (Some((start, end)), Some(width_ms)) = (range, width_ms) {
         let span_ms = (end - start).num_milliseconds();
-        let width_ms = width.num_milliseconds();
         let buckets = span_ms / width_ms + i64::from(span_ms % width_ms != 0);
         if buckets > MAX_BUCKETS {
             v.push(FieldViolation::new(
@@ -363,24 +348,26 @@ mod tests {
         err.violations().iter().map(|v| v.field.clone()).collect()
     }
 
+    /// The parsing rules are `monitor_core::granularity`'s (tested there);
+    /// this is how a QueryMetrics violation words what it refuses.
     #[test]
-    fn granularities() {
-        assert_eq!(granularity_width("1m"), Ok(TimeDelta::minutes(1)));
-        assert_eq!(granularity_width("15s"), Ok(TimeDelta::seconds(15)));
-        assert_eq!(granularity_width("2h"), Ok(TimeDelta::hours(2)));
-        assert_eq!(granularity_width("1d"), Ok(TimeDelta::days(1)));
-        assert_eq!(granularity_width("3650d"), Ok(TimeDelta::days(3650)));
-        for bad in [
-            "", "m", "0m", "01m", "1", "1w", "1M", "-1m", "1.5h", " 1m", "1m ", "1é", "é",
-        ] {
-            assert!(granularity_width(bad).is_err(), "{bad:?}");
+    fn granularity_violations_keep_their_wording() {
+        assert_eq!(parse_granularity("15s").unwrap().width_ms(), 15_000);
+        assert_eq!(parse_granularity("3650d").unwrap().label(), "3650d");
+        let not_one = "is not a granularity: use a positive whole number and s, m, h or d, e.g. \"1m\"";
+        for bad in ["", "01m", "1w", "1é"] {
+            assert_eq!(
+                parse_granularity(bad).unwrap_err(),
+                format!("{bad:?} {not_one}"),
+                "{bad:?}"
+            );
         }
-        assert!(granularity_width("3651d").unwrap_err().contains("too wide"));
-        assert!(
-            granularity_width("99999999999999999999s")
-                .unwrap_err()
-                .contains("too wide")
-        );
+        for wide in ["3651d", "99999999999999999999s"] {
+            assert_eq!(
+                parse_granularity(wide).unwrap_err(),
+                format!("{wide:?} is too wide: at most 3650d")
+            );
+        }
     }
 
     #[test]

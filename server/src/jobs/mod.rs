@@ -71,7 +71,8 @@ pub struct JobCatalog {
     workers: WorkerRegistry,
 }
 
-/// Result of StartJob / StopJob.
+/// Result of StartJob / StopJob: the answer with its message for people
+/// (built from the store's `job::DesiredStateUpdate`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StateChange {
     pub job: Job,

@@ -5,6 +5,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+use monitor_core::labels::{LABEL_KEY_RULE, MAX_LABEL_VALUE_CHARS, is_label_key};
 use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, TcpCheck, job::Check};
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
@@ -14,9 +15,9 @@ pub const MAX_NAME_CHARS: usize = 128;
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+/// Labels on one job (a worker may carry fewer, see `fleet::hello`); keys
+/// and values follow `monitor_core::labels`.
 pub const MAX_LABELS: usize = 64;
-pub const MAX_LABEL_KEY_CHARS: usize = 63;
-pub const MAX_LABEL_VALUE_CHARS: usize = 256;
 pub const MAX_URL_CHARS: usize = 2048;
 pub const MAX_HEADERS: usize = 32;
 pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
@@ -132,16 +133,6 @@ fn validate_name(name: &str, v: &mut Vec<FieldViolation>) {
     }
 }
 
-/// Whether `key` may name a label: 1..=63 of `[A-Za-z0-9._/-]`, starting
-/// with a letter or digit.
-pub fn is_label_key(key: &str) -> bool {
-    key.len() <= MAX_LABEL_KEY_CHARS
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'))
-}
-
 fn validate_labels(labels: &HashMap<String, String>, v: &mut Vec<FieldViolation>) {
     if labels.len() > MAX_LABELS {
         v.push(FieldViolation::new(
@@ -155,7 +146,7 @@ fn validate_labels(labels: &HashMap<String, String>, v: &mut Vec<FieldViolation>
         if !is_label_key(key) {
             v.push(FieldViolation::new(
                 format!("labels[{key:?}]"),
-                "key must be 1 to 63 characters of letters, digits, '.', '_', '/', '-', starting with a letter or digit",
+                format!("key must be {LABEL_KEY_RULE}"),
             ));
         }
         let value = &labels[key];
@@ -216,7 +207,7 @@ fn validate_locations(locations: &[String], v: &mut Vec<FieldViolation>) {
         if !is_label_key(location) {
             v.push(FieldViolation::new(
                 format!("locations[{i}]"),
-                "must be 1 to 63 characters of letters, digits, '.', '_', '/', '-', starting with a letter or digit",
+                format!("must be {LABEL_KEY_RULE}"),
             ));
         } else if locations[..i].contains(location) {
             v.push(FieldViolation::new(
@@ -448,6 +439,7 @@ fn validate_headers(http: &HttpCheck, v: &mut Vec<FieldViolation>) {
 
 #[cfg(test)]
 mod tests {
+    use monitor_core::labels::MAX_LABEL_KEY_CHARS;
     use monitor_proto::v1::{HttpAssertions, HttpHeader, StatusRange};
 
     use super::*;
@@ -646,16 +638,6 @@ mod tests {
             }),
             one("labels[\"team\"]", "value must not contain control characters")
         );
-    }
-
-    #[test]
-    fn label_keys() {
-        for key in ["a", "A9", "team.name/sub_part-1", "k".repeat(63).as_str()] {
-            assert!(is_label_key(key), "{key:?}");
-        }
-        for key in ["", ".a", "_a", "/a", "-a", "a b", "a=b", "é", "k".repeat(64).as_str()] {
-            assert!(!is_label_key(key), "{key:?}");
-        }
     }
 
     #[test]

@@ -215,10 +215,7 @@ pub fn secs(seconds: i64) -> Option<pbjson_types::Duration> {
 }
 
 pub fn millis(ms: i64) -> Option<pbjson_types::Duration> {
-    Some(pbjson_types::Duration {
-        seconds: ms / 1000,
-        nanos: ((ms % 1000) * 1_000_000) as i32,
-    })
+    Some(monitor_proto::duration::from_millis(ms))
 }
 
 /// A valid HTTP job against the mock website.

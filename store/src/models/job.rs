@@ -105,9 +105,10 @@ pub struct JobCounts {
     pub stopped: i64,
 }
 
-/// Result of setting a job's desired state.
+/// What [`set_desired_state`] left in the table: the stored row, and
+/// whether it had to change to get there.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StateChange {
+pub struct DesiredStateUpdate {
     pub job: JobRow,
     /// False when the job already was in that state (nothing was written).
     pub changed: bool,
@@ -262,7 +263,11 @@ async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> Result<JobRow, StoreErr
 
 /// Sets the desired state; idempotent (a job already in that state is
 /// returned unchanged, with the same version).
-pub async fn set_desired_state(conn: &mut AsyncPgConnection, id: Uuid, state: &str) -> Result<StateChange, StoreError> {
+pub async fn set_desired_state(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    state: &str,
+) -> Result<DesiredStateUpdate, StoreError> {
     let now = Utc::now();
     let updated = diesel::update(jobs::table.find(id).filter(jobs::desired_state.ne(state)))
         .set((
@@ -276,8 +281,8 @@ pub async fn set_desired_state(conn: &mut AsyncPgConnection, id: Uuid, state: &s
         .await
         .optional()?;
     match updated {
-        Some(job) => Ok(StateChange { job, changed: true }),
-        None => Ok(StateChange {
+        Some(job) => Ok(DesiredStateUpdate { job, changed: true }),
+        None => Ok(DesiredStateUpdate {
             job: get(conn, id).await?,
             changed: false,
         }),

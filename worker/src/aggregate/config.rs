@@ -2,71 +2,35 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use chrono::{DateTime, TimeZone, Utc};
 use clap::{Args, ValueEnum};
+use monitor_core::granularity::{self, Granularity, GranularityError};
 
 use crate::kafka::KafkaArgs;
 
-/// A fixed bucket width, aligned to the Unix epoch (so days start at UTC
-/// midnight), e.g. `1m`, `5m`, `1h`, `1d`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Granularity {
-    /// As written, and as stored in `job_metrics.granularity`.
-    pub label: String,
-    pub width: Duration,
-}
-
-impl Granularity {
-    /// Parses `<N><s|m|h|d>` with N ≥ 1, at least one second and at most 366 days.
-    pub fn parse(text: &str) -> Result<Granularity, String> {
-        let width = parse_width(text)?;
-        Ok(Granularity {
-            label: text.to_owned(),
-            width,
-        })
+/// The flag error for a granularity or age that [`granularity::parse_width`]
+/// refuses.
+fn flag_error(text: &str, err: GranularityError) -> String {
+    match err {
+        GranularityError::BadCount => format!("{text:?} must be <N><s|m|h|d>, e.g. 1m, 5m, 1h, 1d"),
+        GranularityError::BadUnit => format!("{text:?} must end in s, m, h or d"),
+        GranularityError::TooWide => format!("{text:?} is longer than {} days", granularity::MAX_DAYS),
     }
-
-    /// The start of the bucket holding `at`.
-    pub fn bucket_start(&self, at: DateTime<Utc>) -> DateTime<Utc> {
-        let width = self.width.as_millis() as i64;
-        let ms = at.timestamp_millis();
-        Utc.timestamp_millis_opt(ms - ms.rem_euclid(width))
-            .single()
-            .unwrap_or(at)
-    }
-}
-
-fn parse_width(text: &str) -> Result<Duration, String> {
-    let (digits, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: u64 = digits
-        .parse()
-        .ok()
-        .filter(|n| *n >= 1 && !digits.starts_with('0'))
-        .ok_or_else(|| format!("{text:?} must be <N><s|m|h|d>, e.g. 1m, 5m, 1h, 1d"))?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{text:?} must end in s, m, h or d")),
-    };
-    if seconds > 366 * 86_400 {
-        return Err(format!("{text:?} is longer than 366 days"));
-    }
-    Ok(Duration::from_secs(seconds))
 }
 
 fn parse_granularity(text: &str) -> Result<Granularity, String> {
-    Granularity::parse(text.trim())
+    let text = text.trim();
+    Granularity::parse(text).map_err(|err| flag_error(text, err))
 }
 
-/// `<granularity>=<age>` pairs.
+/// `<granularity>=<age>` pairs; an age is written like a granularity.
 fn parse_retention(text: &str) -> Result<(String, Duration), String> {
     let (granularity, age) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} must be granularity=age, e.g. 1m=7d"))?;
-    Granularity::parse(granularity.trim())?;
-    Ok((granularity.trim().to_owned(), parse_width(age.trim())?))
+    let granularity = parse_granularity(granularity)?;
+    let age = age.trim();
+    let age = granularity::parse_width(age).map_err(|err| flag_error(age, err))?;
+    Ok((granularity.label().to_owned(), age))
 }
 
 /// Which time of a result the response-time aggregates use.
@@ -188,28 +152,41 @@ mod tests {
         assert!(args.database_url.expose().contains("db-hunter2"));
     }
 
+    /// The parsing rules are `monitor_core::granularity`'s (tested there);
+    /// this is how the flags word what it refuses.
     #[test]
-    fn granularities_parse_and_align() {
-        let five = Granularity::parse("5m").unwrap();
-        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 7, 59).unwrap();
+    fn granularity_and_age_errors_keep_the_flag_wording() {
+        assert_eq!(parse_granularity(" 5m ").unwrap().label(), "5m");
         assert_eq!(
-            five.bucket_start(at),
-            Utc.with_ymd_and_hms(2026, 11, 27, 10, 5, 0).unwrap()
+            parse_granularity("05m").unwrap_err(),
+            "\"05m\" must be <N><s|m|h|d>, e.g. 1m, 5m, 1h, 1d"
         );
-        let day = Granularity::parse("1d").unwrap();
+        assert_eq!(parse_granularity("5x").unwrap_err(), "\"5x\" must end in s, m, h or d");
+        assert!(parse_granularity("3650d").is_ok(), "the server's limit, not 366 days");
         assert_eq!(
-            day.bucket_start(at),
-            Utc.with_ymd_and_hms(2026, 11, 27, 0, 0, 0).unwrap()
+            parse_granularity("3651d").unwrap_err(),
+            "\"3651d\" is longer than 3650 days"
         );
-        for bad in ["", "m", "0m", "05m", "5x", "-1h", "400d", "1.5h"] {
-            assert!(Granularity::parse(bad).is_err(), "{bad}");
-        }
+        assert_eq!(
+            parse_granularity("300000000000000d").unwrap_err(),
+            "\"300000000000000d\" is longer than 3650 days",
+            "n * 86 400 overflowed here once"
+        );
         assert_eq!(
             parse_retention("1m=7d").unwrap(),
             ("1m".into(), Duration::from_secs(7 * 86_400))
         );
-        assert!(parse_retention("1m").is_err());
+        assert_eq!(parse_retention(" 1h = 90d ").unwrap().0, "1h");
+        assert_eq!(
+            parse_retention("1m").unwrap_err(),
+            "\"1m\" must be granularity=age, e.g. 1m=7d"
+        );
         assert!(parse_retention("1m=forever").is_err());
+        assert_eq!(parse_retention("1x=7d").unwrap_err(), "\"1x\" must end in s, m, h or d");
+        assert_eq!(
+            parse_retention("1m=9999d").unwrap_err(),
+            "\"9999d\" is longer than 3650 days"
+        );
     }
 
     #[test]

@@ -39,7 +39,8 @@ use monitor_store::{DbPool, models::job_metrics::FlushOutcome};
 use rdkafka::{Message, error::KafkaError, message::OwnedMessage};
 use tokio::sync::{mpsc, watch};
 
-pub use config::{AggregateArgs, Granularity, RtField};
+pub use config::{AggregateArgs, RtField};
+pub use monitor_core::granularity::Granularity;
 
 use self::{flush::InFlight, pending::Pending, retention::retention_loop};
 use crate::{

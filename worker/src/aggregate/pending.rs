@@ -6,15 +6,15 @@
 use std::{collections::HashMap, sync::Arc};
 
 use chrono::{DateTime, TimeZone, Utc};
-use monitor_proto::v1::{CheckOutcome, CheckResult, check_result::Detail};
+use monitor_core::granularity::Granularity;
+use monitor_proto::{
+    duration::as_millis_f64,
+    v1::{CheckOutcome, CheckResult, check_result::Detail},
+};
 use monitor_store::rollup::{Rollup, RollupKey};
 use uuid::Uuid;
 
-use super::config::{Granularity, RtField};
-
-fn duration_ms(d: &pbjson_types::Duration) -> f64 {
-    d.seconds as f64 * 1000.0 + f64::from(d.nanos) / 1_000_000.0
-}
+use super::config::RtField;
 
 /// A pending rollup's key: cheap to build and hash for every message (the
 /// location is interned, the granularity an index); turned into a
@@ -37,7 +37,7 @@ impl PendingKey {
         RollupKey {
             job_id: self.job_id,
             location: self.location.to_string(),
-            granularity: granularities[self.granularity].label.clone(),
+            granularity: granularities[self.granularity].label().to_owned(),
             dt: Utc.timestamp_millis_opt(self.dt_ms).single().unwrap_or_default(),
         }
     }
@@ -73,10 +73,10 @@ pub fn add_to(
     let answered = matches!(outcome, CheckOutcome::Ok | CheckOutcome::AssertionFailed);
     let rt = if answered {
         match rt_field {
-            RtField::Duration => result.duration.as_ref().map(duration_ms),
+            RtField::Duration => result.duration.as_ref().map(as_millis_f64),
             RtField::FirstByte => match &result.detail {
-                Some(Detail::Http(http)) => http.first_byte_time.as_ref().map(duration_ms),
-                Some(Detail::Tcp(tcp)) => tcp.connect_time.as_ref().map(duration_ms),
+                Some(Detail::Http(http)) => http.first_byte_time.as_ref().map(as_millis_f64),
+                Some(Detail::Tcp(tcp)) => tcp.connect_time.as_ref().map(as_millis_f64),
                 None => None,
             },
         }
@@ -92,8 +92,7 @@ pub fn add_to(
     let own = (!result.location.is_empty()).then(|| locations.get(&result.location));
     let start_ms = start.timestamp_millis();
     for (index, granularity) in granularities.iter().enumerate() {
-        let width = granularity.width.as_millis() as i64;
-        let dt_ms = start_ms - start_ms.rem_euclid(width);
+        let dt_ms = granularity.bucket_start_ms(start_ms);
         for location in std::iter::once(&overall).chain(own.as_ref()) {
             let key = PendingKey {
                 job_id,

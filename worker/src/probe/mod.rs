@@ -90,13 +90,7 @@ fn parse_label(raw: &str) -> Result<(String, String), String> {
     let (key, value) = raw
         .split_once('=')
         .ok_or_else(|| format!("{raw:?} must be key=value"))?;
-    let valid_key = !key.is_empty()
-        && key.len() <= 63
-        && key.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '/' | '-'));
-    if !valid_key {
+    if !monitor_core::labels::is_label_key(key) {
         return Err(format!("{key:?} is not a valid label key"));
     }
     Ok((key.to_owned(), value.to_owned()))

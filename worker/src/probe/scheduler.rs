@@ -19,7 +19,11 @@ use std::{
 
 use chrono::Utc;
 use hdrhistogram::Histogram;
-use monitor_proto::v1::{AssignmentRef, CheckOutcome, CheckResult, Job, JobReport};
+use monitor_proto::{
+    SCHEMA_VERSION, duration,
+    v1::{AssignmentRef, CheckOutcome, CheckResult, Job, JobReport},
+    wkt::Timestamp,
+};
 use tokio::{sync::Semaphore, task::JoinHandle};
 
 use super::producer::ResultProducer;
@@ -27,9 +31,6 @@ use crate::{
     check::CheckRunner,
     telemetry::{CheckLabels, KindLabels, ProbeMetrics},
 };
-
-/// The layout version of the `CheckResult`s this worker writes.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// One assignment: a job in one location.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -106,11 +107,6 @@ pub fn next_slot(now_ms: u64, interval_ms: u64, phase_ms: u64) -> u64 {
     }
     let k = (now_ms - phase_ms) / interval_ms + 1;
     phase_ms + k * interval_ms
-}
-
-fn duration_ms(d: Option<&pbjson_types::Duration>) -> u64 {
-    d.map(|d| (d.seconds.max(0) as u64) * 1000 + (d.nanos.max(0) as u64) / 1_000_000)
-        .unwrap_or(0)
 }
 
 impl Scheduler {
@@ -272,10 +268,7 @@ impl Scheduler {
                         epoch: r.epoch,
                         job_version: r.job.version,
                     }),
-                    last_check_time: Some(monitor_proto::wkt::Timestamp {
-                        seconds: (ms / 1000) as i64,
-                        nanos: ((ms % 1000) * 1_000_000) as i32,
-                    }),
+                    last_check_time: Some(Timestamp::from_unix_millis(ms)),
                     last_outcome: r.counters.last_outcome.load(Ordering::Relaxed),
                     checks: r.counters.checks.load(Ordering::Relaxed),
                     failures: r.counters.failures.load(Ordering::Relaxed),
@@ -302,7 +295,11 @@ async fn run_job(
     active: Arc<AtomicBool>,
     counters: Arc<Counters>,
 ) {
-    let interval_ms = duration_ms(job.interval.as_ref()).max(1000);
+    let interval_ms = job
+        .interval
+        .as_ref()
+        .map_or(0, duration::as_millis_saturating)
+        .max(1000);
     let phase_ms = phase_hash(&key) % interval_ms;
     let busy = Arc::new(AtomicBool::new(false));
     loop {
@@ -342,7 +339,7 @@ async fn run_job(
                 })
                 .inc();
             if let Some(d) = &result.duration {
-                let seconds = d.seconds as f64 + f64::from(d.nanos) / 1e9;
+                let seconds = duration::as_millis_f64(d) / 1e3;
                 inner
                     .metrics
                     .check_duration
@@ -375,10 +372,7 @@ fn fill(result: &mut CheckResult, worker_id: &str, key: &Key, job: &Job, epoch: 
     result.worker_id = worker_id.to_owned();
     result.epoch = epoch;
     result.location = key.location.clone();
-    result.scheduled_time = Some(monitor_proto::wkt::Timestamp {
-        seconds: (slot_ms / 1000) as i64,
-        nanos: ((slot_ms % 1000) * 1_000_000) as i32,
-    });
+    result.scheduled_time = Some(Timestamp::from_unix_millis(slot_ms));
     if result.start_time.is_none() {
         result.start_time = Some(Utc::now().into());
     }

@@ -12,11 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use monitor_proto::keepalive::Keepalive;
 use monitor_proto::v1::{
     ConnectRequest, Draining, JobReports, Released, WorkerHeartbeat, WorkerHello, connect_request, connect_response,
     worker_service_client::WorkerServiceClient,
 };
+use monitor_proto::{duration, keepalive::Keepalive};
 use rand::Rng as _;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -281,11 +281,11 @@ async fn session(
                         stream_up.set(true);
                         // Also the keepalive of the next connection.
                         let mut known = timing.lock().unwrap_or_else(|p| p.into_inner());
-                        if let Some(l) = welcome.lease {
-                            known.lease = Duration::new(l.seconds.max(1) as u64, l.nanos.max(0) as u32);
+                        if let Some(lease) = &welcome.lease {
+                            known.lease = duration::to_std_saturating(lease).max(Duration::from_secs(1));
                         }
-                        if let Some(hb) = welcome.heartbeat_interval {
-                            let period = Duration::new(hb.seconds.max(0) as u64, hb.nanos.max(0) as u32).max(Duration::from_millis(100));
+                        if let Some(hb) = &welcome.heartbeat_interval {
+                            let period = duration::to_std_saturating(hb).max(Duration::from_millis(100));
                             known.heartbeat = period;
                             heartbeat = tokio::time::interval(period);
                         }

@@ -6,12 +6,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use monitor_proto::v1::CheckResult;
+use monitor_proto::{SCHEMA_VERSION, v1::CheckResult};
 use prost::Message as _;
 use uuid::Uuid;
-
-/// The `CheckResult` layout the results-topic consumers understand.
-pub const SCHEMA_VERSION: u32 = 1;
 
 /// Why a message is refused (dead-lettered).
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -63,14 +60,11 @@ pub(crate) mod tests {
         start: DateTime<Utc>,
     ) -> CheckResult {
         CheckResult {
-            schema_version: 1,
+            schema_version: SCHEMA_VERSION,
             job_id: job.to_string(),
             location: location.into(),
             start_time: Some(start.into()),
-            duration: Some(pbjson_types::Duration {
-                seconds: 0,
-                nanos: ms * 1_000_000,
-            }),
+            duration: Some(monitor_proto::duration::from_millis(ms.into())),
             outcome: outcome as i32,
             detail: Some(Detail::Http(HttpResult {
                 status_code: status,

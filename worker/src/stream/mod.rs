@@ -22,4 +22,4 @@ pub mod events;
 
 pub use consumer::{Admission, FencedConsumer};
 pub use dead_letter::DeadLetters;
-pub use decode::{Poison, SCHEMA_VERSION, decode};
+pub use decode::{Poison, decode};

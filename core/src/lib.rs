@@ -1,0 +1,16 @@
+//! Rules more than one monitor binary follows, so they are written once and
+//! cannot drift apart (wire-format rules, such as `CheckResult`'s schema
+//! version and protobuf `Duration` conversions, live in `monitor-proto`).
+//!
+//! - [`granularity`]: rollup widths (`1m`, `5m`, `1h`, `1d`): parsing, the
+//!   widest allowed, and the UTC-aligned bucket a time falls in. The
+//!   aggregator writes rollups with it, the server checks queries with it.
+//! - [`labels`]: what a label key may be and how long a value, for job
+//!   labels and locations (server) and worker labels (worker flag and the
+//!   server's hello check).
+//! - [`process`]: start-up and shutdown every binary does the same way:
+//!   `.env`, `--log-format` and tracing, SIGINT/SIGTERM.
+
+pub mod granularity;
+pub mod labels;
+pub mod process;
