@@ -11,6 +11,15 @@ pub const MAX_LABEL_KEY_CHARS: usize = 63;
 /// The longest label value, in characters, on a job or a worker.
 pub const MAX_LABEL_VALUE_CHARS: usize = 256;
 
+/// The most labels a worker's hello may carry.
+pub const MAX_WORKER_LABELS: usize = 32;
+
+/// Whether `value` may be a label's value: at most
+/// [`MAX_LABEL_VALUE_CHARS`] characters, none of them a control character.
+pub fn is_label_value(value: &str) -> bool {
+    value.chars().count() <= MAX_LABEL_VALUE_CHARS && !value.chars().any(char::is_control)
+}
+
 /// What [`is_label_key`] accepts, worded for error messages ("key must be
 /// …", "must be …").
 pub const LABEL_KEY_RULE: &str =
@@ -30,6 +39,15 @@ pub fn is_label_key(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_printable_and_at_most_256_characters() {
+        assert!(is_label_value(""));
+        assert!(is_label_value(&"é".repeat(MAX_LABEL_VALUE_CHARS)));
+        assert!(!is_label_value(&"v".repeat(MAX_LABEL_VALUE_CHARS + 1)));
+        assert!(!is_label_value("a\nb"));
+        assert!(!is_label_value("tab\there"));
+    }
 
     #[test]
     fn keys_of_letters_digits_and_separators_are_accepted_up_to_63() {

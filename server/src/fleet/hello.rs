@@ -6,7 +6,7 @@
 use std::{collections::HashMap, time::Instant};
 
 use chrono::{DateTime, Utc};
-use monitor_core::labels::{MAX_LABEL_VALUE_CHARS, is_label_key};
+use monitor_core::labels::{MAX_LABEL_VALUE_CHARS, MAX_WORKER_LABELS as MAX_LABELS, is_label_key, is_label_value};
 use monitor_proto::v1::{AssignmentRef, Revoke, Welcome, WorkerHello, connect_response};
 
 use super::{
@@ -15,9 +15,6 @@ use super::{
 };
 use crate::error::{ApiError, FieldViolation};
 
-/// Bounds of a worker's hello (label keys and values follow
-/// `monitor_core::labels`, as a job's do).
-const MAX_LABELS: usize = 32;
 const MAX_VERSION_CHARS: usize = 64;
 /// Largest capacity a worker may announce.
 const MAX_CAPACITY: u32 = 10_000;
@@ -216,7 +213,7 @@ pub(super) fn validate_hello(hello: &WorkerHello) -> Result<(), ApiError> {
                     "is not a valid label key",
                 ));
             }
-            if value.chars().count() > MAX_LABEL_VALUE_CHARS || value.chars().any(char::is_control) {
+            if !is_label_value(value) {
                 violations.push(FieldViolation::new(
                     format!("hello.labels[{key:?}]"),
                     format!("value must be at most {MAX_LABEL_VALUE_CHARS} printable characters"),

@@ -93,7 +93,31 @@ fn parse_label(raw: &str) -> Result<(String, String), String> {
     if !monitor_core::labels::is_label_key(key) {
         return Err(format!("{key:?} is not a valid label key"));
     }
+    if !monitor_core::labels::is_label_value(value) {
+        return Err(format!(
+            "the value of {key:?} must be at most {} printable characters",
+            monitor_core::labels::MAX_LABEL_VALUE_CHARS
+        ));
+    }
     Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The `--labels` as the hello carries them: at most
+/// [`monitor_core::labels::MAX_WORKER_LABELS`], each key once, so the
+/// control plane never refuses a worker that started.
+fn hello_labels(labels: &[(String, String)]) -> anyhow::Result<HashMap<String, String>> {
+    const SETTING: &str = "MONITOR_WORKER_LABELS / --labels";
+    let limit = monitor_core::labels::MAX_WORKER_LABELS;
+    if labels.len() > limit {
+        anyhow::bail!("{SETTING}: at most {limit} labels (got {})", labels.len());
+    }
+    let mut unique = HashMap::new();
+    for (key, value) in labels {
+        if unique.insert(key.clone(), value.clone()).is_some() {
+            anyhow::bail!("{SETTING}: {key:?} is given more than once");
+        }
+    }
+    Ok(unique)
 }
 
 impl ProbeArgs {
@@ -165,6 +189,7 @@ pub fn default_worker_id() -> String {
 pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let client_config = args.kafka.client_config()?;
     let tls = server_tls(&args.server, args.server_ca_file.as_deref())?;
+    let labels = hello_labels(&args.labels)?;
     if args.token.is_some() && token_in_clear(&args.server) {
         tracing::warn!(
             server = args.server,
@@ -227,7 +252,7 @@ pub async fn run(args: ProbeArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
         server: args.server.clone(),
         worker_id,
         capacity: args.capacity,
-        labels: args.labels.iter().cloned().collect::<HashMap<_, _>>(),
+        labels,
         token: args.token.clone(),
         backoff_min: Duration::from_millis(250),
         backoff_max: Duration::from_secs(30),
@@ -293,6 +318,33 @@ mod tests {
             .blocklist
             .network_of(address.parse().unwrap())
             .map(|net| net.to_string())
+    }
+
+    #[test]
+    fn labels_are_checked_as_the_hello_will_be() {
+        assert_eq!(
+            parse_label("location=eu-1").unwrap(),
+            ("location".into(), "eu-1".into())
+        );
+        assert!(parse_label("nokey").unwrap_err().contains("key=value"));
+        assert!(parse_label("-bad=v").unwrap_err().contains("not a valid label key"));
+        let long = format!("k={}", "v".repeat(257));
+        assert!(
+            parse_label(&long)
+                .unwrap_err()
+                .contains("at most 256 printable characters")
+        );
+        assert!(parse_label("k=a\u{7}b").is_err());
+        let pair = |k: &str| (k.to_owned(), "v".to_owned());
+        assert_eq!(hello_labels(&[pair("a"), pair("b")]).unwrap().len(), 2);
+        let twice = hello_labels(&[pair("a"), pair("a")]).unwrap_err().to_string();
+        assert!(twice.contains("\"a\" is given more than once"), "{twice}");
+        let many: Vec<_> = (0..33).map(|i| pair(&format!("k{i}"))).collect();
+        let err = hello_labels(&many).unwrap_err().to_string();
+        assert!(
+            err.contains("MONITOR_WORKER_LABELS") && err.contains("at most 32 labels (got 33)"),
+            "{err}"
+        );
     }
 
     #[test]
