@@ -5,7 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use common::{ErrorBody, MockServer};
+use common::ErrorBody;
+use monitor_testkit::mock::MockServer;
 
 /// (path and query, parameter the error must name)
 const BAD_REQUESTS: &[(&str, &str)] = &[

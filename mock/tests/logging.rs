@@ -1,25 +1,17 @@
 //! `--log-format` / `MONITOR_LOG_FORMAT` on the real binary: JSON lines a
 //! log collector can parse, and a bad value refused with the flag named.
 
+mod common;
+
 use std::{
     io::{BufRead as _, BufReader},
-    process::{Command, Stdio},
+    process::Command,
 };
 
 /// Starts the binary on a free port with `args` and `env`, returns its first
 /// log line (the start-up line) and stops it.
 fn first_log_line(args: &[&str], env: &[(&str, &str)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-mock"))
-        .args(["--listen=127.0.0.1:0"])
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
+    let mut child = common::spawn_binary(args, env);
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)

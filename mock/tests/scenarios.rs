@@ -4,8 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{MockServer, client};
 use monitor_mock::EchoReport;
+use monitor_testkit::{http_client, mock::MockServer};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -166,7 +166,7 @@ async fn reset_route_resets_the_connection_without_a_response() {
     }
 
     // An HTTP client sees a connection error, not a response and not a timeout.
-    let error = client()
+    let error = http_client()
         .get(mock.url("/reset"))
         .timeout(Duration::from_secs(5))
         .send()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{MockServer, mock_config};
+use monitor_testkit::mock::{MockServer, mock_config};
 
 const FLAGS: &[&str] = &[
     "--codes=200:50,404:25,500:15,204:10",

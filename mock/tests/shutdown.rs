@@ -5,10 +5,10 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::{MockServer, client};
+use monitor_testkit::{http_client, mock::MockServer};
 
 /// Generous bound for "stops promptly": far above the expected few ms.
 const STOP_WITHIN: Duration = Duration::from_secs(10);
@@ -16,7 +16,7 @@ const STOP_WITHIN: Duration = Duration::from_secs(10);
 #[tokio::test]
 async fn requests_in_flight_finish_before_the_mock_stops() {
     let mut mock = MockServer::start(&["--shutdown-grace-ms=30000"]).await;
-    let in_flight = tokio::spawn(client().get(mock.url("/delay/400")).send());
+    let in_flight = tokio::spawn(http_client().get(mock.url("/delay/400")).send());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stopped = mock.begin_shutdown();
 
@@ -26,14 +26,14 @@ async fn requests_in_flight_finish_before_the_mock_stops() {
     tokio::time::timeout(STOP_WITHIN, stopped).await.unwrap().unwrap();
 
     // Stopped means stopped: the port no longer accepts connections.
-    let refused = client().get(mock.url("/__ping")).send().await.unwrap_err();
+    let refused = http_client().get(mock.url("/__ping")).send().await.unwrap_err();
     assert!(refused.is_connect(), "{refused:?}");
 }
 
 #[tokio::test]
 async fn a_hung_request_does_not_hold_up_shutdown() {
     let mut mock = MockServer::start(&["--shutdown-grace-ms=60000"]).await;
-    let hung = tokio::spawn(client().get(mock.url("/hang")).send());
+    let hung = tokio::spawn(http_client().get(mock.url("/hang")).send());
     while mock.stats().await.by_route["hang"].total == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -50,7 +50,7 @@ async fn a_hung_request_does_not_hold_up_shutdown() {
 #[tokio::test]
 async fn the_grace_period_bounds_the_drain() {
     let mut mock = MockServer::start(&["--shutdown-grace-ms=200"]).await;
-    let slow = tokio::spawn(client().get(mock.url("/delay/60000")).send());
+    let slow = tokio::spawn(http_client().get(mock.url("/delay/60000")).send());
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stopped = mock.begin_shutdown();
     tokio::time::timeout(STOP_WITHIN, stopped)
@@ -63,15 +63,7 @@ async fn the_grace_period_bounds_the_drain() {
 /// Starts the binary on a free port and returns it with its address, read
 /// from its start-up log line.
 fn spawn_binary() -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_monitor-mock"))
-        .args(["--listen=127.0.0.1:0", "--latency-ms=0"])
-        .env_clear()
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
+    let mut child = common::spawn_binary(&["--latency-ms=0"], &[]);
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let address = loop {
@@ -90,7 +82,7 @@ fn spawn_binary() -> (std::process::Child, String) {
 
 async fn stops_cleanly_on(signal: &str) {
     let (mut child, address) = spawn_binary();
-    let response = client()
+    let response = http_client()
         .get(format!("http://{address}/website_mock"))
         .send()
         .await

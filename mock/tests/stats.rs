@@ -5,7 +5,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use common::{MockServer, mock_config};
+use monitor_testkit::mock::{MockServer, mock_config};
 use tokio::sync::Mutex;
 
 const FLAGS: &[&str] = &["--seed=2024", "--latency-ms=0..=3", "--body-bytes=0..=256"];

@@ -6,32 +6,20 @@ mod common;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use common::MockServer;
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::rt::TokioIo;
-use monitor_mock::{SelfSignedCertificate, TlsConfig, TlsListener};
+use monitor_mock::{SelfSignedCertificate, TlsConfig};
+use monitor_testkit::mock::{MockServer, tls_config};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-fn tls_config(not_before_days: i64, not_after_days: i64) -> TlsConfig {
-    TlsConfig {
-        tls_not_before_days: not_before_days,
-        tls_not_after_days: not_after_days,
-        tls_san: vec!["localhost".into(), "127.0.0.1".into()],
-        tls_cert_out: None,
-    }
-}
-
 /// Starts a mock with a TLS listener; returns it, the TLS port and the cert.
 async fn start(config: &TlsConfig) -> (MockServer, std::net::SocketAddr, SelfSignedCertificate) {
-    let certificate = SelfSignedCertificate::generate(config).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let tls = TlsListener::new(listener, &certificate).unwrap();
-    let tls_address = tls.local_addr().unwrap();
-    let mock = MockServer::start_with_tls(&["--latency-ms=0"], Some(tls)).await;
+    let (mock, certificate) = MockServer::start_with_tls(&["--latency-ms=0"], config).await;
+    let tls_address = mock.tls_address.expect("started with TLS");
     (mock, tls_address, certificate)
 }
 

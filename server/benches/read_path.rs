@@ -9,13 +9,20 @@
 //! same code path as `monitor-server`), so client and server share the
 //! machine's cores, as they would with any local load generator.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use hdrhistogram::Histogram;
-use monitor_proto::v1::{CreateJobRequest, GetJobRequest, ListJobsRequest, job_service_client::JobServiceClient};
+use monitor_proto::v1::{GetJobRequest, ListJobsRequest, job_service_client::JobServiceClient};
 use monitor_store::testing::TestDb;
+use monitor_testkit::{
+    jobs::{http_job, secs},
+    server::TestServer,
+};
 use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
 
 struct Options {
     seconds: u64,
@@ -130,14 +137,10 @@ fn print(figures: &Figures, reference: f64) {
 #[tokio::main]
 async fn main() {
     let options = options();
-    let db = TestDb::new().await;
+    let db = Arc::new(TestDb::new().await);
     let pool = monitor_store::connect(&db.url, options.pool).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(monitor_server::server::run(listener, pool, Default::default(), async {
-        let _ = stopped.await;
-    }));
+    let server = TestServer::builder().database(db).pool(pool).start().await;
+    let addr = server.addr;
 
     let mut channels = Vec::new();
     for _ in 0..options.connections {
@@ -149,43 +152,21 @@ async fn main() {
                 .unwrap(),
         );
     }
-    let mut client = JobServiceClient::new(channels[0].clone());
     let mut ids = Vec::with_capacity(options.jobs);
     for i in 0..options.jobs {
         let job = monitor_proto::v1::Job {
-            name: format!("bench-{i:05}"),
-            interval: Some(pbjson_types::Duration { seconds: 60, nanos: 0 }),
-            timeout: Some(pbjson_types::Duration { seconds: 5, nanos: 0 }),
+            interval: secs(60),
             labels: [("bench".to_owned(), (i % 10).to_string())].into(),
-            check: Some(monitor_proto::v1::job::Check::Http(monitor_proto::v1::HttpCheck {
-                url: format!("http://127.0.0.1:8081/website_mock?n={i}"),
-                ..Default::default()
-            })),
-            ..Default::default()
+            ..http_job(
+                &format!("bench-{i:05}"),
+                &format!("http://127.0.0.1:8081/website_mock?n={i}"),
+            )
         };
-        ids.push(
-            client
-                .create_job(CreateJobRequest { job: Some(job) })
-                .await
-                .unwrap()
-                .into_inner()
-                .job
-                .unwrap()
-                .id,
-        );
+        ids.push(server.create(job).await.id);
     }
     // Wait for the health watcher's first successful probe.
-    for _ in 0..50 {
-        let status = HealthClient::new(channels[0].clone())
-            .check(HealthCheckRequest::default())
-            .await
-            .unwrap();
-        if status.into_inner().status == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let ids = std::sync::Arc::new(ids);
+    server.wait_health("", ServingStatus::Serving).await;
+    let ids = Arc::new(ids);
 
     println!(
         "read path: {} s per phase, {} concurrent callers over {} HTTP/2 connections, {} jobs, pool of {}, {} cores",
@@ -251,6 +232,5 @@ async fn main() {
         rest.latency.value_at_quantile(0.99) as f64 / 1000.0,
         get.latency.value_at_quantile(0.99) as f64 / 1000.0
     );
-    let _ = stop.send(());
-    let _ = server.await;
+    server.shutdown().await;
 }

@@ -1,28 +1,45 @@
-//! Helpers the integration tests share (a dev-dependency only; nothing here
-//! is shipped):
+//! The one test kit: how the crates' integration tests and the benches
+//! start the parts of the system and look at them (a dev-dependency only;
+//! nothing here is shipped):
 //!
-//! - [`kafka`]: private Apache Kafka brokers a test may kill -9 and restart
-//!   with their data, three-node KRaft clusters, and TLS/SASL listeners laid
-//!   out as managed Kafka services hand them out.
-//! - [`wait_until`]: polling with a deadline, the one way tests wait.
-//! - [`free_port`]: a port nothing listens on right now.
+//! - [`server`]: the control plane in-process on port 0 (or a given
+//!   listener) over a fresh database, built with the options a test needs
+//!   (API and worker tokens, TLS, registry timing, a given pool or
+//!   database), with tonic clients; a throw-away TLS certificate.
+//! - [`mock`]: the mock website in-process, plain or with an HTTPS listener.
+//! - [`jobs`]: valid jobs for the API and for workers.
+//! - [`kafka`]: the shared broker's address, topics, a producer and a
+//!   reader; [`kafka::cluster`]: private Apache Kafka brokers a test may
+//!   kill -9 and restart with their data, three-node KRaft clusters, and
+//!   TLS/SASL listeners laid out as managed Kafka services hand them out.
+//! - [`worker`]: `monitor-worker` processes with their log and telemetry
+//!   (`/readyz`, `/metrics`), stopped by SIGTERM or kill -9.
+//! - [`metrics`]: reading Prometheus exposition and its samples.
+//! - [`wait_until`]: polling with a deadline, the one way tests wait;
+//!   [`free_port`], [`fresh`] names and an [`http_client`].
 
+pub mod jobs;
 pub mod kafka;
+pub mod metrics;
+pub mod mock;
+pub mod server;
+pub mod worker;
 
 use std::time::{Duration, Instant};
 
-/// Polls `condition` every 200 ms until it holds; panics naming `what` and
-/// the condition's last complaint after `limit`. A deadline, not a timing
-/// assertion: `limit` is generous and only ends a test that would hang.
-pub async fn wait_until<F, Fut>(what: &str, limit: Duration, mut condition: F)
+/// Polls `condition` every 200 ms until it holds and returns what it
+/// returned; panics naming `what` and the condition's last complaint after
+/// `limit`. A deadline, not a timing assertion: `limit` is generous and only
+/// ends a test that would hang.
+pub async fn wait_until<T, F, Fut>(what: &str, limit: Duration, mut condition: F) -> T
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<T, String>>,
 {
     let deadline = Instant::now() + limit;
     loop {
         match condition().await {
-            Ok(()) => return,
+            Ok(done) => return done,
             Err(last) => assert!(Instant::now() < deadline, "timed out waiting for {what}; last: {last}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -36,4 +53,21 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("a bound socket has an address")
         .port()
+}
+
+/// `prefix-<uuid v7>`: a topic, group or worker name no other test uses.
+pub fn fresh(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// An HTTP client for talking to test servers: no proxy from the
+/// environment, a 30 s deadline per request, and rustls's ring provider
+/// installed (reqwest is built without a default one here).
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
 }

@@ -15,6 +15,10 @@ use std::{
 
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::testing::TestDb;
+use monitor_testkit::{
+    fresh,
+    kafka::{create_topic, shared_brokers},
+};
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
 use prost::Message as _;
 use rdkafka::{
@@ -36,13 +40,12 @@ fn number(flag: &str, default: usize) -> usize {
 async fn main() {
     let messages = number("--messages", 1_000_000);
     let jobs = number("--jobs", 1000);
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let topic = format!("monitor.checks.bench-{}", uuid::Uuid::now_v7().simple());
+    let brokers = shared_brokers();
+    let topic = fresh("monitor.checks.bench");
+    create_topic(&brokers, &topic, 6, 1).await;
+    // The clients here are configured as the aggregator's are.
     let config = monitor_worker::kafka::KafkaArgs::plaintext(&brokers, &topic)
         .client_config()
-        .unwrap();
-    monitor_worker::kafka::ensure_topic(&config, &topic, 6, 1)
-        .await
         .unwrap();
 
     // Fill the topic.
@@ -99,7 +102,7 @@ async fn main() {
     // Reference: a bare consumer that only counts.
     let bare: BaseConsumer = config
         .clone()
-        .set("group.id", format!("bare-{}", uuid::Uuid::now_v7().simple()))
+        .set("group.id", fresh("bare"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .create()
@@ -119,7 +122,7 @@ async fn main() {
 
     // The aggregator, from its first message to its last commit.
     let db = TestDb::new().await;
-    let group = format!("agg-bench-{}", uuid::Uuid::now_v7().simple());
+    let group = fresh("agg-bench");
     let args = AggregateArgs::from_flags([
         "aggregate",
         "--database-url",

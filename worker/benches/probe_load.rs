@@ -10,16 +10,16 @@
 //! Max-rate mode: raise `--jobs` (e.g. 30000) until checks/s stops following.
 
 use std::{
-    process::Stdio,
+    path::Path,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use clap::Parser as _;
 use monitor_store::{
     models::job::{JobFields, STATE_RUNNING},
     testing::TestDb,
 };
-use tokio::{net::TcpListener, sync::oneshot};
+use monitor_testkit::{fresh, kafka::shared_brokers, mock::MockServer, server::TestServer, worker::spawn_worker};
 
 struct Options {
     jobs: usize,
@@ -47,16 +47,10 @@ fn options() -> Options {
     options
 }
 
-async fn mock_total(addr: std::net::SocketAddr) -> u64 {
-    // reqwest is built without a default TLS provider in this crate.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let stats: serde_json::Value = reqwest::get(format!("http://{addr}/__stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    stats["by_route"]["website_mock"]["total"].as_u64().unwrap_or(0)
+/// Requests the mock served on its `/website_mock` route.
+async fn mock_total(mock: &MockServer) -> u64 {
+    let stats = mock.stats().await;
+    stats.by_route.get("website_mock").map_or(0, |route| route.total)
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -72,19 +66,11 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 #[tokio::main]
 async fn main() {
     let options = options();
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let brokers = shared_brokers();
+    let mock = MockServer::start(&["--latency-ms", "0"]).await;
+    let target = mock.url("/website_mock");
 
-    let mock_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let mock = mock_listener.local_addr().unwrap();
-    let config = monitor_mock::Config::try_parse_from(["monitor-mock", "--latency-ms", "0"])
-        .unwrap()
-        .mock;
-    let (_stop_mock, mock_stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_mock::run(mock_listener, config, async {
-        let _ = mock_stopped.await;
-    }));
-
-    let db = TestDb::new().await;
+    let db = Arc::new(TestDb::new().await);
     let pool = db.pool();
     {
         let mut conn = pool.get().await.unwrap();
@@ -93,7 +79,7 @@ async fn main() {
                 name: format!("bench-{i:06}"),
                 labels: serde_json::json!({}),
                 check_kind: "http".into(),
-                check_spec: serde_json::json!({"url": format!("http://{mock}/website_mock"), "method": "HTTP_METHOD_GET"}),
+                check_spec: serde_json::json!({"url": target, "method": "HTTP_METHOD_GET"}),
                 interval_ms: 1000,
                 timeout_ms: 1000,
                 desired_state: STATE_RUNNING.into(),
@@ -102,57 +88,40 @@ async fn main() {
             monitor_store::models::job::insert(&mut conn, &fields).await.unwrap();
         }
     }
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = listener.local_addr().unwrap();
-    let (_stop_server, server_stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_server::server::run(
-        listener,
-        db.pool(),
-        Default::default(),
-        async {
-            let _ = server_stopped.await;
-        },
-    ));
+    let server = TestServer::builder().database(db).start().await;
 
-    let topic = format!("monitor.checks.bench-{}", uuid::Uuid::now_v7().simple());
-    let log = std::env::temp_dir().join(format!("probe-bench-{}.log", std::process::id()));
-    let mut worker = tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
-        .args(["probe", "--server", &format!("http://{server}"), "--worker-id", "bench"])
-        .args([
+    let (url, topic) = (server.url(""), fresh("monitor.checks.bench"));
+    let args = [
+        &["--server", &url, "--worker-id", "bench"][..],
+        &[
             "--kafka-brokers",
             &brokers,
             "--kafka-topic",
             &topic,
             "--max-in-flight",
             "4000",
-            // The mock listens on 127.0.0.1, blocked unless opened.
-            "--allow-net",
-            "127.0.0.0/8",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = worker.id().unwrap();
+        ],
+        // The mock listens on 127.0.0.1, blocked unless opened.
+        &["--allow-net", "127.0.0.0/8"],
+    ]
+    .concat();
+    let binary = Path::new(env!("CARGO_BIN_EXE_monitor-worker"));
+    let mut worker = spawn_worker(binary, "probe", &args, &[("RUST_LOG", "info")]);
+    let pid = worker.pid();
 
     // Let the worker take every job and settle for two intervals.
     let started = Instant::now();
-    while mock_total(mock).await < options.jobs as u64 && started.elapsed() < Duration::from_secs(60) {
+    while mock_total(&mock).await < options.jobs as u64 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (before, t0) = (mock_total(mock).await, Instant::now());
+    let (before, t0) = (mock_total(&mock).await, Instant::now());
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
-    let (after, elapsed) = (mock_total(mock).await, t0.elapsed());
+    let (after, elapsed) = (mock_total(&mock).await, t0.elapsed());
     let rss = rss_kib(pid, "VmRSS:");
     let peak = rss_kib(pid, "VmHWM:");
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    worker.wait().await.unwrap();
-    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    worker.stop().await;
+    let text = worker.log();
     let summary = text
         .lines()
         .find(|l| l.contains("probe summary"))
@@ -169,7 +138,7 @@ async fn main() {
 
     // The reference: wrk on the same route of the same mock, same run.
     let wrk = std::process::Command::new("wrk")
-        .args(["-t2", "-c64", "-d5s", &format!("http://{mock}/website_mock")])
+        .args(["-t2", "-c64", "-d5s", &target])
         .output();
     let wrk_rate = wrk
         .ok()
@@ -213,6 +182,6 @@ async fn main() {
         None => println!("wrk on the same route (reference)   not run: install wrk (apt-get install wrk)"),
     }
     if summary.is_empty() {
-        println!("warning: no probe summary in the worker log {}", log.display());
+        println!("warning: no probe summary in the worker log:\n{text}");
     }
 }

@@ -6,7 +6,6 @@ mod common;
 
 use std::{
     collections::{BTreeMap, HashMap},
-    process::Stdio,
     time::{Duration, Instant},
 };
 
@@ -14,25 +13,22 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::stored_rows;
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::{models::job_metrics::MetricRow, testing::TestDb};
-use monitor_testkit::kafka::KafkaCluster;
+use monitor_testkit::{
+    fresh,
+    kafka::{KafkaCluster, create_topic, producer, reader, shared_brokers},
+    metrics, wait_until,
+    worker::WorkerProcess,
+};
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
 use prost::Message as _;
 use rdkafka::{
-    ClientConfig, Message as _,
-    consumer::{BaseConsumer, Consumer},
+    Message as _,
+    consumer::Consumer,
     message::Headers,
     producer::{FutureProducer, FutureRecord},
 };
 use tokio::sync::watch;
 use uuid::Uuid;
-
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn fresh(prefix: &str) -> String {
-    format!("{prefix}-{}", Uuid::now_v7().simple())
-}
 
 /// A deterministic stream of results: `n` checks over `jobs` jobs, spread
 /// over three hours, some in two locations, with every outcome kind.
@@ -87,24 +83,14 @@ fn results(n: usize, jobs: &[Uuid]) -> Vec<CheckResult> {
 
 /// Produces values (results or raw poison) and returns the end offset per partition.
 async fn produce(topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
-    produce_on(&brokers(), topic, values).await
+    produce_on(&shared_brokers(), topic, values).await
 }
 
 /// [`produce`] to `brokers`, batched and compressed as a probe produces
-/// (linger 5 ms, lz4), so records share batches and a consumer resuming
-/// after a crash may start inside one.
+/// ([`producer`]), so records share batches and a consumer resuming after
+/// a crash may start inside one.
 async fn produce_on(brokers: &str, topic: &str, values: &[(String, Vec<u8>)]) -> HashMap<i32, i64> {
     send_all(&producer(brokers), topic, values).await
-}
-
-fn producer(brokers: &str) -> FutureProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .unwrap()
 }
 
 /// Sends `values` with `producer` and waits until the broker has them all.
@@ -131,10 +117,6 @@ fn extend_ends(ends: &mut HashMap<i32, i64>, more: HashMap<i32, i64>) {
     }
 }
 
-async fn create_topic(topic: &str, partitions: i32) {
-    common::create_topic(&brokers(), topic, partitions).await;
-}
-
 fn args(db: &TestDb, topic: &str, group: &str, dlq: &str) -> AggregateArgs {
     args_with(db, topic, group, dlq, "200", &[])
 }
@@ -146,7 +128,7 @@ fn args_with(db: &TestDb, topic: &str, group: &str, dlq: &str, flush_ms: &str, e
         "--database-url",
         &db.url,
         "--kafka-brokers",
-        &brokers(),
+        &shared_brokers(),
         "--kafka-topic",
         topic,
         "--group-id",
@@ -266,22 +248,18 @@ async fn accounted(db: &TestDb, group: &str, topic: &str) -> i64 {
 /// Waits until the stored offsets reach `ends` (every message accounted for).
 async fn wait_accounted(db: &TestDb, group: &str, topic: &str, ends: &HashMap<i32, i64>, limit: Duration) {
     let pool = db.pool();
-    let deadline = Instant::now() + limit;
-    loop {
+    let partitions: Vec<i32> = ends.keys().copied().collect();
+    wait_until(&format!("the stored offsets to reach {ends:?}"), limit, || async {
         let mut conn = pool.get().await.unwrap();
-        let partitions: Vec<i32> = ends.keys().copied().collect();
         let stored = monitor_store::models::consumer_offsets::stored_offsets(&mut conn, group, topic, &partitions)
             .await
             .unwrap();
-        if ends.iter().all(|(p, end)| stored.get(p) == Some(end)) {
-            return;
+        match ends.iter().all(|(p, end)| stored.get(p) == Some(end)) {
+            true => Ok(()),
+            false => Err(format!("stored offsets {stored:?}")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "stored offsets {stored:?} never reached {ends:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 fn encode_all(results: &[CheckResult]) -> Vec<(String, Vec<u8>)> {
@@ -294,7 +272,7 @@ const WIDTHS: &[(&str, i64)] = &[("1m", 60_000), ("5m", 300_000), ("1h", 3_600_0
 async fn rollups_are_exact_and_poison_goes_to_the_dlq() {
     let db = TestDb::new().await;
     let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 3).await;
+    create_topic(&shared_brokers(), &topic, 3, 1).await;
     let jobs: Vec<Uuid> = (0..7).map(|_| Uuid::now_v7()).collect();
     let good = results(3000, &jobs);
     let mut values = encode_all(&good);
@@ -329,12 +307,7 @@ async fn rollups_are_exact_and_poison_goes_to_the_dlq() {
     assert_eq!(stats.dead_lettered.get(), 3);
 
     // The refused messages are on the DLQ with their reasons.
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", fresh("dlq-reader"))
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .unwrap();
+    let consumer = reader(&shared_brokers());
     consumer.subscribe(&[&dlq]).unwrap();
     let mut reasons = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -364,7 +337,7 @@ async fn the_proof_of_concepts_example_adds_up() {
     // One hour row and two minute rows whose counters add up.
     let db = TestDb::new().await;
     let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 1).await;
+    create_topic(&shared_brokers(), &topic, 1, 1).await;
     let job = Uuid::now_v7();
     let at = |minute: u32, second: u32| Utc.with_ymd_and_hms(2026, 11, 27, 10, minute, second).unwrap();
     let check = |start: DateTime<Utc>, status: u32, ms: i32| CheckResult {
@@ -424,16 +397,15 @@ async fn the_proof_of_concepts_example_adds_up() {
     assert_eq!(h.passed, 3);
 }
 
-/// `monitor-worker aggregate` processes of one group, each logging to a
-/// file of its own (kept when AGGREGATOR_LOG_KEEP is set).
+/// `monitor-worker aggregate` processes of one group, logging at the level
+/// AGGREGATOR_LOG names (`warn` by default); MONITOR_TEST_KEEP_LOGS keeps
+/// their logs.
 struct Aggregators {
     database_url: String,
     brokers: String,
     topic: String,
     group: String,
     dlq: String,
-    logs: tempfile::TempDir,
-    spawned: usize,
 }
 
 impl Aggregators {
@@ -444,53 +416,32 @@ impl Aggregators {
             topic: topic.to_owned(),
             group: fresh("group"),
             dlq: fresh("dlq"),
-            logs: tempfile::tempdir().unwrap(),
-            spawned: 0,
         }
     }
 
     /// A new member, with a 6 s session timeout.
-    fn spawn(&mut self) -> tokio::process::Child {
-        let log = std::fs::File::create(self.logs.path().join(format!("aggregator-{}.log", self.spawned))).unwrap();
-        self.spawned += 1;
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
-            .args(["aggregate", "--database-url", &self.database_url])
-            .args(["--kafka-brokers", &self.brokers, "--kafka-topic", &self.topic])
-            .args(["--group-id", &self.group, "--dlq-topic", &self.dlq])
-            .args(["--granularities", "1m,5m,1h", "--flush-interval-ms", "150"])
-            .args(["--max-pending-keys", "500", "--session-timeout-ms", "6000"])
-            .env(
-                "RUST_LOG",
-                std::env::var("AGGREGATOR_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
+    fn spawn(&self) -> WorkerProcess {
+        let args = [
+            ["--database-url", &self.database_url].as_slice(),
+            &["--kafka-brokers", &self.brokers, "--kafka-topic", &self.topic],
+            &["--group-id", &self.group, "--dlq-topic", &self.dlq],
+            &["--granularities", "1m,5m,1h", "--flush-interval-ms", "150"],
+            &["--max-pending-keys", "500", "--session-timeout-ms", "6000"],
+        ]
+        .concat();
+        let log = std::env::var("AGGREGATOR_LOG").unwrap_or_else(|_| "warn".into());
+        common::spawn_worker_env("aggregate", &args, &[("RUST_LOG", &log)])
     }
-
-    fn keep_logs(self) {
-        if std::env::var("AGGREGATOR_LOG_KEEP").is_ok() {
-            eprintln!("aggregator logs in {}", self.logs.path().display());
-            std::mem::forget(self.logs);
-        }
-    }
-}
-
-async fn kill_9(mut child: tokio::process::Child) {
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_aggregators_and_a_second_member_never_change_a_total() {
     let db = TestDb::new().await;
     let topic = fresh("checks");
-    create_topic(&topic, 4).await;
+    create_topic(&shared_brokers(), &topic, 4, 1).await;
     let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
     let all = results(8000, &jobs);
-    let mut members = Aggregators::new(&db, &brokers(), &topic);
+    let members = Aggregators::new(&db, &shared_brokers(), &topic);
     let group = members.group.clone();
     // Produce in chunks; each round an aggregator works until it has
     // committed some progress, then is killed -9 at a varying point.
@@ -508,7 +459,7 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
             progressed += 1;
         }
         tokio::time::sleep(Duration::from_millis(40 * round as u64 + 20)).await;
-        kill_9(victim).await;
+        victim.kill_9().await;
     }
     assert!(
         progressed >= 4,
@@ -518,14 +469,9 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
     let first = members.spawn();
     let mut second = members.spawn();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    std::process::Command::new("kill")
-        .args(["-TERM", &second.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    second.wait().await.unwrap();
-    members.keep_logs();
+    second.stop().await;
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(120)).await;
-    kill_9(first).await;
+    first.kill_9().await;
     assert_exact(&stored_rows(&db).await, &expected(&all, WIDTHS));
 }
 
@@ -538,9 +484,9 @@ async fn killed_aggregators_and_a_second_member_never_change_a_total() {
 async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_nothing() {
     let db = TestDb::new().await;
     let topic = fresh("checks");
-    create_topic(&topic, 4).await;
+    create_topic(&shared_brokers(), &topic, 4, 1).await;
     let jobs: Vec<Uuid> = (0..13).map(|_| Uuid::now_v7()).collect();
-    let mut members = Aggregators::new(&db, &brokers(), &topic);
+    let members = Aggregators::new(&db, &shared_brokers(), &topic);
     let group = members.group.clone();
 
     // The stream: 50 results every 100 ms until told to stop.
@@ -548,7 +494,7 @@ async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_not
     let stream = tokio::spawn({
         let (topic, all) = (topic.clone(), results(60_000, &jobs));
         async move {
-            let producer = producer(&brokers());
+            let producer = producer(&shared_brokers());
             let mut ends = HashMap::new();
             let mut sent = 0;
             for chunk in all.chunks(50) {
@@ -568,7 +514,7 @@ async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_not
     for kill in 0..3 {
         let before = accounted(&db, &group, &topic).await;
         wait_progress(&db, &group, &topic, before, &format!("member {kill} to commit")).await;
-        kill_9(member).await;
+        member.kill_9().await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let restarted = Instant::now();
         member = members.spawn();
@@ -579,8 +525,7 @@ async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_not
     stop_stream.send(true).unwrap();
     let (ends, produced) = stream.await.unwrap();
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(120)).await;
-    kill_9(member).await;
-    members.keep_logs();
+    member.kill_9().await;
     eprintln!(
         "{} results produced over {} partitions, all rolled up; from each restart to the new member's first commit: {recoveries:?} (session timeout 6 s)",
         produced.len(),
@@ -591,11 +536,13 @@ async fn an_aggregator_killed_and_back_within_two_seconds_three_times_misses_not
 
 /// Waits until the group has accounted for more than `before` messages.
 async fn wait_progress(db: &TestDb, group: &str, topic: &str, before: i64, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while accounted(db, group, topic).await <= before {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until(what, Duration::from_secs(90), || async {
+        match accounted(db, group, topic).await {
+            now if now > before => Ok(()),
+            now => Err(format!("{now} accounted for")),
+        }
+    })
+    .await;
 }
 
 /// A broker killed -9 and started again on its data (a private Apache
@@ -609,10 +556,10 @@ async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
     let bootstrap = broker.bootstrap();
     let db = TestDb::new().await;
     let topic = fresh("checks");
-    common::create_topic(&bootstrap, &topic, 2).await;
+    create_topic(&bootstrap, &topic, 2, 1).await;
     let jobs: Vec<Uuid> = (0..7).map(|_| Uuid::now_v7()).collect();
     let all = results(3000, &jobs);
-    let mut members = Aggregators::new(&db, &bootstrap, &topic);
+    let members = Aggregators::new(&db, &bootstrap, &topic);
     let group = members.group.clone();
 
     let first = members.spawn();
@@ -633,7 +580,7 @@ async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
     // The aggregator dies while the broker is away; its successor starts
     // after the broker is back.
     broker.kill(1).await;
-    kill_9(first).await;
+    first.kill_9().await;
     broker.restart(1).await;
     extend_ends(
         &mut ends,
@@ -641,8 +588,7 @@ async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
     );
     let second = members.spawn();
     wait_accounted(&db, &group, &topic, &ends, Duration::from_secs(90)).await;
-    kill_9(second).await;
-    members.keep_logs();
+    second.kill_9().await;
     eprintln!(
         "3000 results, 3000 rolled up; broker back {restarted:?} after kill -9, the running aggregator caught up {caught_up:?} after it"
     );
@@ -653,7 +599,7 @@ async fn a_broker_killed_and_restarted_on_its_data_loses_and_repeats_nothing() {
 async fn a_rebalance_flushes_what_was_revoked() {
     let db = TestDb::new().await;
     let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 4).await;
+    create_topic(&shared_brokers(), &topic, 4, 1).await;
     let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
     let all = results(400, &jobs);
     let ends = produce(&topic, &encode_all(&all)).await;
@@ -664,15 +610,17 @@ async fn a_rebalance_flushes_what_was_revoked() {
     let first = Aggregator::new(slow(), db.pool()).unwrap();
     let first_stats = first.stats.clone();
     let first = tokio::spawn(first.run(stopped.clone()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while first_stats.consumed.get() < all.len() as u64 {
-        assert!(
-            Instant::now() < deadline,
-            "the first member read {} messages",
-            first_stats.consumed.get()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        "the first member to read every message",
+        Duration::from_secs(60),
+        || async {
+            match first_stats.consumed.get() {
+                read if read >= all.len() as u64 => Ok(()),
+                read => Err(format!("read {read}")),
+            }
+        },
+    )
+    .await;
     assert_eq!(
         accounted(&db, &group, &topic).await,
         0,
@@ -698,7 +646,7 @@ async fn a_rebalance_flushes_what_was_revoked() {
 async fn lost_database_connections_are_retried_without_loss() {
     let db = TestDb::new().await;
     let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 2).await;
+    create_topic(&shared_brokers(), &topic, 2, 1).await;
     let jobs: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
     let all = results(4000, &jobs);
     let (stop, stopped) = watch::channel(false);
@@ -740,81 +688,42 @@ async fn lost_database_connections_are_retried_without_loss() {
 async fn aggregator_metrics_count_what_it_did() {
     let db = TestDb::new().await;
     let (topic, group, dlq) = (fresh("checks"), fresh("group"), fresh("dlq"));
-    create_topic(&topic, 2).await;
+    create_topic(&shared_brokers(), &topic, 2, 1).await;
     let jobs: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     let mut values = encode_all(&results(200, &jobs));
     values.push((jobs[0].to_string(), b"\xff\xff".to_vec()));
     produce(&topic, &values).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
-        .args([
-            "aggregate",
-            "--database-url",
-            &db.url,
-            "--kafka-brokers",
-            &brokers(),
-            "--kafka-topic",
-            &topic,
-        ])
-        .args([
-            "--group-id",
-            &group,
-            "--dlq-topic",
-            &dlq,
-            "--flush-interval-ms",
-            "200",
-            "--metrics-listen",
-            &listen,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let value = |text: &str, name: &str| -> f64 {
-        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
-        scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name)
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v) => v,
-                _ => 0.0,
-            })
-            .sum()
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let text = loop {
-        if let Ok(response) = reqwest::get(format!("http://{listen}/metrics")).await {
-            let text = response.text().await.unwrap();
-            if value(&text, "monitor_aggregator_consumed_total") >= 201.0
-                && value(&text, "monitor_aggregator_flushes_total") >= 1.0
-            {
-                break text;
-            }
+    let brokers = shared_brokers();
+    let args = [
+        "--database-url",
+        &db.url,
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-topic",
+        &topic,
+    ];
+    let args = [
+        &args[..],
+        &["--group-id", &group, "--dlq-topic", &dlq, "--flush-interval-ms", "200"],
+    ]
+    .concat();
+    let aggregator = common::spawn_worker("aggregate", &args);
+    let scrape = wait_until("the aggregator to report its work", Duration::from_secs(60), || async {
+        let scrape = aggregator.metrics().await?;
+        let consumed = metrics::sum(&scrape, "monitor_aggregator_consumed_total", &[]);
+        let flushes = metrics::sum(&scrape, "monitor_aggregator_flushes_total", &[]);
+        match consumed >= 201.0 && flushes >= 1.0 {
+            true => Ok(scrape),
+            false => Err(format!("consumed {consumed}, flushes {flushes}")),
         }
-        assert!(Instant::now() < deadline, "the aggregator never reported its work");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(value(&text, "monitor_aggregator_dead_lettered_total"), 1.0);
-    assert!(value(&text, "monitor_aggregator_rows_upserted_total") >= 1.0);
+    })
+    .await;
     assert_eq!(
-        reqwest::get(format!("http://{listen}/readyz")).await.unwrap().status(),
-        200
+        metrics::sum(&scrape, "monitor_aggregator_dead_lettered_total", &[]),
+        1.0
     );
-    assert_eq!(
-        reqwest::get(format!("http://{listen}/healthz")).await.unwrap().status(),
-        200
-    );
-    std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(child.wait().await.unwrap().success());
+    assert!(metrics::sum(&scrape, "monitor_aggregator_rows_upserted_total", &[]) >= 1.0);
+    assert_eq!(aggregator.readyz().await.unwrap().0, 200);
+    assert_eq!(aggregator.get("/healthz").await.unwrap().0, 200);
+    aggregator.terminate().await;
 }

@@ -5,85 +5,32 @@ use std::io::{Read as _, Write as _};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::Parser as _;
-use monitor_mock::{SelfSignedCertificate, TlsConfig, TlsListener};
 use monitor_proto::v1::{
     CheckOutcome, CheckResult, HttpAssertions, HttpCheck, HttpHeader, HttpMethod, HttpResult, Job, StatusRange,
     TcpCheck, TcpResult, check_result, job,
 };
+use monitor_testkit::{
+    free_port,
+    mock::{MockServer, tls_config},
+};
 use monitor_worker::check::{Blocklist, CheckConfig, CheckRunner};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// Long enough that only the checks meant to time out do.
 const GENEROUS: Duration = Duration::from_secs(10);
 
-/// A running mock; stops when dropped.
-struct Mock {
-    address: SocketAddr,
-    tls_address: Option<SocketAddr>,
-    _stop: oneshot::Sender<()>,
+/// The mock's flags here: no latency, no grace at shutdown.
+const MOCK_FLAGS: &[&str] = &["--latency-ms=0", "--shutdown-grace-ms=0"];
+
+async fn start_mock() -> MockServer {
+    MockServer::start(MOCK_FLAGS).await
 }
 
-impl Mock {
-    async fn start() -> Self {
-        Self::start_with_tls(None).await
-    }
-
-    /// With an HTTPS listener whose self-signed certificate is valid from
-    /// `not_before` to `not_after` days from now.
-    async fn start_with_tls(validity_days: Option<(i64, i64)>) -> Self {
-        let tls = match validity_days {
-            Some((not_before, not_after)) => {
-                let certificate = SelfSignedCertificate::generate(&TlsConfig {
-                    tls_not_before_days: not_before,
-                    tls_not_after_days: not_after,
-                    tls_san: vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
-                    tls_cert_out: None,
-                })
-                .expect("certificate generates");
-                let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TLS port 0");
-                Some(TlsListener::new(listener, &certificate).expect("TLS listener"))
-            }
-            None => None,
-        };
-        let tls_address = tls.as_ref().map(|tls| tls.local_addr().expect("TLS address"));
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-        let address = listener.local_addr().expect("local address");
-        let config = monitor_mock::Config::try_parse_from(["monitor-mock", "--latency-ms=0", "--shutdown-grace-ms=0"])
-            .expect("mock flags parse")
-            .mock;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(monitor_mock::run_with_tls(listener, tls, config, async {
-            let _ = stopped.await;
-        }));
-        Self {
-            address,
-            tls_address,
-            _stop: stop,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    fn https_url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.tls_address.expect("started with TLS"))
-    }
-
-    /// Requests the mock counted (its `/__stats` total).
-    async fn served(&self) -> u64 {
-        // reqwest is built without a default TLS provider in this crate.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let stats: monitor_mock::StatsSnapshot = reqwest::get(self.url("/__stats"))
-            .await
-            .expect("the mock answers /__stats")
-            .json()
-            .await
-            .expect("stats JSON");
-        stats.total
-    }
+/// With an HTTPS listener whose self-signed certificate is valid from
+/// `not_before` to `not_after` days from now.
+async fn start_https_mock(not_before: i64, not_after: i64) -> MockServer {
+    MockServer::start_with_tls(MOCK_FLAGS, &tls_config(not_before, not_after))
+        .await
+        .0
 }
 
 fn networks(list: &[&str]) -> Vec<ipnet::IpNet> {
@@ -157,14 +104,6 @@ fn assertion_names(result: &CheckResult) -> Vec<(&str, bool)> {
         .collect()
 }
 
-/// A port nothing listens on (bound, then released).
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
-}
-
 /// A one-shot server that reads a request's head, writes `response` as
 /// is, and closes the connection.
 fn answer_once_with(response: String) -> SocketAddr {
@@ -195,7 +134,7 @@ fn redirect_once_to(location: &str) -> SocketAddr {
 
 #[tokio::test]
 async fn status_200_is_ok() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let result = run_http(&runner(), get(&mock.url("/status/200"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
     assert_eq!(result.error, "");
@@ -212,7 +151,7 @@ async fn status_200_is_ok() {
 
 #[tokio::test]
 async fn status_500_fails_the_status_assertion() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let mut check = get(&mock.url("/status/500"));
     check.assertions = Some(HttpAssertions {
         accepted_status: vec![StatusRange { min: 200, max: 299 }],
@@ -227,7 +166,7 @@ async fn status_500_fails_the_status_assertion() {
 
 #[tokio::test]
 async fn body_assertions_pass_and_fail() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = runner();
     let with_body_assertions = |contains: &str, regex: &str| {
         let mut check = get(&mock.url("/echo?probe=abc"));
@@ -261,7 +200,7 @@ async fn body_assertions_pass_and_fail() {
 
 #[tokio::test]
 async fn website_mock_body_is_matched() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let mut check = get(&mock.url("/website_mock?seed=7&status=200&size=64"));
     check.assertions = Some(HttpAssertions {
         body_regex: "(?s).+".to_owned(),
@@ -274,7 +213,7 @@ async fn website_mock_body_is_matched() {
 
 #[tokio::test]
 async fn only_max_body_bytes_are_kept_but_all_are_counted() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = CheckRunner::new(CheckConfig {
         max_body_bytes: 100,
         ..config()
@@ -299,7 +238,7 @@ async fn only_max_body_bytes_are_kept_but_all_are_counted() {
 
 #[tokio::test]
 async fn a_slow_answer_fails_max_response_time() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let mut check = get(&mock.url("/delay/300"));
     check.assertions = Some(HttpAssertions {
         max_response_time: Some(Duration::from_millis(100).into()),
@@ -316,7 +255,7 @@ async fn a_slow_answer_fails_max_response_time() {
 
 #[tokio::test]
 async fn a_hanging_server_times_out() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let check = job(job::Check::Http(get(&mock.url("/hang"))), Duration::from_millis(300));
     let result = runner().run(&check).await;
     assert_eq!(result.outcome(), CheckOutcome::Timeout, "{result:?}");
@@ -329,7 +268,7 @@ async fn a_hanging_server_times_out() {
 
 #[tokio::test]
 async fn a_closed_port_is_a_connect_failure() {
-    let port = closed_port().await;
+    let port = free_port();
     let result = run_http(&runner(), get(&format!("http://127.0.0.1:{port}/"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Connect, "{result:?}");
     assert_eq!(result.error, format!("connection refused (127.0.0.1:{port})"));
@@ -348,7 +287,7 @@ async fn an_unknown_host_is_a_dns_failure() {
 
 #[tokio::test]
 async fn a_self_signed_certificate_is_a_tls_failure_unless_verification_is_skipped() {
-    let mock = Mock::start_with_tls(Some((-1, 30))).await;
+    let mock = start_https_mock(-1, 30).await;
     let runner = runner();
     let result = run_http(&runner, get(&mock.https_url("/status/200"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Tls, "{result:?}");
@@ -363,7 +302,7 @@ async fn a_self_signed_certificate_is_a_tls_failure_unless_verification_is_skipp
 
 #[tokio::test]
 async fn an_expired_certificate_says_so() {
-    let mock = Mock::start_with_tls(Some((-30, -1))).await;
+    let mock = start_https_mock(-30, -1).await;
     let result = run_http(&runner(), get(&mock.https_url("/status/200"))).await;
     assert_eq!(result.outcome(), CheckOutcome::Tls, "{result:?}");
     assert!(result.error.contains("expired"), "{}", result.error);
@@ -371,7 +310,7 @@ async fn an_expired_certificate_says_so() {
 
 #[tokio::test]
 async fn redirects_are_followed_and_counted_when_asked() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = runner();
     let mut follow = get(&mock.url("/redirect/3"));
     follow.follow_redirects = true;
@@ -399,7 +338,7 @@ async fn redirects_are_followed_and_counted_when_asked() {
 
 #[tokio::test]
 async fn ten_redirects_are_followed_and_eleven_are_too_many() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = runner();
     let mut ten = get(&mock.url("/redirect/10"));
     ten.follow_redirects = true;
@@ -416,7 +355,7 @@ async fn ten_redirects_are_followed_and_eleven_are_too_many() {
 
 #[tokio::test]
 async fn concurrent_checks_count_their_own_redirects() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = runner();
     let checks = (0..40_u32).map(|n| {
         let runner = runner.clone();
@@ -441,7 +380,7 @@ async fn concurrent_checks_count_their_own_redirects() {
 
 #[tokio::test]
 async fn a_reset_connection_is_an_http_error() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let result = run_http(&runner(), get(&mock.url("/reset"))).await;
     assert_eq!(result.outcome(), CheckOutcome::HttpError, "{result:?}");
     assert!(
@@ -495,7 +434,7 @@ async fn the_metadata_address_is_blocked() {
 /// is written, over HTTP and TCP, and never sends it a request.
 #[tokio::test]
 async fn without_allow_net_a_mock_on_loopback_is_blocked() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = default_runner();
     let port = mock.address.port();
     let result = run_http(&runner, get(&mock.url("/status/200"))).await;
@@ -525,13 +464,13 @@ async fn without_allow_net_a_mock_on_loopback_is_blocked() {
     let result = run_tcp(&runner, "localhost", port).await;
     assert_eq!(result.outcome(), CheckOutcome::Blocked, "{result:?}");
 
-    assert_eq!(mock.served().await, 0, "no request reached the mock");
+    assert_eq!(mock.stats().await.total, 0, "no request reached the mock");
 }
 
 /// `--blocklist` adds to what `--allow-net` opens: the more specific wins.
 #[tokio::test]
 async fn a_listed_network_inside_an_allowed_one_is_blocked() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = CheckRunner::new(CheckConfig {
         blocklist: Blocklist::with_defaults(networks(&["127.0.0.1/32"]), networks(&["127.0.0.0/8"])),
         ..CheckConfig::default()
@@ -562,7 +501,7 @@ async fn a_redirect_into_a_blocked_address_is_refused() {
 
 #[tokio::test]
 async fn post_sends_headers_in_order_and_the_body() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let check = HttpCheck {
         url: mock.url("/echo"),
         method: HttpMethod::Post.into(),
@@ -598,7 +537,7 @@ async fn post_sends_headers_in_order_and_the_body() {
 
 #[tokio::test]
 async fn the_configured_user_agent_is_sent() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = CheckRunner::new(CheckConfig {
         user_agent: "probe-test/1".to_owned(),
         ..config()
@@ -615,7 +554,7 @@ async fn the_configured_user_agent_is_sent() {
 
 #[tokio::test]
 async fn head_gets_the_status_without_a_body() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let check = HttpCheck {
         method: HttpMethod::Head.into(),
         ..get(&mock.url("/status/200"))
@@ -629,7 +568,7 @@ async fn head_gets_the_status_without_a_body() {
 
 #[tokio::test]
 async fn tcp_connects_to_the_mock() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let result = run_tcp(&runner(), "127.0.0.1", mock.address.port()).await;
     assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
     assert_eq!(result.error, "");
@@ -641,7 +580,7 @@ async fn tcp_connects_to_the_mock() {
 
 #[tokio::test]
 async fn tcp_to_a_closed_port_is_a_connect_failure() {
-    let port = closed_port().await;
+    let port = free_port();
     let result = run_tcp(&runner(), "127.0.0.1", port).await;
     assert_eq!(result.outcome(), CheckOutcome::Connect, "{result:?}");
     assert_eq!(result.error, format!("connection refused (127.0.0.1:{port})"));
@@ -660,7 +599,7 @@ async fn tcp_to_the_metadata_address_is_blocked() {
 
 #[tokio::test]
 async fn tcp_resolves_names_through_the_blocklist() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let result = run_tcp(&runner(), "nonexistent.invalid", 80).await;
     assert_eq!(result.outcome(), CheckOutcome::Dns, "{result:?}");
     let result = run_tcp(&default_runner(), "localhost", mock.address.port()).await;
@@ -671,7 +610,7 @@ async fn tcp_resolves_names_through_the_blocklist() {
 
 #[tokio::test]
 async fn many_checks_share_one_runner() {
-    let mock = Mock::start().await;
+    let mock = start_mock().await;
     let runner = runner();
     let handles: Vec<_> = (0..200)
         .map(|_| {

@@ -20,99 +20,46 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{
-    Mock, Worker, create_replicated_topic, fresh, spawn_aggregator_with, spawn_worker_env, start_control_plane,
-    start_mock, stored_rows,
-};
-use monitor_proto::v1::{
-    CreateJobRequest, HttpCheck, Job, JobState, ListWorkersRequest, StopJobRequest, job::Check,
-    job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
-};
+use common::{spawn_aggregator_with, spawn_worker_env, stored_rows};
 use monitor_store::testing::TestDb;
 use monitor_testkit::{
-    kafka::{KafkaCluster, KafkaOptions, SCRAM_PASSWORD, SCRAM_USER},
+    fresh,
+    jobs::running_http_job,
+    kafka::{KafkaCluster, KafkaOptions, SCRAM_PASSWORD, SCRAM_USER, create_topic, reader},
+    mock::MockServer,
+    server::TestServer,
     wait_until,
+    worker::WorkerProcess,
 };
-use rdkafka::{
-    ClientConfig,
-    consumer::{BaseConsumer, Consumer as _},
-};
-use tonic::transport::Channel;
+use rdkafka::consumer::Consumer as _;
 
 /// The mock, the control plane (dev mode) and running jobs checking the
 /// mock every second; probes and an aggregator are the test's.
 struct Pipeline {
-    mock: Mock,
-    server: SocketAddr,
-    /// Dropping it stops the control plane.
-    _stop_server: tokio::sync::oneshot::Sender<()>,
-    db: TestDb,
-    channel: Channel,
+    mock: MockServer,
+    server: TestServer,
     ids: Vec<String>,
 }
 
 impl Pipeline {
     async fn start(jobs: usize) -> Pipeline {
-        let mock = start_mock().await;
-        let (server, _stop_server, db) = start_control_plane().await;
-        let channel = Channel::from_shared(format!("http://{server}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let ids = create_jobs(&channel, &mock, jobs).await;
-        Pipeline {
-            mock,
-            server,
-            _stop_server,
-            db,
-            channel,
-            ids,
+        let mock = MockServer::start(&["--seed", "7", "--latency-ms", "0"]).await;
+        let server = TestServer::start().await;
+        let mut ids = Vec::new();
+        for i in 0..jobs {
+            let job = running_http_job(&format!("site-{i}"), &mock.url("/website_mock"), 1);
+            ids.push(server.create(job).await.id);
         }
+        Pipeline { mock, server, ids }
     }
-}
-
-/// Creates `count` running jobs checking the mock every second.
-async fn create_jobs(channel: &Channel, mock: &Mock, count: usize) -> Vec<String> {
-    let mut ids = Vec::new();
-    for i in 0..count {
-        let job = Job {
-            name: format!("site-{i}"),
-            interval: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
-            timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
-            desired_state: JobState::Running as i32,
-            check: Some(Check::Http(HttpCheck {
-                url: format!("http://{}/website_mock", mock.addr),
-                ..Default::default()
-            })),
-            ..Default::default()
-        };
-        let created = JobServiceClient::new(channel.clone())
-            .create_job(CreateJobRequest { job: Some(job) })
-            .await
-            .unwrap()
-            .into_inner();
-        ids.push(created.job.unwrap().id);
-    }
-    ids
 }
 
 /// Stops every job and waits until no worker holds one; a check that had
 /// started may still finish and be produced after that.
-async fn stop_jobs(channel: &Channel, ids: &[String]) {
-    for id in ids {
-        JobServiceClient::new(channel.clone())
-            .stop_job(StopJobRequest { id: id.clone() })
-            .await
-            .unwrap();
-    }
+async fn stop_jobs(server: &TestServer, ids: &[String]) {
+    server.stop_jobs(ids).await;
     wait_until("every job released", Duration::from_secs(60), || async {
-        let workers = WorkerServiceClient::new(channel.clone())
-            .list_workers(ListWorkersRequest {})
-            .await
-            .map_err(|status| status.to_string())?
-            .into_inner()
-            .workers;
+        let workers = server.workers().await.map_err(|status| status.to_string())?;
         if workers.iter().all(|w| w.assigned_jobs == 0) {
             Ok(())
         } else {
@@ -125,11 +72,7 @@ async fn stop_jobs(channel: &Channel, ids: &[String]) {
 /// The sum of the high watermarks of `topic`: every record produced to it
 /// (no transactions, so no control records).
 fn records_in(bootstrap: &str, topic: &str) -> i64 {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", fresh("watermarks"))
-        .create()
-        .unwrap();
+    let consumer = reader(bootstrap);
     let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
     metadata.topics()[0]
         .partitions()
@@ -162,7 +105,7 @@ async fn rolled_up(db: &TestDb) -> (i64, BTreeMap<String, i64>) {
 
 /// Waits until the rollups hold what the mock served on `/website_mock`
 /// and the topic holds exactly as many records; returns the count.
-async fn assert_rollups_equal_the_mock(db: &TestDb, mock: &Mock, bootstrap: &str, topic: &str) -> u64 {
+async fn assert_rollups_equal_the_mock(db: &TestDb, mock: &MockServer, bootstrap: &str, topic: &str) -> u64 {
     let stats = mock.stats().await;
     let route = stats
         .by_route
@@ -196,7 +139,7 @@ async fn assert_rollups_equal_the_mock(db: &TestDb, mock: &Mock, bootstrap: &str
 
 /// A probe of `server` (dev mode, no token) that may check the mock on
 /// loopback, with its Kafka settings in `env`.
-fn spawn_probe(server: SocketAddr, id: &str, env: &[(&str, &str)]) -> Worker {
+fn spawn_probe(server: SocketAddr, id: &str, env: &[(&str, &str)]) -> WorkerProcess {
     let url = format!("http://{server}");
     let args = ["--server", &url, "--worker-id", id, "--allow-net", "127.0.0.0/8"];
     spawn_worker_env("probe", &args, env)
@@ -211,23 +154,17 @@ async fn three_brokers_lose_a_partition_leader_and_no_check_is_lost_or_counted_t
     .await;
     let bootstrap = cluster.bootstrap();
     let topic = fresh("checks");
-    create_replicated_topic(&bootstrap, &topic, 3, 3).await;
-    let Pipeline {
-        mock,
-        server,
-        _stop_server,
-        db,
-        channel,
-        ids,
-    } = Pipeline::start(20).await;
+    create_topic(&bootstrap, &topic, 3, 3).await;
+    let Pipeline { mock, server, ids } = Pipeline::start(20).await;
+    let db = &server.db;
     let kafka = [("KAFKA_BROKERS", bootstrap.as_str()), ("KAFKA_TOPIC", topic.as_str())];
     let probes = [
-        spawn_probe(server, "probe-1", &kafka),
-        spawn_probe(server, "probe-2", &kafka),
+        spawn_probe(server.addr, "probe-1", &kafka),
+        spawn_probe(server.addr, "probe-2", &kafka),
     ];
     let aggregator = spawn_aggregator_with(&db.url, &topic, &fresh("group"), &["--kafka-brokers", &bootstrap]);
     wait_until("the first rollups", Duration::from_secs(90), || async {
-        match rolled_up(&db).await.0 {
+        match rolled_up(db).await.0 {
             0 => Err(format!("nothing rolled up; aggregator log:\n{}", aggregator.log())),
             _ => Ok(()),
         }
@@ -239,9 +176,9 @@ async fn three_brokers_lose_a_partition_leader_and_no_check_is_lost_or_counted_t
     let killed = Instant::now();
     let at_kill = mock.stats().await.total;
     // Checks go on; the rollups move again once a new leader took over.
-    let before = rolled_up(&db).await.0;
+    let before = rolled_up(db).await.0;
     wait_until("rollups after the leader's death", Duration::from_secs(120), || async {
-        let now = rolled_up(&db).await.0;
+        let now = rolled_up(db).await.0;
         if now > before + 40 {
             Ok(())
         } else {
@@ -254,12 +191,12 @@ async fn three_brokers_lose_a_partition_leader_and_no_check_is_lost_or_counted_t
     assert_ne!(new_leader, leader, "another node leads partition 0");
     tokio::time::sleep(Duration::from_secs(5)).await;
 
-    stop_jobs(&channel, &ids).await;
+    stop_jobs(&server, &ids).await;
     // SIGTERM drains: every result a probe holds reaches the broker first.
     for probe in probes {
         probe.terminate().await;
     }
-    let served = assert_rollups_equal_the_mock(&db, &mock, &bootstrap, &topic).await;
+    let served = assert_rollups_equal_the_mock(db, &mock, &bootstrap, &topic).await;
     aggregator.terminate().await;
     eprintln!(
         "node {leader} (leader of partition 0) killed after {at_kill} checks; rollups moved again {recovered:?} later; node {new_leader} leads now; {served} checks served = produced = rolled up"
@@ -276,14 +213,8 @@ async fn probes_over_tls_and_an_aggregator_over_sasl_scram_roll_up_every_check()
         tls.cert.to_str().unwrap(),
         tls.key.to_str().unwrap(),
     );
-    let Pipeline {
-        mock,
-        server,
-        _stop_server,
-        db,
-        channel,
-        ids,
-    } = Pipeline::start(5).await;
+    let Pipeline { mock, server, ids } = Pipeline::start(5).await;
+    let db = &server.db;
     // As a managed Kafka service hands them out: ca.pem, service.cert, service.key.
     let ssl = cluster.ssl_bootstrap();
     let probe_env = [
@@ -293,7 +224,7 @@ async fn probes_over_tls_and_an_aggregator_over_sasl_scram_roll_up_every_check()
         ("KAFKA_CERT_FILE", cert),
         ("KAFKA_KEY_FILE", key),
     ];
-    let mut probe = spawn_probe(server, "probe-tls", &probe_env);
+    let mut probe = spawn_probe(server.addr, "probe-tls", &probe_env);
     probe.wait_ready(200, "ready").await;
     let sasl = cluster.sasl_bootstrap();
     let aggregator_env = [
@@ -325,15 +256,15 @@ async fn probes_over_tls_and_an_aggregator_over_sasl_scram_roll_up_every_check()
         "the password is never logged"
     );
     wait_until("ten checks rolled up", Duration::from_secs(90), || async {
-        match rolled_up(&db).await.0 {
+        match rolled_up(db).await.0 {
             n if n >= 10 => Ok(()),
             n => Err(format!("{n} rolled up")),
         }
     })
     .await;
-    stop_jobs(&channel, &ids).await;
+    stop_jobs(&server, &ids).await;
     probe.terminate().await;
-    let served = assert_rollups_equal_the_mock(&db, &mock, &cluster.bootstrap(), &topic).await;
+    let served = assert_rollups_equal_the_mock(db, &mock, &cluster.bootstrap(), &topic).await;
     aggregator.terminate().await;
     eprintln!("{served} checks over TLS (client certificate) and SASL_SSL (SCRAM-SHA-512), all rolled up");
 }
@@ -344,7 +275,7 @@ async fn a_wrong_ca_or_password_is_named_in_the_log() {
     let tls = cluster.tls().clone();
     let (ssl, sasl) = (cluster.ssl_bootstrap(), cluster.sasl_bootstrap());
     let topic = fresh("checks");
-    let (server, _stop_server, db) = start_control_plane().await;
+    let server = TestServer::start().await;
 
     let wrong_ca = [
         ("KAFKA_BROKERS", ssl.as_str()),
@@ -353,7 +284,7 @@ async fn a_wrong_ca_or_password_is_named_in_the_log() {
         ("KAFKA_CERT_FILE", tls.cert.to_str().unwrap()),
         ("KAFKA_KEY_FILE", tls.key.to_str().unwrap()),
     ];
-    let mut probe = spawn_probe(server, "probe-wrong-ca", &wrong_ca);
+    let mut probe = spawn_probe(server.addr, "probe-wrong-ca", &wrong_ca);
     probe.wait_ready(503, "broker unreachable").await;
     wait_for_log(&probe, "KAFKA_CA_FILE").await;
 
@@ -364,7 +295,7 @@ async fn a_wrong_ca_or_password_is_named_in_the_log() {
         ("KAFKA_SASL_USERNAME", SCRAM_USER),
         ("KAFKA_SASL_PASSWORD", "not-the-password"),
     ];
-    let args = ["--database-url", &db.url, "--kafka-topic", &topic];
+    let args = ["--database-url", &server.db.url, "--kafka-topic", &topic];
     let mut aggregator = spawn_worker_env("aggregate", &args, &wrong_password);
     aggregator.wait_ready(503, "broker unreachable").await;
     wait_for_log(&aggregator, "KAFKA_SASL_PASSWORD").await;
@@ -374,7 +305,7 @@ async fn a_wrong_ca_or_password_is_named_in_the_log() {
 }
 
 /// Waits until the worker's log names `setting` in a Kafka client error.
-async fn wait_for_log(worker: &Worker, setting: &str) {
+async fn wait_for_log(worker: &WorkerProcess, setting: &str) {
     wait_until(
         &format!("a log line naming {setting}"),
         Duration::from_secs(60),

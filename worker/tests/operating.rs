@@ -12,28 +12,21 @@
 
 mod common;
 
-use std::{
-    collections::BTreeMap,
-    net::SocketAddr,
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
 
-use common::{
-    create_topic, fresh, shared_brokers, spawn_aggregator, spawn_probe, spawn_probe_with, start_control_plane,
-    start_control_plane_with, value,
-};
+use common::{spawn_aggregator, spawn_probe, spawn_probe_with};
 use monitor_proto::v1::{CheckOutcome, CheckResult};
 use monitor_store::testing::TestDb;
 use monitor_testkit::{
-    kafka::{KafkaCluster, KafkaOptions},
+    fresh,
+    jobs::running_http_job,
+    kafka::{KafkaCluster, KafkaOptions, create_topic, producer, shared_brokers},
+    metrics::value,
+    server::{TestCertificate, TestServer},
     wait_until,
 };
 use prost::Message as _;
-use rdkafka::{
-    ClientConfig,
-    producer::{FutureProducer, FutureRecord},
-};
+use rdkafka::producer::FutureRecord;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
@@ -137,14 +130,13 @@ impl Proxy {
     /// Listens on the same port again.
     async fn restore(&mut self) {
         assert!(self.task.is_none(), "the proxy runs");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)).await {
-                Ok(listener) => break listener,
-                Err(err) => assert!(Instant::now() < deadline, "rebinding port {}: {err}", self.port),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let what = format!("port {} to be free again", self.port);
+        let listener = wait_until(&what, Duration::from_secs(30), || async {
+            TcpListener::bind(("127.0.0.1", self.port))
+                .await
+                .map_err(|err| err.to_string())
+        })
+        .await;
         self.task = Some(tokio::spawn(Self::forward(
             listener,
             self.upstream,
@@ -198,7 +190,7 @@ fn consumed(scrape: &prometheus_parse::Scrape) -> f64 {
 async fn aggregator_readiness_follows_the_broker() {
     let mut broker = KafkaCluster::single().await;
     let topic = fresh("checks");
-    create_topic(&broker.bootstrap(), &topic, 1).await;
+    create_topic(&broker.bootstrap(), &topic, 1, 1).await;
     let db = TestDb::new().await;
     let mut aggregator = spawn_aggregator(&db.url, &broker.bootstrap(), &topic);
     aggregator.wait_ready(200, "ready").await;
@@ -216,7 +208,7 @@ async fn aggregator_readiness_follows_the_broker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aggregator_readiness_follows_the_database() {
     let topic = fresh("checks");
-    create_topic(&shared_brokers(), &topic, 1).await;
+    create_topic(&shared_brokers(), &topic, 1, 1).await;
     let db = TestDb::new().await;
     let (mut proxy, url) = proxied(&db).await;
     let mut aggregator = spawn_aggregator(&url, &shared_brokers(), &topic);
@@ -235,8 +227,8 @@ async fn aggregator_readiness_follows_the_database() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_readiness_follows_the_broker_and_the_control_plane() {
     let mut broker = KafkaCluster::single().await;
-    let (server, stop_server, _db) = start_control_plane().await;
-    let mut probe = spawn_probe(server, &broker.bootstrap(), "probe-readiness");
+    let server = TestServer::start().await;
+    let mut probe = spawn_probe(server.addr, &broker.bootstrap(), "probe-readiness");
     probe.wait_ready(200, "ready").await;
 
     broker.kill(1).await;
@@ -248,7 +240,7 @@ async fn probe_readiness_follows_the_broker_and_the_control_plane() {
 
     // Both dependencies are named when both fail.
     broker.kill(1).await;
-    drop(stop_server);
+    let _db = server.stop();
     probe
         .wait_ready(503, "not ready: control-plane stream down, broker unreachable")
         .await;
@@ -258,8 +250,8 @@ async fn probe_readiness_follows_the_broker_and_the_control_plane() {
 #[tokio::test]
 async fn a_probe_started_before_its_broker_waits_for_it_quietly() {
     let mut broker = KafkaCluster::reserve(KafkaOptions::default());
-    let (server, _stop_server, _db) = start_control_plane().await;
-    let mut probe = spawn_probe(server, &broker.bootstrap(), "probe-before-broker");
+    let server = TestServer::start().await;
+    let mut probe = spawn_probe(server.addr, &broker.bootstrap(), "probe-before-broker");
     // It runs, connected to the control plane, and says what it lacks.
     probe.wait_ready(503, "not ready: broker unreachable").await;
     // Let librdkafka retry its connections for a while: each kind of client
@@ -280,67 +272,21 @@ async fn a_probe_started_before_its_broker_waits_for_it_quietly() {
 // ---------------------------------------------------------------------------
 // The control-plane connection: TLS, and silent connections
 
-/// A certificate for 127.0.0.1 and localhost, made by rcgen: (its files'
-/// directory, certificate path, key path, certificate PEM).
-fn certificate() -> (tempfile::TempDir, PathBuf, PathBuf, String) {
-    let issued = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, issued.cert.pem()).unwrap();
-    std::fs::write(&key, issued.signing_key.serialize_pem()).unwrap();
-    (dir, cert, key, issued.cert.pem())
-}
-
-/// A gRPC channel to the control plane at `addr`, over TLS trusting `ca`.
-async fn control_plane_channel(addr: SocketAddr, ca: Option<&str>) -> tonic::transport::Channel {
-    let endpoint = match ca {
-        None => tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap(),
-        Some(ca) => tonic::transport::Channel::from_shared(format!("https://{addr}"))
-            .unwrap()
-            .tls_config(
-                tonic::transport::ClientTlsConfig::new().ca_certificate(tonic::transport::Certificate::from_pem(ca)),
-            )
-            .unwrap(),
-    };
-    endpoint.connect().await.unwrap()
-}
-
 /// Creates a running job (its target does not matter here) and returns its id.
-async fn create_running_job(channel: &tonic::transport::Channel, name: &str) -> String {
-    use monitor_proto::v1::{CreateJobRequest, HttpCheck, Job, JobState, job::Check};
-    let job = Job {
-        name: name.into(),
-        interval: Some(pbjson_types::Duration { seconds: 5, nanos: 0 }),
-        timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
-        desired_state: JobState::Running as i32,
-        check: Some(Check::Http(HttpCheck {
-            url: "http://127.0.0.1:9/".into(),
-            ..Default::default()
-        })),
-        ..Default::default()
-    };
-    monitor_proto::v1::job_service_client::JobServiceClient::new(channel.clone())
-        .create_job(CreateJobRequest { job: Some(job) })
-        .await
-        .unwrap()
-        .into_inner()
-        .job
-        .unwrap()
-        .id
+async fn create_running_job(server: &TestServer, name: &str) -> String {
+    server.create(running_http_job(name, "http://127.0.0.1:9/", 5)).await.id
 }
 
-/// The control plane's worker list.
-async fn list_workers(channel: &tonic::transport::Channel) -> Vec<monitor_proto::v1::Worker> {
-    monitor_proto::v1::worker_service_client::WorkerServiceClient::new(channel.clone())
-        .list_workers(monitor_proto::v1::ListWorkersRequest {})
-        .await
-        .map(|r| r.into_inner().workers)
-        .unwrap_or_default()
+/// The control plane's worker list (empty while it does not answer).
+async fn list_workers(server: &TestServer) -> Vec<monitor_proto::v1::Worker> {
+    server.workers().await.unwrap_or_default()
 }
 
 /// Where the job runs ("" when nowhere).
-async fn placed_on(channel: &tonic::transport::Channel, job_id: &str) -> String {
-    let status = monitor_proto::v1::job_service_client::JobServiceClient::new(channel.clone())
+async fn placed_on(server: &TestServer, job_id: &str) -> String {
+    let status = server
+        .jobs
+        .clone()
         .get_job_status(monitor_proto::v1::GetJobStatusRequest { id: job_id.into() })
         .await
         .unwrap()
@@ -353,20 +299,16 @@ async fn placed_on(channel: &tonic::transport::Channel, job_id: &str) -> String 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_trusting_the_servers_ca_gets_its_assignment_over_tls() {
-    let (_files, cert, key, ca) = certificate();
-    let options = monitor_server::server::ServerOptions {
-        tls: Some(monitor_server::tls::load(&cert, &key).unwrap()),
-        ..Default::default()
-    };
-    let (server, _stop_server, _db) = start_control_plane_with(options).await;
-    let channel = control_plane_channel(server, Some(&ca)).await;
-    let job = create_running_job(&channel, "over-tls").await;
-    let url = format!("https://{server}");
+    let certificate = TestCertificate::new();
+    let server = TestServer::builder().tls(&certificate).start().await;
+    let job = create_running_job(&server, "over-tls").await;
+    let url = server.url("");
+    let cert = certificate.cert_path();
     let cert_arg = cert.to_str().unwrap();
     let probe = spawn_probe_with(&url, &shared_brokers(), "probe-tls", &["--server-ca-file", cert_arg]);
     wait_until("the probe to hold the job", Duration::from_secs(60), || async {
-        let workers = list_workers(&channel).await;
-        let placed = placed_on(&channel, &job).await;
+        let workers = list_workers(&server).await;
+        let placed = placed_on(&server, &job).await;
         match workers.iter().find(|w| w.id == "probe-tls") {
             Some(w) if w.assigned_jobs == 1 && placed == "probe-tls" => Ok(()),
             _ => Err(format!("{workers:?}, placed on {placed:?}; log:\n{}", probe.log())),
@@ -385,7 +327,8 @@ async fn a_probe_trusting_the_servers_ca_gets_its_assignment_over_tls() {
     drop(probe);
 
     // Trusting another CA, the probe is refused and says what to fix.
-    let (_other_files, other_cert, _, _) = certificate();
+    let other_certificate = TestCertificate::new();
+    let other_cert = other_certificate.cert_path();
     let other = other_cert.to_str().unwrap();
     let mut wrong = spawn_probe_with(&url, &shared_brokers(), "probe-wrong-ca", &["--server-ca-file", other]);
     wrong.wait_ready(503, "control-plane stream down").await;
@@ -403,7 +346,7 @@ async fn a_probe_trusting_the_servers_ca_gets_its_assignment_over_tls() {
     )
     .await;
     assert!(
-        !list_workers(&channel).await.iter().any(|w| w.id == "probe-wrong-ca"),
+        !list_workers(&server).await.iter().any(|w| w.id == "probe-wrong-ca"),
         "never connected"
     );
     wrong.terminate().await;
@@ -419,7 +362,7 @@ async fn a_bad_server_ca_file_stops_the_probe_naming_it() {
         ("https://127.0.0.1:1", "no PEM CERTIFICATE"),
         ("http://127.0.0.1:1", "is not https://"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
+        let out = Command::new(common::binary())
             .args(["probe", "--server", server, "--server-ca-file", garbage])
             .output()
             .await
@@ -439,20 +382,9 @@ async fn a_bad_server_ca_file_stops_the_probe_naming_it() {
 /// after lease + heartbeat, and it pauses the job itself after its lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
-    let lease = Duration::from_secs(4);
-    let options = monitor_server::server::ServerOptions {
-        workers: monitor_server::fleet::RegistryConfig {
-            lease,
-            heartbeat_interval: lease / 4,
-            reconcile_interval: Duration::from_millis(200),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let (server, _stop_server, _db) = start_control_plane_with(options).await;
-    let channel = control_plane_channel(server, None).await;
-    let job = create_running_job(&channel, "behind-a-proxy").await;
-    let proxy = Proxy::start(server).await;
+    let server = TestServer::builder().lease(Duration::from_secs(4)).start().await;
+    let job = create_running_job(&server, "behind-a-proxy").await;
+    let proxy = Proxy::start(server.addr).await;
     let frozen = spawn_probe_with(
         &format!("http://127.0.0.1:{}", proxy.port),
         &shared_brokers(),
@@ -460,7 +392,7 @@ async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
         &[],
     );
     wait_until("the job on the proxied probe", Duration::from_secs(60), || async {
-        match placed_on(&channel, &job).await.as_str() {
+        match placed_on(&server, &job).await.as_str() {
             "probe-frozen" => Ok(()),
             other => Err(format!("placed on {other:?}; log:\n{}", frozen.log())),
         }
@@ -469,7 +401,7 @@ async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
 
     proxy.freeze();
     // Started after the freeze, so the job was the frozen probe's alone.
-    let direct = spawn_probe(server, &shared_brokers(), "probe-direct");
+    let direct = spawn_probe(server.addr, &shared_brokers(), "probe-direct");
     let state_of = |workers: &[monitor_proto::v1::Worker]| {
         workers
             .iter()
@@ -477,7 +409,7 @@ async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
             .map(|w| monitor_proto::v1::WorkerState::try_from(w.state).unwrap())
     };
     wait_until("the frozen probe listed LOST", Duration::from_secs(60), || async {
-        let workers = list_workers(&channel).await;
+        let workers = list_workers(&server).await;
         match state_of(&workers) {
             Some(monitor_proto::v1::WorkerState::Lost) => Ok(()),
             state => Err(format!("{state:?}")),
@@ -485,13 +417,13 @@ async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
     })
     .await;
     wait_until("the job moved to the direct probe", Duration::from_secs(60), || async {
-        match placed_on(&channel, &job).await.as_str() {
+        match placed_on(&server, &job).await.as_str() {
             "probe-direct" => Ok(()),
             other => Err(format!("placed on {other:?}; direct probe's log:\n{}", direct.log())),
         }
     })
     .await;
-    let workers = list_workers(&channel).await;
+    let workers = list_workers(&server).await;
     assert_ne!(
         state_of(&workers),
         Some(monitor_proto::v1::WorkerState::Connected),
@@ -515,13 +447,7 @@ async fn a_probe_behind_a_frozen_connection_is_lost_and_its_job_moves() {
 /// Produces `count` results to `partition` as a probe does (batched, lz4),
 /// and waits until the broker has them all.
 async fn produce(topic: &str, partition: i32, count: usize) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", shared_brokers())
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5")
-        .set("compression.type", "lz4")
-        .create()
-        .unwrap();
+    let producer = producer(&shared_brokers());
     let job = Uuid::now_v7().to_string();
     let mut pending = Vec::new();
     for _ in 0..count {
@@ -553,7 +479,7 @@ async fn produce(topic: &str, partition: i32, count: usize) {
 async fn consumer_lag_counts_what_is_not_yet_rolled_up() {
     const PARTITIONS: i32 = 2;
     let topic = fresh("checks");
-    create_topic(&shared_brokers(), &topic, PARTITIONS).await;
+    create_topic(&shared_brokers(), &topic, PARTITIONS, 1).await;
     let db = TestDb::new().await;
     let (mut proxy, url) = proxied(&db).await;
 

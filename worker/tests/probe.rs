@@ -5,192 +5,107 @@
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
     net::SocketAddr,
-    process::Stdio,
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 mod common;
 
-use common::start_mock;
 use monitor_proto::v1::{
-    CheckOutcome, CheckResult, CreateJobRequest, GetJobStatusRequest, HttpCheck, Job, JobPhase, JobState,
-    ListWorkersRequest, StopJobRequest, UpdateJobRequest, job::Check, job_service_client::JobServiceClient,
-    worker_service_client::WorkerServiceClient,
+    CheckOutcome, CheckResult, GetJobStatusRequest, HttpCheck, JobPhase, StopJobRequest, UpdateJobRequest, job::Check,
 };
-use monitor_server::{
-    fleet::{AssignmentKey, RegistryConfig, placement},
-    server::ServerOptions,
+use monitor_server::fleet::{AssignmentKey, placement};
+use monitor_testkit::{
+    free_port, fresh,
+    jobs::running_http_job,
+    kafka::{reader, shared_brokers},
+    metrics,
+    mock::MockServer,
+    server::{TestServer, TestServerBuilder},
+    wait_until,
+    worker::WorkerProcess,
 };
-use monitor_store::testing::TestDb;
 use prost::Message as _;
-use rdkafka::{
-    ClientConfig, Message as _,
-    consumer::{BaseConsumer, Consumer},
-};
-use tokio::{net::TcpListener, process::Child, sync::oneshot};
-use tonic::transport::Channel;
+use rdkafka::{Message as _, consumer::Consumer};
+use tokio::net::TcpListener;
 
 const WORKER_TOKEN: &str = "worker-token-for-tests-0001";
 
-fn brokers() -> String {
-    std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+/// The mock these tests check: seeded, answering at once.
+async fn start_mock() -> MockServer {
+    MockServer::start(&["--seed", "7", "--latency-ms", "0"]).await
 }
 
-fn fresh_topic() -> String {
-    format!("monitor.checks.test-{}", uuid::Uuid::now_v7().simple())
+/// The control plane with worker tokens for `worker-*` and a short
+/// `lease`, over a fresh database unless given one.
+fn control_plane(lease: Duration) -> TestServerBuilder {
+    TestServer::builder()
+        .worker_tokens(&format!("worker-*:{WORKER_TOKEN}"))
+        .lease(lease)
 }
 
-/// The control plane, in-process over a fresh database, with short leases.
-struct Server {
-    addr: SocketAddr,
-    channel: Channel,
-    _stop: oneshot::Sender<()>,
-    /// Shared by replicas of the control plane.
-    db: Arc<TestDb>,
+async fn start_server(lease: Duration) -> TestServer {
+    control_plane(lease).start().await
 }
 
-async fn start_server(lease: Duration) -> Server {
-    serve(
-        Arc::new(TestDb::new().await),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        lease,
-    )
-    .await
+/// Creates a job checking `url` every second and returns its id.
+async fn create_running(server: &TestServer, name: &str, url: String) -> String {
+    create_running_every(server, name, url, 1).await
 }
 
-/// The control plane over `db` on `listener`.
-async fn serve(db: Arc<TestDb>, listener: TcpListener, lease: Duration) -> Server {
-    let pool = db.pool();
-    let addr = listener.local_addr().unwrap();
-    let tokens = monitor_server::auth::Tokens::default()
-        .with_worker_tokens("test", &format!("worker-*:{WORKER_TOKEN}"))
-        .unwrap();
-    let options = ServerOptions {
-        tokens,
-        workers: RegistryConfig {
-            lease,
-            heartbeat_interval: lease / 4,
-            reconcile_interval: Duration::from_millis(200),
-            ..RegistryConfig::default()
-        },
-        ..ServerOptions::default()
-    };
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_server::server::run(listener, pool, options, async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Server {
-        addr,
-        channel,
-        _stop: stop,
-        db,
-    }
+async fn create_running_every(server: &TestServer, name: &str, url: String, interval_secs: i64) -> String {
+    server.create(running_http_job(name, &url, interval_secs)).await.id
 }
 
-impl Server {
-    fn jobs(&self) -> JobServiceClient<Channel> {
-        JobServiceClient::new(self.channel.clone())
-    }
+async fn workers(server: &TestServer) -> Vec<monitor_proto::v1::Worker> {
+    server.workers().await.unwrap()
+}
 
-    async fn create_running(&self, name: &str, url: String) -> String {
-        self.create_running_every(name, url, 1).await
-    }
-
-    async fn create_running_every(&self, name: &str, url: String, interval_secs: i64) -> String {
-        let job = Job {
-            name: name.into(),
-            interval: Some(pbjson_types::Duration {
-                seconds: interval_secs,
-                nanos: 0,
-            }),
-            timeout: Some(pbjson_types::Duration { seconds: 1, nanos: 0 }),
-            desired_state: JobState::Running as i32,
-            check: Some(Check::Http(HttpCheck {
-                url,
-                ..Default::default()
-            })),
-            ..Default::default()
+/// Waits until every worker holds exactly the jobs rendezvous hashing
+/// gives it among `workers` (all of equal capacity), and returns the
+/// worker of each job and the count per worker. Job ids are random, so a
+/// fixed split would be a coin toss.
+async fn wait_placed(
+    server: &TestServer,
+    job_ids: &[String],
+    workers: &[&str],
+) -> (HashMap<String, String>, HashMap<String, i64>) {
+    let mut counts: HashMap<String, i64> = workers.iter().map(|w| ((*w).to_owned(), 0)).collect();
+    let mut placed = HashMap::new();
+    for id in job_ids {
+        let key = AssignmentKey {
+            job_id: id.parse().unwrap(),
+            location: String::new(),
         };
-        self.jobs()
-            .create_job(CreateJobRequest { job: Some(job) })
-            .await
-            .unwrap()
-            .into_inner()
-            .job
-            .unwrap()
-            .id
+        let winner = placement::choose(&key.hash_key(), workers.iter().map(|w| (*w, 100))).unwrap();
+        *counts.get_mut(winner).unwrap() += 1;
+        placed.insert(id.clone(), winner.to_owned());
     }
-
-    async fn workers(&self) -> Vec<monitor_proto::v1::Worker> {
-        WorkerServiceClient::new(self.channel.clone())
-            .list_workers(ListWorkersRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .workers
-    }
-
-    /// Waits until every worker holds exactly the jobs rendezvous hashing
-    /// gives it among `workers` (all of equal capacity), and returns the
-    /// worker of each job and the count per worker. Job ids are random, so a
-    /// fixed split would be a coin toss.
-    async fn wait_placed(
-        &self,
-        job_ids: &[String],
-        workers: &[&str],
-    ) -> (HashMap<String, String>, HashMap<String, i64>) {
-        let mut counts: HashMap<String, i64> = workers.iter().map(|w| ((*w).to_owned(), 0)).collect();
-        let mut placed = HashMap::new();
-        for id in job_ids {
-            let key = AssignmentKey {
-                job_id: id.parse().unwrap(),
-                location: String::new(),
-            };
-            let winner = placement::choose(&key.hash_key(), workers.iter().map(|w| (*w, 100))).unwrap();
-            *counts.get_mut(winner).unwrap() += 1;
-            placed.insert(id.clone(), winner.to_owned());
-        }
-        self.wait_workers(&format!("the placement {counts:?}"), |w| {
-            w.len() == workers.len() && w.iter().all(|w| counts.get(&w.id) == Some(&w.assigned_jobs))
-        })
-        .await;
-        (placed, counts)
-    }
-
-    /// Waits until `ready` holds for the worker list.
-    async fn wait_workers(&self, what: &str, ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool) {
-        self.wait_workers_for(what, Duration::from_secs(20), ready).await;
-    }
-
-    async fn wait_workers_for(
-        &self,
-        what: &str,
-        limit: Duration,
-        ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool,
-    ) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let workers = self.workers().await;
-            if ready(&workers) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}: {workers:#?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    wait_workers(server, &format!("the placement {counts:?}"), |w| {
+        w.len() == workers.len() && w.iter().all(|w| counts.get(&w.id) == Some(&w.assigned_jobs))
+    })
+    .await;
+    (placed, counts)
 }
 
-/// A `monitor-worker probe` process.
-struct WorkerProcess {
-    child: Child,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+/// Waits until `ready` holds for the worker list.
+async fn wait_workers(server: &TestServer, what: &str, ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool) {
+    wait_workers_for(server, what, Duration::from_secs(20), ready).await;
+}
+
+async fn wait_workers_for(
+    server: &TestServer,
+    what: &str,
+    limit: Duration,
+    ready: impl Fn(&[monitor_proto::v1::Worker]) -> bool,
+) {
+    wait_until(what, limit, || async {
+        let workers = workers(server).await;
+        match ready(&workers) {
+            true => Ok(()),
+            false => Err(format!("{workers:#?}")),
+        }
+    })
+    .await;
 }
 
 fn spawn_worker(server: SocketAddr, topic: &str, id: &str, token: &str) -> WorkerProcess {
@@ -205,75 +120,35 @@ fn spawn_worker_with(server: SocketAddr, topic: &str, id: &str, token: &str, ext
     spawn_probe(server, topic, id, token, &flags)
 }
 
-/// A worker with the default blocklist and `flags`.
+/// A worker with the default blocklist and `flags`, logging its own
+/// decisions too.
 fn spawn_probe(server: SocketAddr, topic: &str, id: &str, token: &str, flags: &[&str]) -> WorkerProcess {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join(format!("{id}.log"));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_monitor-worker"))
-        .args([
-            "probe",
+    let (server, brokers) = (format!("http://{server}"), shared_brokers());
+    let args = [
+        &[
             "--server",
-            &format!("http://{server}"),
+            &server,
             "--worker-id",
             id,
             "--token",
             token,
-        ])
-        .args([
             "--kafka-brokers",
-            &brokers(),
+            &brokers,
             "--kafka-topic",
             topic,
             "--topic-partitions",
             "3",
-        ])
-        .args(flags)
-        .env("RUST_LOG", "info,monitor_worker=debug")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    WorkerProcess { child, log, _dir: dir }
-}
-
-impl WorkerProcess {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    async fn terminate(mut self) -> String {
-        let pid = self.child.id().unwrap();
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "worker exited with {status}: {}", self.log());
-        self.log()
-    }
-
-    async fn kill_9(mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
-    }
+        ][..],
+        flags,
+    ]
+    .concat();
+    common::spawn_worker_env("probe", &args, &[("RUST_LOG", "info,monitor_worker=debug")])
 }
 
 /// Every result on `topic`, read by an independent consumer until `expected`
 /// arrived or nothing new came for `idle`.
 fn consume(topic: &str, expected: Option<usize>, idle: Duration) -> Vec<CheckResult> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", format!("test-reader-{}", uuid::Uuid::now_v7().simple()))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
+    let consumer = reader(&shared_brokers());
     consumer.subscribe(&[topic]).unwrap();
     let mut results = Vec::new();
     let mut last = Instant::now();
@@ -315,23 +190,27 @@ fn worker_runs<'a>(results: &[&'a CheckResult]) -> Vec<(&'a str, u64)> {
 async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     let mock = start_mock().await;
     let server = start_server(Duration::from_secs(4)).await;
-    let topic = fresh_topic();
+    let topic = fresh("checks");
     let mut ids = Vec::new();
     for i in 0..20 {
         ids.push(
-            server
-                .create_running(&format!("site-{i}"), format!("http://{}/website_mock", mock.addr))
-                .await,
+            create_running(
+                &server,
+                &format!("site-{i}"),
+                format!("http://{}/website_mock", mock.address),
+            )
+            .await,
         );
     }
     let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
     let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
-    let (placed, _) = server.wait_placed(&ids, &["worker-a", "worker-b"]).await;
+    let (placed, _) = wait_placed(&server, &ids, &["worker-a", "worker-b"]).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
 
     // Status shows the placement and the reported outcome.
     let status = server
-        .jobs()
+        .jobs
+        .clone()
         .get_job_status(GetJobStatusRequest { id: ids[0].clone() })
         .await
         .unwrap()
@@ -343,12 +222,8 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     assert!(status.last_check_time.is_some());
 
     // Stop every job, then let the workers drain and flush.
-    for id in &ids {
-        server.jobs().stop_job(StopJobRequest { id: id.clone() }).await.unwrap();
-    }
-    server
-        .wait_workers("all jobs released", |w| w.iter().all(|w| w.assigned_jobs == 0))
-        .await;
+    server.stop_jobs(&ids).await;
+    wait_workers(&server, "all jobs released", |w| w.iter().all(|w| w.assigned_jobs == 0)).await;
     let stopped_at = chrono::Utc::now().timestamp_millis();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     a.terminate().await;
@@ -393,14 +268,14 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     // The aggregator rolls the same results up: its status counters equal
     // what the mock served, per status code.
     let (stop_aggregator, aggregator_stopped) = tokio::sync::watch::channel(false);
-    let group = format!("e2e-{}", uuid::Uuid::now_v7().simple());
+    let group = fresh("e2e");
     let dlq = format!("{topic}.dlq");
     let args = monitor_worker::aggregate::AggregateArgs::from_flags([
         "aggregate",
         "--database-url",
         &server.db.url,
         "--kafka-brokers",
-        &brokers(),
+        &shared_brokers(),
         "--kafka-topic",
         &topic,
         "--group-id",
@@ -415,27 +290,19 @@ async fn two_workers_share_jobs_and_every_check_reaches_the_topic() {
     .unwrap();
     let aggregator = monitor_worker::aggregate::Aggregator::new(args, server.db.pool()).unwrap();
     let aggregated = tokio::spawn(aggregator.run(aggregator_stopped));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let rolled_up = loop {
-        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
-        use monitor_store::diesel_async::RunQueryDsl;
-        let pool = server.db.pool();
-        let mut conn = pool.get().await.unwrap();
-        let rows: Vec<monitor_store::models::job_metrics::MetricRow> = monitor_store::schema::job_metrics::table
-            .filter(monitor_store::schema::job_metrics::location.eq(""))
-            .select(monitor_store::models::job_metrics::MetricRow::as_select())
-            .load(&mut conn)
-            .await
-            .unwrap();
+    let rolled_up = wait_until("every served request rolled up", Duration::from_secs(60), || async {
         let mut merged = monitor_store::rollup::Rollup::default();
-        for row in &rows {
-            merged.merge(&row.rollup());
+        for row in common::stored_rows(&server.db).await {
+            if row.location.is_empty() {
+                merged.merge(&row.rollup());
+            }
         }
-        if merged.checks as u64 >= served || Instant::now() > deadline {
-            break merged;
+        match merged.checks as u64 >= served {
+            true => Ok(merged),
+            false => Err(format!("{} of {served} rolled up", merged.checks)),
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     stop_aggregator.send(true).unwrap();
     aggregated.await.unwrap().unwrap();
     assert_eq!(
@@ -467,18 +334,21 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
     let mock = start_mock().await;
     let lease = Duration::from_secs(3);
     let server = start_server(lease).await;
-    let topic = fresh_topic();
+    let topic = fresh("checks");
     let mut ids = Vec::new();
     for i in 0..10 {
         ids.push(
-            server
-                .create_running(&format!("job-{i}"), format!("http://{}/website_mock", mock.addr))
-                .await,
+            create_running(
+                &server,
+                &format!("job-{i}"),
+                format!("http://{}/website_mock", mock.address),
+            )
+            .await,
         );
     }
     let a = spawn_worker(server.addr, &topic, "worker-a", WORKER_TOKEN);
     let b = spawn_worker(server.addr, &topic, "worker-b", WORKER_TOKEN);
-    let (_, placed) = server.wait_placed(&ids, &["worker-a", "worker-b"]).await;
+    let (_, placed) = wait_placed(&server, &ids, &["worker-a", "worker-b"]).await;
     // Kill the one holding more, so jobs really move (hashing may give one all 10).
     let ((victim, _), (survivor, survivor_id)) = if placed["worker-a"] >= placed["worker-b"] {
         ((a, "worker-a"), (b, "worker-b"))
@@ -488,11 +358,10 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     victim.kill_9().await;
     let killed_at = Instant::now();
-    server
-        .wait_workers(&format!("{survivor_id} holding all 10 jobs"), |w| {
-            w.len() == 1 && w[0].id == survivor_id && w[0].assigned_jobs == 10
-        })
-        .await;
+    wait_workers(&server, &format!("{survivor_id} holding all 10 jobs"), |w| {
+        w.len() == 1 && w[0].id == survivor_id && w[0].assigned_jobs == 10
+    })
+    .await;
     let moved_after = killed_at.elapsed();
     // The server waits lease + one heartbeat (3 s + 0.75 s) of silence.
     assert!(moved_after >= lease, "moved too early: {moved_after:?}");
@@ -529,37 +398,37 @@ async fn a_killed_workers_jobs_move_after_its_lease_and_never_overlap() {
 async fn stop_and_update_reach_the_worker_within_a_second() {
     let mock = start_mock().await;
     let server = start_server(Duration::from_secs(4)).await;
-    let topic = fresh_topic();
-    let stopped = server
-        .create_running("to-stop", format!("http://{}/status/200", mock.addr))
-        .await;
-    let updated = server
-        .create_running("to-update", format!("http://{}/status/201", mock.addr))
-        .await;
+    let topic = fresh("checks");
+    let stopped = create_running(&server, "to-stop", format!("http://{}/status/200", mock.address)).await;
+    let updated = create_running(&server, "to-update", format!("http://{}/status/201", mock.address)).await;
     let worker = spawn_worker(server.addr, &topic, "worker-u", WORKER_TOKEN);
-    server
-        .wait_workers("the worker with both jobs", |w| w.len() == 1 && w[0].assigned_jobs == 2)
-        .await;
+    wait_workers(&server, "the worker with both jobs", |w| {
+        w.len() == 1 && w[0].assigned_jobs == 2
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
 
     server
-        .jobs()
+        .jobs
+        .clone()
         .stop_job(StopJobRequest { id: stopped.clone() })
         .await
         .unwrap();
     let stop_effective = chrono::Utc::now().timestamp_millis() + 1000;
     let current = server
-        .jobs()
+        .jobs
+        .clone()
         .get_job(monitor_proto::v1::GetJobRequest { id: updated.clone() })
         .await
         .unwrap();
     let mut change = current.into_inner().job.unwrap();
     change.check = Some(Check::Http(HttpCheck {
-        url: format!("http://{}/status/204", mock.addr),
+        url: format!("http://{}/status/204", mock.address),
         ..Default::default()
     }));
     server
-        .jobs()
+        .jobs
+        .clone()
         .update_job(UpdateJobRequest {
             job: Some(change),
             update_mask: Some(pbjson_types::FieldMask {
@@ -603,9 +472,9 @@ async fn stop_and_update_reach_the_worker_within_a_second() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_refused_without_a_retry_storm() {
     let server = start_server(Duration::from_secs(4)).await;
-    let worker = spawn_worker(server.addr, &fresh_topic(), "worker-bad", "not-the-worker-token-000");
+    let worker = spawn_worker(server.addr, &fresh("checks"), "worker-bad", "not-the-worker-token-000");
     tokio::time::sleep(Duration::from_secs(4)).await;
-    assert!(server.workers().await.is_empty(), "a refused worker is not registered");
+    assert!(workers(&server).await.is_empty(), "a refused worker is not registered");
     let log = worker.terminate().await;
     assert!(log.contains("refused this worker's token"), "clear error: {log}");
     let attempts = log.matches("refused this worker's token").count();
@@ -615,43 +484,17 @@ async fn a_wrong_token_is_refused_without_a_retry_storm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_started_before_the_server_connects_when_it_comes_up() {
     // Reserve a port, start the worker against it, then start the server there.
-    let probe_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = probe_listener.local_addr().unwrap();
-    drop(probe_listener);
-    let worker = spawn_worker(addr, &fresh_topic(), "worker-early", WORKER_TOKEN);
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let worker = spawn_worker(addr, &fresh("checks"), "worker-early", WORKER_TOKEN);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(worker.log().contains("control plane unreachable"), "{}", worker.log());
 
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let listener = TcpListener::bind(addr).await.unwrap();
-    let tokens = monitor_server::auth::Tokens::default()
-        .with_worker_tokens("test", &format!("worker-*:{WORKER_TOKEN}"))
-        .unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(monitor_server::server::run(
-        listener,
-        pool,
-        ServerOptions {
-            tokens,
-            ..Default::default()
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let server = Server {
-        addr,
-        channel,
-        _stop: stop,
-        db: Arc::new(db),
-    };
-    server.wait_workers("the early worker", |w| w.len() == 1).await;
+    let server = TestServer::builder()
+        .worker_tokens(&format!("worker-*:{WORKER_TOKEN}"))
+        .listener(TcpListener::bind(addr).await.unwrap())
+        .start()
+        .await;
+    wait_workers(&server, "the early worker", |w| w.len() == 1).await;
     let log = worker.terminate().await;
     assert!(log.contains("reconnecting after backoff"), "{log}");
     assert!(log.contains("connected to the control plane"), "{log}");
@@ -664,12 +507,10 @@ async fn a_restarted_server_learns_the_last_outcomes_at_once() {
     let server = start_server(lease).await;
     // Checks 15 s apart: after a restart, waiting for the next check would
     // leave the job's outcome unknown for up to 15 s.
-    let id = server
-        .create_running_every("every-15s", format!("http://{}/status/200", mock.addr), 15)
-        .await;
-    let worker = spawn_worker(server.addr, &fresh_topic(), "worker-r", WORKER_TOKEN);
-    let last_check = |server: &Server| {
-        let mut jobs = server.jobs();
+    let id = create_running_every(&server, "every-15s", format!("http://{}/status/200", mock.address), 15).await;
+    let worker = spawn_worker(server.addr, &fresh("checks"), "worker-r", WORKER_TOKEN);
+    let last_check = |server: &TestServer| {
+        let mut jobs = server.jobs.clone();
         let id = id.clone();
         async move {
             let status = jobs
@@ -684,41 +525,28 @@ async fn a_restarted_server_learns_the_last_outcomes_at_once() {
                 .map(|t| (t.seconds, t.nanos, status.last_outcome))
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let before = loop {
-        if let Some(seen) = last_check(&server).await {
-            break seen;
-        }
-        assert!(Instant::now() < deadline, "no check reported within 25 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let before = wait_until("a check reported", Duration::from_secs(25), || async {
+        last_check(&server).await.ok_or("no check reported yet".to_owned())
+    })
+    .await;
     assert_eq!(before.2, CheckOutcome::Ok as i32);
 
     // Restart the control plane on the same address and database.
-    let Server { addr, _stop, db, .. } = server;
-    drop(_stop);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let listener = loop {
-        match TcpListener::bind(addr).await {
-            Ok(listener) => break listener,
-            Err(err) => {
-                assert!(Instant::now() < deadline, "cannot listen on {addr} again: {err}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    };
-    let server = serve(db, listener, lease).await;
-    let restarted = Instant::now();
-    let after = loop {
-        if let Some(seen) = last_check(&server).await {
-            break seen;
-        }
-        assert!(
-            restarted.elapsed() < Duration::from_secs(8),
-            "the restarted server still knows no outcome after 8 s"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let addr = server.addr;
+    let db = server.stop();
+    let listener = wait_until(
+        &format!("listening on {addr} again"),
+        Duration::from_secs(10),
+        || async { TcpListener::bind(addr).await.map_err(|err| err.to_string()) },
+    )
+    .await;
+    let server = control_plane(lease).database(db).listener(listener).start().await;
+    let after = wait_until(
+        "the restarted server to know the outcome within 8 s",
+        Duration::from_secs(8),
+        || async { last_check(&server).await.ok_or("no outcome known".to_owned()) },
+    )
+    .await;
     assert_eq!(after, before, "the outcome known before the restart, re-reported");
     worker.terminate().await;
 }
@@ -730,28 +558,24 @@ async fn a_new_server_process_waits_out_the_previous_ones_lease() {
     // reaches the new server.
     let lease = Duration::from_secs(8);
     let first = start_server(lease).await;
-    let topic = fresh_topic();
-    first
-        .create_running("restarted", format!("http://{}/website_mock", mock.addr))
-        .await;
+    let topic = fresh("checks");
+    create_running(&first, "restarted", format!("http://{}/website_mock", mock.address)).await;
     let one = spawn_worker(first.addr, &topic, "worker-1", WORKER_TOKEN);
-    first
-        .wait_workers("worker-1 with the job", |w| w.len() == 1 && w[0].assigned_jobs == 1)
-        .await;
+    wait_workers(&first, "worker-1 with the job", |w| {
+        w.len() == 1 && w[0].assigned_jobs == 1
+    })
+    .await;
 
     // The first server stops and another starts on the same database at
     // another address. worker-1 knows only the first's address, so it runs
     // the job until its lease runs out; worker-2 reaches the new server at
     // once, and the job must not reach it before worker-1 has paused.
-    let Server { _stop, db, .. } = first;
-    drop(_stop);
-    let second = serve(db, TcpListener::bind("127.0.0.1:0").await.unwrap(), lease).await;
+    let second = control_plane(lease).database(first.stop()).start().await;
     let two = spawn_worker(second.addr, &topic, "worker-2", WORKER_TOKEN);
-    second
-        .wait_workers_for("worker-2 with the job", Duration::from_secs(40), |w| {
-            w.len() == 1 && w[0].id == "worker-2" && w[0].assigned_jobs == 1
-        })
-        .await;
+    wait_workers_for(&second, "worker-2 with the job", Duration::from_secs(40), |w| {
+        w.len() == 1 && w[0].id == "worker-2" && w[0].assigned_jobs == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     one.terminate().await;
     two.terminate().await;
@@ -778,88 +602,44 @@ async fn a_new_server_process_waits_out_the_previous_ones_lease() {
     );
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn sample(scrape: &prometheus_parse::Scrape, name: &str) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
-}
-
-async fn scrape(url: &str) -> prometheus_parse::Scrape {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
-    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-        .unwrap_or_else(|err| panic!("not valid exposition ({err}):\n{text}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_metrics_move_and_readiness_follows_the_control_plane() {
     let mock = start_mock().await;
     let server = start_server(Duration::from_secs(4)).await;
-    let topic = fresh_topic();
-    server
-        .create_running("metered", format!("http://{}/website_mock", mock.addr))
-        .await;
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let worker = spawn_worker_with(
-        server.addr,
-        &topic,
-        "worker-m",
-        WORKER_TOKEN,
-        &["--metrics-listen", &listen],
-    );
-    server
-        .wait_workers("the metered worker with its job", |w| {
-            w.len() == 1 && w[0].assigned_jobs == 1
-        })
-        .await;
+    let topic = fresh("checks");
+    create_running(&server, "metered", format!("http://{}/website_mock", mock.address)).await;
+    let worker = spawn_worker(server.addr, &topic, "worker-m", WORKER_TOKEN);
+    wait_workers(&server, "the metered worker with its job", |w| {
+        w.len() == 1 && w[0].assigned_jobs == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let base = format!("http://{listen}");
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    assert_eq!(reqwest::get(format!("{base}/healthz")).await.unwrap().status(), 200);
-    assert_eq!(reqwest::get(format!("{base}/readyz")).await.unwrap().status(), 200);
-    let metrics = scrape(&format!("{base}/metrics")).await;
-    let checks = sample(&metrics, "monitor_probe_checks_total");
+    assert_eq!(worker.get("/healthz").await.unwrap().0, 200);
+    assert_eq!(worker.readyz().await.unwrap().0, 200);
+    let scrape = worker.metrics().await.unwrap();
+    let checks = metrics::sum(&scrape, "monitor_probe_checks_total", &[]);
     assert!(checks >= 2.0, "checks counted: {checks}");
-    assert!(sample(&metrics, "monitor_probe_kafka_delivered_total") >= 1.0);
-    assert_eq!(sample(&metrics, "monitor_probe_assignments"), 1.0);
+    assert!(metrics::sum(&scrape, "monitor_probe_kafka_delivered_total", &[]) >= 1.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_probe_assignments", &[]), 1.0);
     assert!(
-        metrics
+        scrape
             .samples
             .iter()
             .any(|s| s.metric.starts_with("monitor_probe_schedule_lateness_seconds"))
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let later = sample(&scrape(&format!("{base}/metrics")).await, "monitor_probe_checks_total");
+    let later = metrics::sum(&worker.metrics().await.unwrap(), "monitor_probe_checks_total", &[]);
     assert!(later > checks, "the counter moves: {checks} -> {later}");
 
     // Without the control plane the worker is no longer ready.
     drop(server);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if reqwest::get(format!("{base}/readyz")).await.unwrap().status() == 503 {
-            break;
+    wait_until("readyz to turn 503", Duration::from_secs(10), || async {
+        match worker.readyz().await? {
+            (503, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
         }
-        assert!(Instant::now() < deadline, "readyz never turned 503");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     worker.terminate().await;
 }
 
@@ -870,30 +650,24 @@ async fn probe_metrics_move_and_readiness_follows_the_control_plane() {
 async fn a_worker_without_allow_net_reports_a_job_on_loopback_blocked() {
     let mock = start_mock().await;
     let server = start_server(Duration::from_secs(4)).await;
-    let id = server
-        .create_running("loopback", format!("http://{}/status/200", mock.addr))
-        .await;
-    let worker = spawn_probe(server.addr, &fresh_topic(), "worker-default", WORKER_TOKEN, &[]);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let outcome = loop {
+    let id = create_running(&server, "loopback", format!("http://{}/status/200", mock.address)).await;
+    let worker = spawn_probe(server.addr, &fresh("checks"), "worker-default", WORKER_TOKEN, &[]);
+    let outcome = wait_until("a check reported", Duration::from_secs(20), || async {
         let status = server
-            .jobs()
+            .jobs
+            .clone()
             .get_job_status(GetJobStatusRequest { id: id.clone() })
             .await
             .unwrap()
             .into_inner()
             .status
             .unwrap();
-        if status.last_check_time.is_some() {
-            break status.last_outcome;
+        match status.last_check_time {
+            Some(_) => Ok(status.last_outcome),
+            None => Err(format!("none yet; log:\n{}", worker.log())),
         }
-        assert!(
-            Instant::now() < deadline,
-            "no check reported within 20 s: {}",
-            worker.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
     assert_eq!(outcome, CheckOutcome::Blocked as i32);
     assert_eq!(mock.stats().await.total, 0, "no request reached the mock");
     // Killed, not drained: without a broker the drain waits for the flush.

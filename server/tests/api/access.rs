@@ -19,10 +19,11 @@ use monitor_server::{
     },
     server::ServerOptions,
 };
+use monitor_testkit::server::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN, api_tokens};
 use prost::Message as _;
 use tower::ServiceExt as _;
 
-use crate::harness::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN, http_job, with_tokens};
+use crate::harness::http_job;
 
 const WORKER_TOKEN: &str = "worker-token-for-tests-0004";
 
@@ -325,12 +326,12 @@ async fn run_matrix(app: Router, tokens_configured: bool) -> (usize, Vec<String>
 }
 
 fn options_with_worker_tokens() -> ServerOptions {
-    let mut options = with_tokens();
-    options.tokens = options
-        .tokens
-        .with_worker_tokens("tests", &format!("matrix-*:{WORKER_TOKEN}"))
-        .unwrap();
-    options
+    ServerOptions {
+        tokens: api_tokens()
+            .with_worker_tokens("tests", &format!("matrix-*:{WORKER_TOKEN}"))
+            .unwrap(),
+        ..ServerOptions::default()
+    }
 }
 
 /// Runs the whole matrix against a server with `options` and asserts every
@@ -369,7 +370,7 @@ async fn the_matrix_in_dev_mode() {
 /// and changes nothing.
 #[tokio::test]
 async fn the_reported_requests_are_refused_and_change_nothing() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let admin = server.jobs_as(Some(ADMIN_TOKEN));
     let job = admin
         .clone()

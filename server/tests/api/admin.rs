@@ -1,8 +1,9 @@
 //! AdminService: server info and the guarded database reset.
 
 use monitor_proto::v1::{GetServerInfoRequest, JobState, ListJobsRequest, ResetDatabaseRequest};
+use monitor_testkit::server::{ADMIN_TOKEN, TestServer, WRITE_TOKEN};
 
-use crate::harness::{ADMIN_TOKEN, TestServer, WRITE_TOKEN, http_job, violated_fields};
+use crate::harness::{http_job, violated_fields};
 
 #[tokio::test]
 async fn info_counts_jobs_by_state() {
@@ -51,7 +52,7 @@ async fn reset_is_disabled_without_an_admin_token() {
 
 #[tokio::test]
 async fn reset_requires_confirmation_then_deletes_every_job() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let mut jobs = server.jobs_as(Some(WRITE_TOKEN));
     jobs.create_job(monitor_proto::v1::CreateJobRequest {
         job: Some(http_job("a")),

@@ -1,10 +1,9 @@
 //! Thousands of malformed or random requests: the server answers every one
 //! with a 4xx (never a 5xx, never a dropped connection) and keeps serving.
 
+use monitor_testkit::server::TestServer;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Client, Method, StatusCode};
-
-use crate::harness::TestServer;
 
 const PATHS: &[&str] = &[
     "/v1/jobs",

@@ -3,9 +3,8 @@
 
 use std::path::PathBuf;
 
+use monitor_testkit::server::TestServer;
 use serde_json::Value;
-
-use crate::harness::TestServer;
 
 /// grpcurl from `GRPCURL`, the project's `.tools/bin`, or PATH.
 pub fn grpcurl_binary() -> PathBuf {

@@ -3,12 +3,11 @@
 use std::time::Duration;
 
 use monitor_proto::v1::ListJobsRequest;
-use monitor_store::testing::{TestDb, base_url, with_database};
+use monitor_store::testing::{base_url, with_database};
+use monitor_testkit::server::TestServer;
 use tokio_stream::StreamExt as _;
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
-
-use crate::harness::TestServer;
 
 async fn status_of(server: &TestServer, service: &str) -> ServingStatus {
     let response = HealthClient::new(server.channel.clone())
@@ -21,22 +20,13 @@ async fn status_of(server: &TestServer, service: &str) -> ServingStatus {
     ServingStatus::try_from(response.status).unwrap()
 }
 
-/// Polls until `service` reports `want` (the watcher probes every 2 s).
-async fn wait_for(server: &TestServer, service: &str, want: ServingStatus) {
-    for _ in 0..100 {
-        if status_of(server, service).await == want {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{service:?} never became {want:?}");
-}
-
 #[tokio::test]
 async fn health_follows_the_database_down_and_back_up() {
     let server = TestServer::start().await;
-    wait_for(&server, "", ServingStatus::Serving).await;
-    wait_for(&server, "monitor.v1.JobService", ServingStatus::Serving).await;
+    server.wait_health("", ServingStatus::Serving).await;
+    server
+        .wait_health("monitor.v1.JobService", ServingStatus::Serving)
+        .await;
     let ready: serde_json::Value = reqwest::get(server.url("/readyz")).await.unwrap().json().await.unwrap();
     assert_eq!(ready["status"], "ready");
 
@@ -50,8 +40,10 @@ async fn health_follows_the_database_down_and_back_up() {
         .execute(&mut conn)
         .await
         .unwrap();
-    wait_for(&server, "", ServingStatus::NotServing).await;
-    wait_for(&server, "monitor.v1.JobService", ServingStatus::NotServing).await;
+    server.wait_health("", ServingStatus::NotServing).await;
+    server
+        .wait_health("monitor.v1.JobService", ServingStatus::NotServing)
+        .await;
     let err = server
         .jobs
         .clone()
@@ -64,14 +56,13 @@ async fn health_follows_the_database_down_and_back_up() {
         .execute(&mut conn)
         .await
         .unwrap();
-    wait_for(&server, "", ServingStatus::Serving).await;
+    server.wait_health("", ServingStatus::Serving).await;
 }
 
 #[tokio::test]
 async fn unreachable_database_is_not_serving_and_unavailable() {
-    let db = TestDb::new().await;
     let dead = monitor_store::connect("postgres://postgres@127.0.0.1:1/none", 2).unwrap();
-    let server = TestServer::start_with(db, dead).await;
+    let server = TestServer::builder().pool(dead).start().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status_of(&server, "").await, ServingStatus::NotServing);
     let err = server

@@ -12,10 +12,11 @@ use monitor_server::{
 };
 use monitor_store::diesel_async::RunQueryDsl as _;
 use monitor_store::testing::TestDb;
+use monitor_testkit::server::TestServer;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::harness::{TestServer, http_job};
+use crate::harness::http_job;
 
 /// Polls `condition` every 20 ms for up to 10 s.
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {

@@ -5,10 +5,14 @@ use monitor_proto::v1::{
     Job, JobPhase, JobState, ListJobsRequest, StartJobRequest, StatusRange, StopJobRequest, UpdateJobRequest,
     job::Check,
 };
+use monitor_testkit::{
+    jobs::{millis, secs},
+    server::TestServer,
+};
 use pbjson_types::FieldMask;
 use tonic::Code;
 
-use crate::harness::{TestServer, http_job, millis, secs, violated_fields};
+use crate::harness::{http_job, violated_fields};
 
 fn http(job: &mut Job) -> &mut monitor_proto::v1::HttpCheck {
     match job.check.as_mut() {

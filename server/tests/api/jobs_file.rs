@@ -3,8 +3,9 @@
 
 use monitor_proto::v1::{CreateJobRequest, JobState, ListJobsRequest};
 use monitor_server::jobs_file::{self, JobsFileError};
+use monitor_testkit::server::TestServer;
 
-use crate::harness::{TestServer, http_job};
+use crate::harness::http_job;
 
 const TWO_JOBS: &str = r#"{"jobs": [
   {"name": "a", "interval": "10s", "timeout": "5s", "desiredState": "JOB_STATE_RUNNING",

@@ -7,22 +7,17 @@ use std::collections::HashMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use monitor_proto::v1::{MetricPoint, MetricSummary, QueryMetricsRequest, QueryMetricsResponse, ResetDatabaseRequest};
 use monitor_store::{
-    models::{
-        consumer_offsets::{self, PartitionProgress},
-        job_metrics::{self, FlushOutcome},
-    },
+    models::{consumer_offsets, job_metrics},
     rollup::{Rollup, RollupKey},
 };
+use monitor_testkit::server::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::harness::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN, http_job, violated_fields};
-
-const GROUP: &str = "metrics-tests";
-const TOPIC: &str = "monitor.checks";
+use crate::harness::{ROLLUP_GROUP, ROLLUP_TOPIC, http_job, violated_fields, write_rollups};
 
 /// The histogram reports a bucket's middle: within 2.5 % of the true value.
 const PERCENTILE_TOLERANCE: f64 = 0.03;
@@ -84,30 +79,6 @@ fn key(job_id: &str, location: &str, granularity: &str, dt: &str) -> RollupKey {
         granularity: granularity.into(),
         dt: at(dt),
     }
-}
-
-/// Writes rollups the way an aggregator does (one flush, with offsets).
-async fn write(server: &TestServer, rows: &[(RollupKey, Rollup)]) {
-    let mut conn = server.pool.get().await.unwrap();
-    let stored = consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
-        .await
-        .unwrap();
-    let expected = stored.get(&0).copied();
-    let progress = [PartitionProgress {
-        partition: 0,
-        expected,
-        next_offset: expected.unwrap_or(0) + rows.len() as i64,
-    }];
-    let outcome = job_metrics::flush(&mut conn, GROUP, TOPIC, rows, &progress)
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome,
-        FlushOutcome::Committed {
-            rows: rows.len(),
-            statements: 4
-        }
-    );
 }
 
 /// The figures of `checks`, computed directly from them.
@@ -313,7 +284,7 @@ async fn points_and_summary_match_the_checks_over_grpc_and_rest() {
     }
     let other = server.create(http_job("other")).await.id;
     rows.push((key(&other, "", "1m", "2026-11-27T10:01:00Z"), noise.clone()));
-    write(&server, &rows).await;
+    write_rollups(&server.pool, &rows).await;
 
     let response = query(
         &server,
@@ -382,8 +353,8 @@ async fn location_filter_selects_one_location() {
     let us = checks(12, 40, 150.0, 400.0);
     let overall: Vec<Check> = eu.iter().chain(&us).copied().collect();
     let dt = "2026-11-27T10:00:00Z";
-    write(
-        &server,
+    write_rollups(
+        &server.pool,
         &[
             (key(&id, "", "1m", dt), rollup(&overall)),
             (key(&id, "eu-west", "1m", dt), rollup(&eu)),
@@ -435,8 +406,8 @@ async fn aggregates_subset_leaves_the_others_unset() {
     let server = TestServer::start().await;
     let id = server.create(http_job("subset")).await.id;
     let sample = checks(21, 200, 10.0, 900.0);
-    write(
-        &server,
+    write_rollups(
+        &server.pool,
         &[(key(&id, "", "1h", "2026-11-27T10:00:00Z"), rollup(&sample))],
     )
     .await;
@@ -515,7 +486,7 @@ async fn defaults_are_the_last_hour_by_minute() {
         let dt = minute(ago).to_rfc3339();
         rows.push((key(&id, "", "1m", &dt), rollup(&sample)));
     }
-    write(&server, &rows).await;
+    write_rollups(&server.pool, &rows).await;
     let before = Utc::now();
     let response = query(
         &server,
@@ -549,8 +520,8 @@ async fn hour_row_equals_the_sum_of_its_minutes() {
     let second = checks(42, 70, 30.0, 600.0);
     let mut hour = rollup(&first);
     hour.merge(&rollup(&second));
-    write(
-        &server,
+    write_rollups(
+        &server.pool,
         &[
             (key(&id, "", "1m", "2026-11-27T10:01:00Z"), rollup(&first)),
             (key(&id, "", "1m", "2026-11-27T10:02:00Z"), rollup(&second)),
@@ -685,7 +656,7 @@ async fn invalid_queries_are_refused_with_the_field_named() {
 
 #[tokio::test]
 async fn a_read_token_is_enough() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let id = server
         .jobs_as(Some(WRITE_TOKEN))
         .create_job(monitor_proto::v1::CreateJobRequest {
@@ -719,7 +690,7 @@ async fn a_read_token_is_enough() {
 
 #[tokio::test]
 async fn reset_deletes_rollups_and_offsets() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let id = server
         .jobs_as(Some(WRITE_TOKEN))
         .create_job(monitor_proto::v1::CreateJobRequest {
@@ -732,8 +703,8 @@ async fn reset_deletes_rollups_and_offsets() {
         .unwrap()
         .id;
     let sample = rollup(&checks(51, 10, 1.0, 10.0));
-    write(
-        &server,
+    write_rollups(
+        &server.pool,
         &[
             (key(&id, "", "1m", "2026-11-27T10:00:00Z"), sample.clone()),
             (key(&id, "", "1h", "2026-11-27T10:00:00Z"), sample),
@@ -762,7 +733,7 @@ async fn reset_deletes_rollups_and_offsets() {
         .unwrap();
         assert!(rows.is_empty(), "{granularity}: {rows:?}");
     }
-    let offsets = consumer_offsets::stored_offsets(&mut conn, GROUP, TOPIC, &[0])
+    let offsets = consumer_offsets::stored_offsets(&mut conn, ROLLUP_GROUP, ROLLUP_TOPIC, &[0])
         .await
         .unwrap();
     assert!(offsets.is_empty(), "{offsets:?}");

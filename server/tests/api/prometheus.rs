@@ -1,8 +1,9 @@
 //! `/metrics` parses as Prometheus exposition and moves with the traffic.
 
 use monitor_proto::v1::{GetJobRequest, ListJobsRequest};
+use monitor_testkit::{metrics, server::TestServer};
 
-use crate::harness::{TestServer, http_job};
+use crate::harness::http_job;
 
 async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
     let response = reqwest::get(server.url("/metrics")).await.unwrap();
@@ -12,23 +13,7 @@ async fn scrape(server: &TestServer) -> prometheus_parse::Scrape {
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
-    let text = response.text().await.unwrap();
-    let lines = text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines).unwrap_or_else(|err| panic!("not valid exposition ({err}):\n{text}"))
-}
-
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => 0.0,
-        })
-        .sum()
+    metrics::parse(&response.text().await.unwrap())
 }
 
 #[tokio::test]
@@ -54,14 +39,14 @@ async fn metrics_parse_and_count_requests_and_jobs() {
         ("route", "/monitor.v1.JobService/GetJob"),
         ("code", "0"),
     ];
-    assert_eq!(value(&scrape, "monitor_requests_total", &get_ok), 3.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_requests_total", &get_ok), 3.0);
     let get_missing = [
         ("protocol", "grpc"),
         ("route", "/monitor.v1.JobService/GetJob"),
         ("code", "5"),
     ];
     assert_eq!(
-        value(&scrape, "monitor_requests_total", &get_missing),
+        metrics::sum(&scrape, "monitor_requests_total", &get_missing),
         1.0,
         "NOT_FOUND counted by its gRPC code"
     );
@@ -72,15 +57,15 @@ async fn metrics_parse_and_count_requests_and_jobs() {
         .filter(|s| s.metric == "monitor_requests_total")
         .collect();
     assert_eq!(
-        value(&scrape, "monitor_requests_total", &rest),
+        metrics::sum(&scrape, "monitor_requests_total", &rest),
         1.0,
         "REST routes are labelled by their pattern: {rest_samples:?}"
     );
     let unmatched = [("protocol", "http"), ("route", "unmatched"), ("code", "404")];
-    assert_eq!(value(&scrape, "monitor_requests_total", &unmatched), 1.0);
-    assert_eq!(value(&scrape, "monitor_jobs", &[("state", "stopped")]), 1.0);
-    assert_eq!(value(&scrape, "monitor_jobs", &[("state", "running")]), 0.0);
-    assert_eq!(value(&scrape, "monitor_connected_workers", &[]), 0.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_requests_total", &unmatched), 1.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_jobs", &[("state", "stopped")]), 1.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_jobs", &[("state", "running")]), 0.0);
+    assert_eq!(metrics::sum(&scrape, "monitor_connected_workers", &[]), 0.0);
     assert!(
         scrape
             .samples
@@ -93,12 +78,12 @@ async fn metrics_parse_and_count_requests_and_jobs() {
         jobs.get_job(GetJobRequest { id: job.id.clone() }).await.unwrap();
     }
     let again = crate::prometheus::scrape(&server).await;
-    assert_eq!(value(&again, "monitor_requests_total", &get_ok), 6.0);
+    assert_eq!(metrics::sum(&again, "monitor_requests_total", &get_ok), 6.0);
 }
 
 #[tokio::test]
 async fn metrics_stay_open_when_tokens_are_configured() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let response = reqwest::get(server.url("/metrics")).await.unwrap();
     assert_eq!(response.status(), 200, "scrapers need no API token");
 }

@@ -1,10 +1,9 @@
 //! The REST gateway and the legacy routes through a real HTTP client:
 //! every route, positive and negative, and the auth cases per route class.
 
+use monitor_testkit::server::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-
-use crate::harness::{ADMIN_TOKEN, READ_TOKEN, TestServer, WRITE_TOKEN};
 
 fn job_json(name: &str) -> Value {
     json!({"name": name, "interval": "30s", "timeout": "5s", "labels": {"team": "web"},
@@ -347,7 +346,7 @@ async fn info_openapi_and_legacy_routes() {
 
 #[tokio::test]
 async fn db_init_resets_with_an_admin_token() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     create(&server, "a", Some(WRITE_TOKEN)).await;
     let (status, body) = send(&server, Method::POST, "/db/init", Some(WRITE_TOKEN), None).await;
     assert_error(status, &body, StatusCode::FORBIDDEN, 7, "admin");
@@ -377,7 +376,7 @@ async fn db_init_resets_with_an_admin_token() {
 /// Each route class against each credential: none, unknown, too weak, enough.
 #[tokio::test]
 async fn auth_matrix_on_every_route_class() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let job = create(&server, "guarded", Some(WRITE_TOKEN)).await;
     let id = job["id"].as_str().unwrap().to_owned();
     let read_routes = [
@@ -481,7 +480,7 @@ async fn auth_matrix_on_grpc() {
     use monitor_proto::v1::{CreateJobRequest, GetServerInfoRequest, ListJobsRequest, ResetDatabaseRequest};
     use tonic::Code;
 
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let err = server
         .jobs_as(None)
         .list_jobs(ListJobsRequest::default())
@@ -532,13 +531,11 @@ async fn auth_matrix_on_grpc() {
 
 #[tokio::test]
 async fn cors_preflight_and_exposed_headers() {
-    let db = monitor_store::testing::TestDb::new().await;
-    let pool = db.pool();
     let options = monitor_server::server::ServerOptions {
         cors_allowed_origins: vec!["http://ui.example:3000".parse().unwrap()],
         ..Default::default()
     };
-    let server = TestServer::start_with_options(db, pool, options).await;
+    let server = TestServer::builder().options(options).start().await;
     let client = Client::new();
     let preflight = client
         .request(Method::OPTIONS, server.url("/monitor.v1.JobService/ListJobs"))

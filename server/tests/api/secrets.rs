@@ -16,11 +16,12 @@ use monitor_proto::{
 };
 use monitor_server::jobs_file;
 use monitor_store::models::job;
+use monitor_testkit::{jobs::secs, server::TestServer};
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::harness::{TestServer, secs, violated_fields};
+use crate::harness::violated_fields;
 
 /// Every secret below contains this, so an answer can be searched for it.
 const SECRET: &str = "s3cret";

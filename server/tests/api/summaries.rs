@@ -5,20 +5,14 @@
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use monitor_proto::v1::{JobPhase, JobState, ListJobSummariesRequest, StartJobRequest};
 use monitor_server::{server::ServerOptions, ui::UiSource};
-use monitor_store::{
-    models::{
-        consumer_offsets::PartitionProgress,
-        job_metrics::{self, FlushOutcome},
-    },
-    rollup::{Rollup, RollupKey},
-    testing::TestDb,
-};
+use monitor_store::rollup::{Rollup, RollupKey};
+use monitor_testkit::server::{READ_TOKEN, TestServer};
 use reqwest::{Client, StatusCode, header};
 use serde_json::Value;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::harness::{READ_TOKEN, TestServer, http_job, with_tokens};
+use crate::harness::{http_job, write_rollups};
 
 /// A rollup of `passed` passing checks answering in `rt_ms` and `failed`
 /// timeouts (which measure no response time).
@@ -42,25 +36,6 @@ fn key(job_id: &str, location: &str, granularity: &str, dt: DateTime<Utc>) -> Ro
     }
 }
 
-async fn write(server: &TestServer, rows: &[(RollupKey, Rollup)]) {
-    let mut conn = server.pool.get().await.unwrap();
-    let progress = [PartitionProgress {
-        partition: 0,
-        expected: None,
-        next_offset: rows.len() as i64,
-    }];
-    let outcome = job_metrics::flush(&mut conn, "summaries-tests", "monitor.checks", rows, &progress)
-        .await
-        .unwrap();
-    assert_eq!(
-        outcome,
-        FlushOutcome::Committed {
-            rows: rows.len(),
-            statements: 4
-        }
-    );
-}
-
 #[tokio::test]
 async fn summaries_carry_status_and_the_last_day_and_hour_of_rollups() {
     let server = TestServer::start().await;
@@ -76,8 +51,8 @@ async fn summaries_carry_status_and_the_last_day_and_hour_of_rollups() {
 
     let minute = Utc::now().duration_trunc(TimeDelta::minutes(1)).unwrap();
     let ago = |minutes: i64| minute - TimeDelta::minutes(minutes);
-    write(
-        &server,
+    write_rollups(
+        &server.pool,
         &[
             // In the last hour: counted, and in the sparkline.
             (key(&busy.id, "", "1m", ago(30)), rollup(9, 1, 100.0)),
@@ -260,7 +235,7 @@ async fn bad_summary_requests_name_what_is_wrong() {
 
 #[tokio::test]
 async fn summaries_need_a_read_token_when_tokens_are_on() {
-    let server = TestServer::start_with_tokens().await;
+    let server = TestServer::builder().api_tokens().start().await;
     let client = Client::new();
     let url = server.url("/v1/job-summaries");
     assert_eq!(
@@ -359,13 +334,11 @@ async fn ui_dir_serves_the_dashboard_from_disk() {
     std::fs::write(dir.join("index.html"), "<p>from disk</p><script src=app.js></script>").unwrap();
     assert_eq!(UiSource::Directory(dir.clone()).check(), Ok(()));
 
-    let db = TestDb::new().await;
-    let pool = db.pool();
     let options = ServerOptions {
         ui: UiSource::Directory(dir.clone()),
-        ..with_tokens()
+        ..ServerOptions::default()
     };
-    let server = TestServer::start_with_options(db, pool, options).await;
+    let server = TestServer::builder().api_tokens().options(options).start().await;
     let client = Client::new();
     let page = client.get(server.url("/ui/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);

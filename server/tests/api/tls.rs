@@ -2,13 +2,17 @@
 //! localhost): native gRPC with grpcurl and tonic, grpc-web, REST and the
 //! dashboard over https, and nothing in plaintext.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use monitor_proto::v1::ListJobsRequest;
+use monitor_testkit::{
+    server::{TestCertificate, TestServer},
+    wait_until,
+};
 
 use crate::{
     grpcurl::{call, grpcurl},
-    harness::{TestCertificate, TestServer, http_job},
+    harness::http_job,
 };
 
 /// An HTTPS client trusting `ca` (PEM) and nothing else.
@@ -25,19 +29,18 @@ fn https_client(ca: Option<&str>) -> reqwest::Client {
 #[tokio::test]
 async fn grpcurl_trusting_the_ca_calls_health_and_job_service_over_tls() {
     let certificate = TestCertificate::new();
-    let server = TestServer::start_tls(&certificate).await;
+    let server = TestServer::builder().tls(&certificate).start().await;
     let created = server.create(http_job("over-tls")).await;
 
     // Health turns SERVING once the database probe has answered.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    wait_until("grpcurl to see health SERVING", Duration::from_secs(30), || async {
         let health = call(&server, "grpc.health.v1.Health/Check", "{}").await;
-        if health["status"] == "SERVING" {
-            break;
+        match health["status"] == "SERVING" {
+            true => Ok(()),
+            false => Err(format!("health {health}")),
         }
-        assert!(Instant::now() < deadline, "health stayed {health}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     let list = call(&server, "monitor.v1.JobService/ListJobs", "{}").await;
     assert_eq!(list["jobs"][0]["id"], created.id, "{list}");
     let list = grpcurl(&server, &["list"]).await;
@@ -74,7 +77,7 @@ async fn grpcurl_trusting_the_ca_calls_health_and_job_service_over_tls() {
 #[tokio::test]
 async fn rest_grpc_web_and_the_dashboard_answer_over_https_only() {
     let certificate = TestCertificate::new();
-    let server = TestServer::start_tls(&certificate).await;
+    let server = TestServer::builder().tls(&certificate).start().await;
     let created = server.create(http_job("rest-over-tls")).await;
     let client = https_client(Some(&certificate.cert_pem));
 

@@ -9,25 +9,22 @@ use monitor_proto::v1::{
     AssignmentRef, ConnectRequest, ConnectResponse, StartJobRequest, WorkerHello, connect_request, connect_response,
     worker_service_client::WorkerServiceClient,
 };
-use monitor_server::{fleet::RegistryConfig, server::ServerOptions};
-use monitor_store::testing::TestDb;
+use monitor_server::fleet::RegistryConfig;
+use monitor_testkit::server::{ADMIN_TOKEN, Bearer, READ_TOKEN, TestServer, TestServerBuilder};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
 
-use crate::harness::{ADMIN_TOKEN, Bearer, READ_TOKEN, TestServer, http_job, with_tokens};
+use crate::harness::http_job;
 
 const PROBE_TOKEN: &str = "probe-token-for-tests-0005";
 
 /// Tokens of every role, and a worker token for the ids `probe-a*`.
-fn options(workers: RegistryConfig) -> ServerOptions {
-    let mut options = with_tokens();
-    options.tokens = options
-        .tokens
-        .with_worker_tokens("tests", &format!("probe-a*:{PROBE_TOKEN}"))
-        .unwrap();
-    options.workers = workers;
-    options
+fn control_plane(workers: RegistryConfig) -> TestServerBuilder {
+    TestServer::builder()
+        .api_tokens()
+        .worker_tokens(&format!("probe-a*:{PROBE_TOKEN}"))
+        .registry(workers)
 }
 
 fn quick_registry() -> RegistryConfig {
@@ -39,9 +36,7 @@ fn quick_registry() -> RegistryConfig {
 }
 
 async fn start(workers: RegistryConfig) -> TestServer {
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    TestServer::start_with_options(db, pool, options(workers)).await
+    control_plane(workers).start().await
 }
 
 fn hello(worker_id: &str) -> WorkerHello {
@@ -226,21 +221,20 @@ async fn a_claim_at_an_invented_epoch_is_fenced_and_assignment_goes_on() {
 
 #[tokio::test]
 async fn epochs_keep_rising_across_a_restart() {
-    // Both processes use `db`; each TestServer gets a spare database to own.
-    let db = TestDb::new().await;
-    let pool = db.pool();
-    let first = TestServer::start_with_options(TestDb::new().await, pool, options(quick_registry())).await;
+    // Both processes use the first one's database.
+    let first = start(quick_registry()).await;
     let job_id = running_job(&first, "restarted").await;
     let mut stream = connect(&first, Some(PROBE_TOKEN), hello("probe-a1")).await.unwrap();
     let before = next_assign(&mut stream).await.epoch;
     drop(stream);
+    let db = first.db.clone();
     first.shutdown().await;
 
     // A new process on the same database: the claim of the old epoch is
     // adopted (it was issued), and an assignment that moves gets an epoch
     // above everything the first process reserved.
     // A process of its own has a pool of its own.
-    let second = TestServer::start_with_options(TestDb::new().await, db.pool(), options(quick_registry())).await;
+    let second = control_plane(quick_registry()).database(db).start().await;
     let mut reclaim = hello("probe-a1");
     reclaim.held = vec![AssignmentRef {
         job_id: job_id.clone(),
@@ -263,7 +257,6 @@ async fn epochs_keep_rising_across_a_restart() {
         "above the first process's block (1..=10000): {}",
         moved.epoch
     );
-    drop(db);
 }
 
 #[tokio::test]

@@ -1,0 +1,125 @@
+//! The mock website in-process on port 0, one per test, so tests run in
+//! parallel without sharing counters or sequences: the same `run` the
+//! `monitor-mock` binary serves with, configured by the binary's flags.
+
+use std::{net::SocketAddr, time::Duration};
+
+use clap::Parser as _;
+use monitor_mock::{Config, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// A running mock; stops when dropped.
+pub struct MockServer {
+    /// The plain-HTTP listener.
+    pub address: SocketAddr,
+    /// The HTTPS listener, when started with one.
+    pub tls_address: Option<SocketAddr>,
+    /// Fires the shutdown future given to `run`.
+    stop: Option<oneshot::Sender<()>>,
+    /// The task running `run`; it ends when the mock has drained.
+    task: Option<JoinHandle<()>>,
+    /// A client for the test's own requests ([`crate::http_client`]).
+    pub client: reqwest::Client,
+}
+
+/// Parses mock flags as the binary would (defaults included).
+pub fn mock_config(args: &[&str]) -> MockConfig {
+    Config::try_parse_from(std::iter::once("monitor-mock").chain(args.iter().copied()))
+        .expect("test flags parse")
+        .mock
+}
+
+/// A certificate for localhost and 127.0.0.1 valid from `not_before_days`
+/// to `not_after_days` from now (negative: in the past).
+pub fn tls_config(not_before_days: i64, not_after_days: i64) -> TlsConfig {
+    TlsConfig {
+        tls_not_before_days: not_before_days,
+        tls_not_after_days: not_after_days,
+        tls_san: vec!["localhost".into(), "127.0.0.1".into()],
+        tls_cert_out: None,
+    }
+}
+
+impl MockServer {
+    /// A plain-HTTP mock configured by `args` (flags of the binary).
+    pub async fn start(args: &[&str]) -> MockServer {
+        MockServer::serve(args, None).await
+    }
+
+    /// A mock with an HTTPS listener too, serving a certificate generated
+    /// from `tls`; returns the certificate for clients to trust.
+    pub async fn start_with_tls(args: &[&str], tls: &TlsConfig) -> (MockServer, SelfSignedCertificate) {
+        let certificate = SelfSignedCertificate::generate(tls).expect("a certificate generates");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding the TLS port");
+        let tls = TlsListener::new(listener, &certificate).expect("a TLS listener");
+        (MockServer::serve(args, Some(tls)).await, certificate)
+    }
+
+    async fn serve(args: &[&str], tls: Option<TlsListener>) -> MockServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
+        let address = listener.local_addr().expect("a bound socket has an address");
+        let tls_address = tls.as_ref().map(|tls| tls.local_addr().expect("the TLS address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(monitor_mock::run_with_tls(listener, tls, mock_config(args), async {
+            let _ = stopped.await;
+        }));
+        MockServer {
+            address,
+            tls_address,
+            stop: Some(stop),
+            task: Some(task),
+            client: crate::http_client(),
+        }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.address)
+    }
+
+    pub fn https_url(&self, path_and_query: &str) -> String {
+        format!(
+            "https://{}{path_and_query}",
+            self.tls_address.expect("started with TLS")
+        )
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path_and_query))
+            .send()
+            .await
+            .expect("the mock answers")
+    }
+
+    /// What the mock has served so far (`/__stats`).
+    pub async fn stats(&self) -> StatsSnapshot {
+        let response = self.get("/__stats").await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("stats are JSON")
+    }
+
+    /// Begins shutdown and returns the task that ends when the mock has.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().expect("shutdown begins once")
+    }
+
+    /// Shuts down and waits until `run` returns.
+    pub async fn shutdown(mut self) {
+        let task = self.begin_shutdown();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the mock stops")
+            .expect("the mock task does not panic");
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
