@@ -1,6 +1,6 @@
 //! Probe workers end to end: the real server (in-process, over a fresh
-//! database), real `monitor-worker probe` processes, the real broker (tansu
-//! or Kafka at KAFKA_BROKERS, a fresh topic per test) and the real mock.
+//! database), real `monitor-worker probe` processes, the real broker (Apache
+//! Kafka at KAFKA_BROKERS, a fresh topic per test) and the real mock.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
