@@ -6,7 +6,7 @@
 use std::{collections::HashMap, time::Instant};
 
 use chrono::{DateTime, Utc};
-use monitor_core::labels::{MAX_LABEL_VALUE_CHARS, MAX_WORKER_LABELS as MAX_LABELS, is_label_key, is_label_value};
+use monitor_core::labels::{MAX_LABEL_VALUE_CHARS, MAX_WORKER_LABELS, is_label_key, is_label_value};
 use monitor_proto::v1::{AssignmentRef, Revoke, Welcome, WorkerHello, connect_response};
 
 use super::{
@@ -200,10 +200,10 @@ pub(super) fn validate_hello(hello: &WorkerHello) -> Result<(), ApiError> {
             format!("must be at most {MAX_VERSION_CHARS} printable characters"),
         ));
     }
-    if hello.labels.len() > MAX_LABELS {
+    if hello.labels.len() > MAX_WORKER_LABELS {
         violations.push(FieldViolation::new(
             "hello.labels",
-            format!("at most {MAX_LABELS} labels (got {})", hello.labels.len()),
+            format!("at most {MAX_WORKER_LABELS} labels (got {})", hello.labels.len()),
         ));
     } else {
         for (key, value) in &hello.labels {
@@ -531,8 +531,8 @@ mod tests {
         full.capacity = MAX_CAPACITY;
         full.version = "v".repeat(MAX_VERSION_CHARS);
         full.labels
-            .extend((1..MAX_LABELS).map(|i| (format!("k{i}"), "v".repeat(256))));
-        assert_eq!(full.labels.len(), MAX_LABELS);
+            .extend((1..MAX_WORKER_LABELS).map(|i| (format!("k{i}"), "v".repeat(256))));
+        assert_eq!(full.labels.len(), MAX_WORKER_LABELS);
         assert_eq!(validate_hello(&full), Ok(()));
     }
 
