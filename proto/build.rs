@@ -13,6 +13,8 @@ const PROTOS: &[&str] = &[
     "monitor/v1/admin_service.proto",
     "monitor/v1/check_result.proto",
     "monitor/v1/worker_service.proto",
+    "monitor/v1/alert.proto",
+    "monitor/v1/alert_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

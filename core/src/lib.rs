@@ -8,9 +8,12 @@
 //! - [`labels`]: what a label key may be and how long a value, for job
 //!   labels and locations (server) and worker labels (worker flag and the
 //!   server's hello check).
+//! - [`recurrence`]: weekly windows in a time zone (recurring maintenance
+//!   silences), checked by the server and asked by the alert evaluator.
 //! - [`process`]: start-up and shutdown every binary does the same way:
 //!   `.env`, `--log-format` and tracing, SIGINT/SIGTERM.
 
 pub mod granularity;
 pub mod labels;
+pub mod recurrence;
 pub mod process;

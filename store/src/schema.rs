@@ -1,6 +1,40 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    alert_rules (id) {
+        id -> Uuid,
+        name -> Text,
+        job_ids -> Array<Nullable<Uuid>>,
+        label_selector -> Jsonb,
+        failure_threshold -> Int4,
+        success_threshold -> Int4,
+        min_failing_locations -> Int4,
+        min_failing_percent -> Int4,
+        no_data -> Bool,
+        severity -> Text,
+        channel_ids -> Array<Nullable<Uuid>>,
+        repeat_interval_ms -> Int8,
+        notify_on_resolve -> Bool,
+        flap_threshold -> Int4,
+        flap_window_ms -> Int8,
+        enabled -> Bool,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    alert_state (rule_id, job_id) {
+        rule_id -> Uuid,
+        job_id -> Uuid,
+        partition -> Int4,
+        state -> Jsonb,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     assignment_lease (singleton) {
         singleton -> Bool,
         held_until -> Timestamptz,
@@ -15,6 +49,41 @@ diesel::table! {
         topic -> Text,
         partition -> Int4,
         next_offset -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    incident_events (id) {
+        id -> Int8,
+        incident_id -> Uuid,
+        at -> Timestamptz,
+        kind -> Text,
+        location -> Text,
+        detail -> Text,
+        actor -> Text,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Uuid,
+        rule_id -> Nullable<Uuid>,
+        rule_name -> Text,
+        job_id -> Uuid,
+        job_name -> Text,
+        severity -> Text,
+        cause -> Text,
+        opened_at -> Timestamptz,
+        acknowledged_at -> Nullable<Timestamptz>,
+        acknowledged_by -> Nullable<Text>,
+        resolved_at -> Nullable<Timestamptz>,
+        resolved_by -> Nullable<Text>,
+        failing_locations -> Array<Nullable<Text>>,
+        first_failure -> Nullable<Jsonb>,
+        detected_check_end -> Nullable<Timestamptz>,
+        silenced -> Bool,
+        flapping -> Bool,
         updated_at -> Timestamptz,
     }
 }
@@ -56,4 +125,48 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(assignment_lease, consumer_offsets, job_metrics, jobs,);
+diesel::table! {
+    notification_outbox (id) {
+        id -> Int8,
+        dedup_key -> Text,
+        incident_id -> Uuid,
+        event -> Text,
+        channel_ids -> Array<Nullable<Uuid>>,
+        created_at -> Timestamptz,
+        due_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    silences (id) {
+        id -> Uuid,
+        job_ids -> Array<Nullable<Uuid>>,
+        label_selector -> Jsonb,
+        starts_at -> Timestamptz,
+        ends_at -> Timestamptz,
+        recurrence -> Nullable<Jsonb>,
+        comment -> Text,
+        created_by -> Text,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(alert_state -> alert_rules (rule_id));
+diesel::joinable!(incident_events -> incidents (incident_id));
+diesel::joinable!(incidents -> alert_rules (rule_id));
+diesel::joinable!(notification_outbox -> incidents (incident_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    alert_rules,
+    alert_state,
+    assignment_lease,
+    consumer_offsets,
+    incident_events,
+    incidents,
+    job_metrics,
+    jobs,
+    notification_outbox,
+    silences,
+);

@@ -1,6 +1,9 @@
 //! One module per table: its row types and the queries over it.
 
+pub mod alert_rule;
 pub mod assignment_lease;
 pub mod consumer_offsets;
+pub mod incident;
 pub mod job;
 pub mod job_metrics;
+pub mod silence;
