@@ -14,6 +14,7 @@
 //! buckets, label keys, `.env`, logging and signals, used by `main.rs`) and
 //! `monitor-proto` (`SCHEMA_VERSION`, protobuf `Duration` conversions).
 pub mod aggregate;
+pub mod alert;
 pub mod check;
 pub mod kafka;
 pub mod probe;
