@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use monitor_core::process::{self, LogFormat, LogOutput};
 use monitor_worker::{
     aggregate::{self, AggregateArgs},
+    alert::{self, AlertArgs},
     probe::{self, ProbeArgs},
 };
 use tokio::sync::watch;
@@ -25,6 +26,9 @@ enum Role {
     Probe(ProbeArgs),
     /// Roll check results up from Kafka into PostgreSQL (exactly once).
     Aggregate(AggregateArgs),
+    /// Evaluate alert rules on the results from Kafka: incidents, their
+    /// timeline and notification intents in PostgreSQL (exactly once).
+    Alert(AlertArgs),
 }
 
 /// Flips to true on SIGINT or SIGTERM.
@@ -46,5 +50,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.role {
         Role::Probe(args) => probe::run(args, shutdown_signal()).await,
         Role::Aggregate(args) => aggregate::run(args.finish(), shutdown_signal()).await,
+        Role::Alert(args) => alert::run(args, shutdown_signal()).await,
     }
 }

@@ -186,6 +186,76 @@ impl AggregatorMetrics {
     }
 }
 
+/// Metrics of the alert role.
+#[derive(Clone)]
+pub struct AlertMetrics {
+    pub consumed: Counter,
+    pub skipped_duplicates: Counter,
+    /// Undecodable messages skipped (the aggregators dead-letter them).
+    pub skipped_poison: Counter,
+    pub flushes: Counter,
+    pub fenced: Counter,
+    /// Flushes not written after their retries (their partitions re-read).
+    pub failed_flushes: Counter,
+    pub incidents_opened: Counter,
+    pub incidents_resolved: Counter,
+    pub notifications: Counter,
+    pub flush_duration: Histogram,
+    /// Per owned partition: messages on the broker not yet evaluated and
+    /// committed; absent while unknown.
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
+}
+
+impl Default for AlertMetrics {
+    /// Unregistered metrics: they count, but no /metrics shows them.
+    fn default() -> Self {
+        AlertMetrics {
+            consumed: Counter::default(),
+            skipped_duplicates: Counter::default(),
+            skipped_poison: Counter::default(),
+            flushes: Counter::default(),
+            fenced: Counter::default(),
+            failed_flushes: Counter::default(),
+            incidents_opened: Counter::default(),
+            incidents_resolved: Counter::default(),
+            notifications: Counter::default(),
+            flush_duration: seconds_buckets(),
+            consumer_lag: Family::default(),
+        }
+    }
+}
+
+impl AlertMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = AlertMetrics::default();
+        let counters = [
+            ("alert_consumed", "Results evaluated", &metrics.consumed),
+            ("alert_skipped_duplicates", "Messages already evaluated (replays)", &metrics.skipped_duplicates),
+            ("alert_skipped_poison", "Undecodable messages skipped", &metrics.skipped_poison),
+            ("alert_flushes", "Committed flushes", &metrics.flushes),
+            ("alert_fenced_flushes", "Flushes refused because another member moved a partition", &metrics.fenced),
+            ("alert_failed_flushes", "Flushes not written after retries", &metrics.failed_flushes),
+            ("alert_incidents_opened", "Incidents opened (committed)", &metrics.incidents_opened),
+            ("alert_incidents_resolved", "Incidents resolved (committed)", &metrics.incidents_resolved),
+            ("alert_notifications", "Notification intents written (committed)", &metrics.notifications),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        registry.register(
+            "alert_flush_duration_seconds",
+            "Time to write one flush",
+            metrics.flush_duration.clone(),
+        );
+        registry.register(
+            "alert_consumer_lag",
+            "Messages of an owned partition not yet evaluated and committed",
+            metrics.consumer_lag.clone(),
+        );
+        metrics
+    }
+}
+
 /// Whether the role is ready, as `/readyz` reports it: ready while every
 /// registered [`Dependency`] is up.
 #[derive(Clone, Debug, Default)]
@@ -257,6 +327,60 @@ where
         let up = tokio::time::timeout(timeout, check()).await.unwrap_or(false);
         dependency.set(up);
         tokio::time::sleep(every).await;
+    }
+}
+
+/// How often, and how patiently, `/readyz` asks the database.
+const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The telemetry of a role that consumes the results topic into
+/// PostgreSQL (aggregate, alert): ready while the database answers and a
+/// broker does (both clients retry by themselves; readiness only reports),
+/// and the telemetry port when one is configured.
+pub struct StoreConsumerTelemetry {
+    /// The database and broker watches and the telemetry server.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl StoreConsumerTelemetry {
+    pub fn spawn(
+        pool: &monitor_store::DbPool,
+        kafka: &crate::kafka::KafkaArgs,
+        listen: Option<SocketAddr>,
+        registry: Registry,
+        shutdown: &tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let ready = Readiness::default();
+        let database = {
+            let (pool, dependency) = (pool.clone(), ready.dependency("database unreachable"));
+            tokio::spawn(watch(dependency, DATABASE_CHECK_EVERY, DATABASE_CHECK_TIMEOUT, move || {
+                let pool = pool.clone();
+                async move { monitor_store::pool::ping(&pool).await.is_ok() }
+            }))
+        };
+        let broker = crate::kafka::BrokerCheck::spawn_watch(kafka, ready.dependency("broker unreachable"))?;
+        let mut tasks = vec![database, broker];
+        if let Some(address) = listen {
+            let mut stop = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                let served = serve(address, registry, ready, async move {
+                    let _ = stop.wait_for(|done| *done).await;
+                })
+                .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "the telemetry port failed");
+                }
+            }));
+        }
+        Ok(StoreConsumerTelemetry { tasks })
+    }
+
+    /// Stops the watches and the telemetry server.
+    pub fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+        }
     }
 }
 

@@ -328,3 +328,13 @@ pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<
         .load(conn)
         .await?)
 }
+
+/// Every job (the alert evaluator's view: names, labels, locations,
+/// intervals and desired states).
+pub async fn load_all(conn: &mut AsyncPgConnection) -> Result<Vec<JobRow>, StoreError> {
+    Ok(jobs::table
+        .order(jobs::id)
+        .select(JobRow::as_select())
+        .load(conn)
+        .await?)
+}

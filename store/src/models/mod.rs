@@ -1,6 +1,7 @@
 //! One module per table: its row types and the queries over it.
 
 pub mod alert_rule;
+pub mod alert_state;
 pub mod assignment_lease;
 pub mod consumer_offsets;
 pub mod incident;

@@ -44,9 +44,8 @@ pub use monitor_core::granularity::Granularity;
 
 use self::{flush::InFlight, pending::Pending, retention::retention_loop};
 use crate::{
-    kafka::BrokerCheck,
     stream::{Admission, DeadLetters, FencedConsumer, decode},
-    telemetry::{AggregatorMetrics, Readiness},
+    telemetry::{AggregatorMetrics, StoreConsumerTelemetry},
 };
 
 /// What woke the consuming loop.
@@ -92,6 +91,7 @@ impl Aggregator {
             &args.kafka.kafka_topic,
             &args.group_id,
             args.session_timeout_ms,
+            false,
             pool.clone(),
             stats.consumer_lag.clone(),
         )?;
@@ -236,10 +236,6 @@ impl Aggregator {
     }
 }
 
-/// How often, and how patiently, `/readyz` asks the database.
-const DATABASE_CHECK_EVERY: Duration = Duration::from_secs(2);
-const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// Runs the aggregate role until `shutdown`.
 pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let pool = monitor_store::connect(args.database_url.expose(), 4)?;
@@ -250,35 +246,10 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
     ));
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
     let metrics = AggregatorMetrics::register(&mut registry);
-    // Ready while the database answers and a broker does (both clients
-    // retry by themselves; readiness only reports).
-    let ready = Readiness::default();
-    let database = {
-        let (pool, dependency) = (pool.clone(), ready.dependency("database unreachable"));
-        tokio::spawn(crate::telemetry::watch(
-            dependency,
-            DATABASE_CHECK_EVERY,
-            DATABASE_CHECK_TIMEOUT,
-            move || {
-                let pool = pool.clone();
-                async move { monitor_store::pool::ping(&pool).await.is_ok() }
-            },
-        ))
-    };
-    let broker = BrokerCheck::spawn_watch(&args.kafka, ready.dependency("broker unreachable"))?;
-    let telemetry = args.metrics_listen.map(|address| {
-        let mut stop = shutdown.clone();
-        tokio::spawn(crate::telemetry::serve(address, registry, ready.clone(), async move {
-            let _ = stop.wait_for(|done| *done).await;
-        }))
-    });
+    let telemetry = StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.metrics_listen, registry, &shutdown)?;
     let aggregator = Aggregator::new(args, pool)?.with_metrics(metrics);
     let result = aggregator.run(shutdown).await;
     retention.abort();
-    database.abort();
-    broker.abort();
-    if let Some(telemetry) = telemetry {
-        telemetry.abort();
-    }
+    telemetry.stop();
     result.map(|_| ())
 }

@@ -81,12 +81,16 @@ pub struct FencedConsumer {
 impl FencedConsumer {
     /// Joins `group` on `topic` with the client settings `base`. Revocations
     /// arrive on the returned receiver (the owner flushes those partitions'
-    /// state, then calls [`Self::forget`]); lag is set in `lag`.
+    /// state, then calls [`Self::forget`]); lag is set in `lag`. With
+    /// `report_eof`, [`Self::recv`] returns `KafkaError::PartitionEOF` each
+    /// time reading reaches the end of a partition (how an owner learns it
+    /// is up to date).
     pub fn subscribe(
         base: &ClientConfig,
         topic: &str,
         group: &str,
         session_timeout_ms: u64,
+        report_eof: bool,
         pool: DbPool,
         lag: Family<PartitionLabels, Gauge>,
     ) -> anyhow::Result<(Self, mpsc::UnboundedReceiver<Vec<i32>>)> {
@@ -101,6 +105,7 @@ impl FencedConsumer {
             .set("session.timeout.ms", session_timeout_ms.to_string())
             .set("heartbeat.interval.ms", (session_timeout_ms / 3).to_string())
             .set("statistics.interval.ms", STATISTICS_INTERVAL.as_millis().to_string())
+            .set("enable.partition.eof", report_eof.to_string())
             .create_with_context(events)?;
         consumer.subscribe(&[topic])?;
         let fenced = FencedConsumer {
@@ -124,9 +129,52 @@ impl FencedConsumer {
         self.consumer.recv().await.map(|m| m.detach())
     }
 
+    /// The partitions this member owns now.
+    pub fn owned(&self) -> std::collections::BTreeSet<i32> {
+        self.consumer.context().owned().clone()
+    }
+
+    /// How many partitions the topic has (None: the broker did not say
+    /// within 2 s). Blocks the thread meanwhile.
+    pub fn partition_count(&self) -> Option<usize> {
+        let metadata = tokio::task::block_in_place(|| {
+            self.consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(2))
+        })
+        .ok()?;
+        let topic = metadata.topics().iter().find(|t| t.name() == self.topic)?;
+        (!topic.partitions().is_empty()).then_some(topic.partitions().len())
+    }
+
+    /// What a flush of `partition` must find stored, when known without
+    /// reading the database: Some(None) means nothing is stored yet; None
+    /// means not read yet ([`Self::stored_offset`] reads it).
+    pub fn held(&self, partition: i32) -> Option<Option<i64>> {
+        match self.positions.get(&partition) {
+            Some(position) => Some(position.expected),
+            None => self.stored.get(&partition).copied(),
+        }
+    }
+
+    /// Forgets `partitions` (see [`Self::forget`]) and seeks them back to
+    /// their stored offsets at once, so what was read since is read again
+    /// even if nothing new arrives (when seeking fails, the next message
+    /// read there seeks back instead).
+    pub async fn rewind(&mut self, partitions: &[i32]) {
+        self.forget(partitions);
+        for partition in partitions {
+            let target = match self.stored_offset(*partition).await {
+                Some(stored) => Offset::Offset(stored),
+                None => Offset::Beginning,
+            };
+            if let Err(err) = self.consumer.seek(&self.topic, *partition, target, Duration::from_secs(5)) {
+                tracing::debug!(partition, error = %err, "seek back failed; the next message read seeks back");
+            }
+        }
+    }
+
     /// The stored offset of `partition`, read once per assignment; retries
     /// while the database is down (the consumer waits meanwhile).
-    async fn stored_offset(&mut self, partition: i32) -> Option<i64> {
+    pub async fn stored_offset(&mut self, partition: i32) -> Option<i64> {
         if let Some(stored) = self.stored.get(&partition) {
             return *stored;
         }
