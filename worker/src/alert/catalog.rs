@@ -145,19 +145,24 @@ pub struct JobInfo {
     pub interval: Duration,
     /// Since when it should be running (None: stopped).
     pub running_since: Option<DateTime<Utc>>,
+    /// How long without a result means no data: max(3 x interval, the
+    /// role's floor, 60 s by default).
+    pub no_data_after: Duration,
 }
 
 impl JobInfo {
-    pub fn from_row(row: &JobRow) -> Result<JobInfo, String> {
+    pub fn from_row(row: &JobRow, no_data_floor: Duration) -> Result<JobInfo, String> {
         let labels = serde_json::from_value(row.labels.clone()).map_err(|err| format!("labels: {err}"))?;
         let locations = serde_json::from_value(row.locations.clone()).map_err(|err| format!("locations: {err}"))?;
+        let interval = Duration::from_millis(u64::try_from(row.interval_ms).unwrap_or(60_000));
         Ok(JobInfo {
             id: row.id,
             name: row.name.clone(),
             labels,
             locations,
-            interval: Duration::from_millis(u64::try_from(row.interval_ms).unwrap_or(60_000)),
+            interval,
             running_since: (row.desired_state == STATE_RUNNING).then_some(row.state_changed_at),
+            no_data_after: (interval * 3).max(no_data_floor),
         })
     }
 
@@ -166,10 +171,6 @@ impl JobInfo {
         self.locations.len().max(1)
     }
 
-    /// How long without a result means no data: max(3 x interval, 60 s).
-    pub fn no_data_after(&self) -> Duration {
-        (self.interval * 3).max(Duration::from_secs(60))
-    }
 }
 
 /// A silence or maintenance window not yet ended.
@@ -223,8 +224,14 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Builds it from rows, skipping (and naming) unreadable ones.
-    pub fn from_rows(rules: &[AlertRuleRow], jobs: &[JobRow], silences: &[SilenceRow]) -> Catalog {
+    /// Builds it from rows, skipping (and naming) unreadable ones; no data
+    /// is max(3 x interval, `no_data_floor`).
+    pub fn from_rows(
+        rules: &[AlertRuleRow],
+        jobs: &[JobRow],
+        silences: &[SilenceRow],
+        no_data_floor: Duration,
+    ) -> Catalog {
         let mut catalog = Catalog::default();
         for row in rules {
             match Rule::from_row(row) {
@@ -235,7 +242,7 @@ impl Catalog {
             }
         }
         for row in jobs {
-            match JobInfo::from_row(row) {
+            match JobInfo::from_row(row, no_data_floor) {
                 Ok(job) => {
                     catalog.jobs.insert(job.id, job);
                 }
@@ -274,6 +281,7 @@ mod tests {
             locations: vec![],
             interval: Duration::from_secs(10),
             running_since: None,
+            no_data_after: Duration::from_secs(60),
         }
     }
 
@@ -308,10 +316,34 @@ mod tests {
     }
 
     #[test]
-    fn no_data_waits_three_intervals_and_at_least_a_minute() {
-        let mut j = job(&[]);
-        assert_eq!(j.no_data_after(), Duration::from_secs(60));
-        j.interval = Duration::from_secs(300);
-        assert_eq!(j.no_data_after(), Duration::from_secs(900));
+    fn no_data_waits_three_intervals_and_at_least_the_floor() {
+        let row = |interval_ms: i64| JobRow {
+            id: Uuid::from_u128(1),
+            name: "j".into(),
+            labels: serde_json::json!({"team": "pay"}),
+            check_kind: "http".into(),
+            check_spec: serde_json::json!({}),
+            interval_ms,
+            timeout_ms: 1_000,
+            desired_state: STATE_RUNNING.into(),
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            state_changed_at: Utc::now(),
+            locations: serde_json::json!(["eu"]),
+        };
+        let minute = Duration::from_secs(60);
+        assert_eq!(JobInfo::from_row(&row(10_000), minute).unwrap().no_data_after, minute);
+        assert_eq!(
+            JobInfo::from_row(&row(300_000), minute).unwrap().no_data_after,
+            Duration::from_secs(900)
+        );
+        let job = JobInfo::from_row(&row(1_000), Duration::from_secs(2)).unwrap();
+        assert_eq!(job.no_data_after, Duration::from_secs(3));
+        assert_eq!(job.locations, ["eu"]);
+        assert!(job.running_since.is_some());
+        let mut bad = row(1_000);
+        bad.labels = serde_json::json!(["not", "an", "object"]);
+        assert!(JobInfo::from_row(&bad, minute).unwrap_err().starts_with("labels"));
     }
 }

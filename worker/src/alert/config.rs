@@ -32,6 +32,10 @@ pub struct AlertArgs {
     /// ending, flapping) this often (milliseconds).
     #[arg(long, env = "MONITOR_ALERT_TICK_INTERVAL_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(100..=60_000))]
     pub tick_interval_ms: u64,
+    /// A running job is silent (no data) after max(3 x its interval, this)
+    /// without a result (milliseconds).
+    #[arg(long, env = "MONITOR_ALERT_NO_DATA_MIN_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
+    pub no_data_min_ms: u64,
     /// Consumer-group session timeout (milliseconds): a crashed evaluator's
     /// partitions move to the others after this long.
     #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(3_000..=300_000))]
@@ -77,6 +81,10 @@ impl AlertArgs {
         Duration::from_millis(self.tick_interval_ms)
     }
 
+    pub fn no_data_min(&self) -> Duration {
+        Duration::from_millis(self.no_data_min_ms)
+    }
+
     pub fn max_future_skew(&self) -> Duration {
         Duration::from_millis(self.max_future_skew_ms)
     }
@@ -93,6 +101,7 @@ mod tests {
             ("--reload-interval-ms", "50"),
             ("--tick-interval-ms", "0"),
             ("--session-timeout-ms", "100"),
+            ("--no-data-min-ms", "999"),
         ] {
             let err = AlertArgs::from_flags(["alert", flag, value]).unwrap_err().to_string();
             assert!(err.contains(flag), "{err}");

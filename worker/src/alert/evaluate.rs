@@ -255,7 +255,7 @@ pub fn on_tick(
                 .max()
                 .unwrap_or(now);
             let silent_for = (now - last).to_std().unwrap_or_default();
-            if silent_for >= job.no_data_after() {
+            if silent_for >= job.no_data_after {
                 state.no_data = true;
                 let detail = format!("no result for {} s", silent_for.as_secs());
                 if let Some(open) = &state.open {
@@ -375,7 +375,7 @@ fn settle(
             let detail = if down {
                 format!("{} of {} locations failing", failing_now.len(), job.location_count())
             } else {
-                format!("no result for {} s", job.no_data_after().as_secs())
+                format!("no result for {} s", job.no_data_after.as_secs())
             };
             effects.push(event(id, at, "opened", "", detail));
             state.last_incident = Some(id);
@@ -524,6 +524,7 @@ mod tests {
             locations: locations.iter().map(|l| l.to_string()).collect(),
             interval: Duration::from_secs(10),
             running_since: Some(t(0)),
+            no_data_after: Duration::from_secs(60),
         }
     }
 

@@ -237,7 +237,7 @@ impl Evaluator {
                 return false;
             }
         };
-        self.catalog = Catalog::from_rows(&rules, &jobs, &silences);
+        self.catalog = Catalog::from_rows(&rules, &jobs, &silences, self.args.no_data_min());
         self.reloaded_at = Some(Instant::now());
         let marks: HashMap<Uuid, (bool, bool)> = marks
             .into_iter()
