@@ -472,13 +472,14 @@ impl Evaluator {
                 self.stats.flushes.inc();
                 self.stats.flush_duration.observe(started.elapsed().as_secs_f64());
                 self.stats.incidents_opened.inc_by(writes.opened.len() as u64);
-                self.stats.incidents_resolved.inc_by(writes.resolved.len() as u64);
+                let resolved = writes.resolved.len() + writes.opened.iter().filter(|i| i.resolved_at.is_some()).count();
+                self.stats.incidents_resolved.inc_by(resolved as u64);
                 self.stats.notifications.inc_by(writes.notifications.len() as u64);
                 self.stream.committed(&store);
-                if !writes.opened.is_empty() || !writes.resolved.is_empty() {
+                if !writes.opened.is_empty() || resolved > 0 {
                     tracing::info!(
                         opened = writes.opened.len(),
-                        resolved = writes.resolved.len(),
+                        resolved,
                         notifications = writes.notifications.len(),
                         "incidents written"
                     );

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use monitor_store::models::{
     alert_state::{AlertStateRow, AlertWrites, NewNotification},
-    incident::{FirstFailure, IncidentRow, NewIncidentEvent},
+    incident::{FirstFailure, IncidentRow, NewIncidentEvent, RESOLVED_BY_EVALUATOR},
 };
 use uuid::Uuid;
 
@@ -143,6 +143,24 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
             }),
         }
     }
+    // An incident opened in this flush is inserted as it ends up, resolved
+    // included: each episode's row is complete before the next one's is
+    // inserted (at most one open per rule and job, the database checks).
+    let resolved: BTreeMap<Uuid, DateTime<Utc>> = writes.resolved.drain(..).collect();
+    let mut resolved_later = resolved.clone();
+    for row in &mut writes.opened {
+        if let Some(locations) = failing.remove(&row.id) {
+            row.failing_locations = locations.into_iter().map(Some).collect();
+        }
+        if let Some(mark) = flapping.remove(&row.id) {
+            row.flapping = mark;
+        }
+        if let Some(at) = resolved_later.remove(&row.id) {
+            row.resolved_at = Some(at);
+            row.resolved_by = Some(RESOLVED_BY_EVALUATOR.to_owned());
+        }
+    }
+    writes.resolved = resolved.into_iter().filter(|(id, _)| resolved_later.contains_key(id)).collect();
     writes.failing = failing.into_iter().collect();
     writes.flapping = flapping.into_iter().collect();
 }
