@@ -230,14 +230,42 @@ impl AlertMetrics {
         let metrics = AlertMetrics::default();
         let counters = [
             ("alert_consumed", "Results evaluated", &metrics.consumed),
-            ("alert_skipped_duplicates", "Messages already evaluated (replays)", &metrics.skipped_duplicates),
-            ("alert_skipped_poison", "Undecodable messages skipped", &metrics.skipped_poison),
+            (
+                "alert_skipped_duplicates",
+                "Messages already evaluated (replays)",
+                &metrics.skipped_duplicates,
+            ),
+            (
+                "alert_skipped_poison",
+                "Undecodable messages skipped",
+                &metrics.skipped_poison,
+            ),
             ("alert_flushes", "Committed flushes", &metrics.flushes),
-            ("alert_fenced_flushes", "Flushes refused because another member moved a partition", &metrics.fenced),
-            ("alert_failed_flushes", "Flushes not written after retries", &metrics.failed_flushes),
-            ("alert_incidents_opened", "Incidents opened (committed)", &metrics.incidents_opened),
-            ("alert_incidents_resolved", "Incidents resolved (committed)", &metrics.incidents_resolved),
-            ("alert_notifications", "Notification intents written (committed)", &metrics.notifications),
+            (
+                "alert_fenced_flushes",
+                "Flushes refused because another member moved a partition",
+                &metrics.fenced,
+            ),
+            (
+                "alert_failed_flushes",
+                "Flushes not written after retries",
+                &metrics.failed_flushes,
+            ),
+            (
+                "alert_incidents_opened",
+                "Incidents opened (committed)",
+                &metrics.incidents_opened,
+            ),
+            (
+                "alert_incidents_resolved",
+                "Incidents resolved (committed)",
+                &metrics.incidents_resolved,
+            ),
+            (
+                "alert_notifications",
+                "Notification intents written (committed)",
+                &metrics.notifications,
+            ),
         ];
         for (name, help, counter) in counters {
             registry.register(name, help, counter.clone());
@@ -354,10 +382,15 @@ impl StoreConsumerTelemetry {
         let ready = Readiness::default();
         let database = {
             let (pool, dependency) = (pool.clone(), ready.dependency("database unreachable"));
-            tokio::spawn(watch(dependency, DATABASE_CHECK_EVERY, DATABASE_CHECK_TIMEOUT, move || {
-                let pool = pool.clone();
-                async move { monitor_store::pool::ping(&pool).await.is_ok() }
-            }))
+            tokio::spawn(watch(
+                dependency,
+                DATABASE_CHECK_EVERY,
+                DATABASE_CHECK_TIMEOUT,
+                move || {
+                    let pool = pool.clone();
+                    async move { monitor_store::pool::ping(&pool).await.is_ok() }
+                },
+            ))
         };
         let broker = crate::kafka::BrokerCheck::spawn_watch(kafka, ready.dependency("broker unreachable"))?;
         let mut tasks = vec![database, broker];

@@ -31,7 +31,7 @@ use monitor_testkit::{
 };
 use monitor_worker::alert::{
     AlertArgs, Evaluator,
-    catalog::{DownWhen, JobInfo, Rule, Scope},
+    catalog::{JobInfo, Rule},
     evaluate::{self, AlertState, Effect, Observed, Subject},
 };
 use prost::Message as _;
@@ -275,7 +275,11 @@ fn result(job: Uuid, location: &str, passed: bool, start: DateTime<Utc>) -> Chec
         } else {
             CheckOutcome::AssertionFailed as i32
         },
-        error: if passed { String::new() } else { "status 500 is not accepted".into() },
+        error: if passed {
+            String::new()
+        } else {
+            "status 500 is not accepted".into()
+        },
         assertions: vec![],
         detail: Some(Detail::Http(HttpResult {
             status_code: if passed { 200 } else { 500 },
@@ -319,15 +323,28 @@ async fn the_third_failure_opens_and_the_second_pass_resolves() {
         incident.detected_check_end,
         Some(ago(98) + chrono::Duration::milliseconds(120))
     );
-    assert_eq!(setup.outbox().await, [(format!("{}:opened", incident.id), "opened".into())]);
+    assert_eq!(
+        setup.outbox().await,
+        [(format!("{}:opened", incident.id), "opened".into())]
+    );
     setup.evaluate(&run(job, "", "FP", 97)).await;
-    assert_eq!(setup.incidents().await[0].resolved_at, None, "one pass does not resolve");
+    assert_eq!(
+        setup.incidents().await[0].resolved_at,
+        None,
+        "one pass does not resolve"
+    );
     setup.evaluate(&run(job, "", "P", 95)).await;
     let resolved = &setup.incidents().await[0];
-    assert_eq!(resolved.resolved_at, Some(ago(95) + chrono::Duration::milliseconds(120)));
+    assert_eq!(
+        resolved.resolved_at,
+        Some(ago(95) + chrono::Duration::milliseconds(120))
+    );
     assert_eq!(resolved.resolved_by.as_deref(), Some("evaluator"));
     assert_eq!(events(&setup.outbox().await), ["opened", "resolved"]);
-    assert_eq!(setup.timeline(resolved.id).await, ["opened", "location_recovered", "resolved"]);
+    assert_eq!(
+        setup.timeline(resolved.id).await,
+        ["opened", "location_recovered", "resolved"]
+    );
     stop.send(true).unwrap();
     task.await.unwrap();
 }
@@ -339,16 +356,25 @@ async fn two_of_two_locations_must_fail() {
     setup.rule("both down", "min_failing_locations = 2").await;
     let (stop, task) = setup.evaluator(&[]);
     setup.evaluate(&run(job, "eu", "FFFF", 100)).await;
-    assert!(setup.incidents().await.is_empty(), "one failing location of two is not down");
+    assert!(
+        setup.incidents().await.is_empty(),
+        "one failing location of two is not down"
+    );
     setup.evaluate(&run(job, "us", "FFF", 100)).await;
     let opened = setup.incidents().await;
     assert_eq!(opened.len(), 1);
-    assert_eq!(opened[0].failing_locations, [Some("eu".to_string()), Some("us".to_string())]);
+    assert_eq!(
+        opened[0].failing_locations,
+        [Some("eu".to_string()), Some("us".to_string())]
+    );
     let first: FirstFailure = serde_json::from_value(opened[0].first_failure.clone().unwrap()).unwrap();
     assert_eq!((first.location.as_str(), first.start_time), ("eu", ago(100)));
     setup.evaluate(&run(job, "us", "PP", 97)).await;
     let resolved = &setup.incidents().await[0];
-    assert!(resolved.resolved_at.is_some(), "one location back is one of two failing: up");
+    assert!(
+        resolved.resolved_at.is_some(),
+        "one location back is one of two failing: up"
+    );
     assert_eq!(
         setup.timeline(resolved.id).await,
         ["opened", "location_recovered@us", "resolved"]
@@ -378,13 +404,17 @@ async fn a_silence_keeps_the_incident_quiet_and_its_end_tells_once() {
     // The window ends (as if its end had come): one "opened" goes out.
     setup.sql("UPDATE silences SET ends_at = now()").await;
     let id = opened[0].id;
-    wait_until("the notification after the silence", Duration::from_secs(30), || async {
-        match setup.outbox().await.as_slice() {
-            [] => Err("nothing yet".to_string()),
-            [(key, event)] if key == &format!("{id}:opened") && event == "opened" => Ok(()),
-            other => Err(format!("unexpected {other:?}")),
-        }
-    })
+    wait_until(
+        "the notification after the silence",
+        Duration::from_secs(30),
+        || async {
+            match setup.outbox().await.as_slice() {
+                [] => Err("nothing yet".to_string()),
+                [(key, event)] if key == &format!("{id}:opened") && event == "opened" => Ok(()),
+                other => Err(format!("unexpected {other:?}")),
+            }
+        },
+    )
     .await;
     // And only one: later flushes add nothing.
     setup.evaluate(&run(job, "", "F", 97)).await;
@@ -410,7 +440,10 @@ async fn a_flapping_job_is_told_once() {
     assert_eq!(all.len(), 4, "each down episode is an incident");
     assert!(all.iter().all(|i| i.resolved_at.is_some()));
     // Changes 1-3 are told, the 4th starts flapping (told once), then quiet.
-    assert_eq!(events(&setup.outbox().await), ["opened", "resolved", "opened", "flapping"]);
+    assert_eq!(
+        events(&setup.outbox().await),
+        ["opened", "resolved", "opened", "flapping"]
+    );
     assert!(all[1].flapping && !all[0].flapping);
     stop.send(true).unwrap();
     task.await.unwrap();
@@ -426,24 +459,294 @@ async fn acknowledgements_and_hand_resolves_made_in_the_database_are_followed() 
     let id = setup.incidents().await[0].id;
     // Acknowledged (as AcknowledgeIncident does): the evaluator's state says so.
     setup
-        .sql(&format!("UPDATE incidents SET acknowledged_at = now(), acknowledged_by = 'ops' WHERE id = '{id}'"))
+        .sql(&format!(
+            "UPDATE incidents SET acknowledged_at = now(), acknowledged_by = 'ops' WHERE id = '{id}'"
+        ))
         .await;
-    setup.wait_state(job, "the acknowledgement", |state| {
-        state.open.as_ref().is_some_and(|open| open.acknowledged)
-    })
-    .await;
+    setup
+        .wait_state(job, "the acknowledgement", |state| {
+            state.open.as_ref().is_some_and(|open| open.acknowledged)
+        })
+        .await;
     // Resolved by hand (as ResolveIncident does): the counters start again.
     setup
-        .sql(&format!("UPDATE incidents SET resolved_at = now(), resolved_by = 'ops' WHERE id = '{id}'"))
+        .sql(&format!(
+            "UPDATE incidents SET resolved_at = now(), resolved_by = 'ops' WHERE id = '{id}'"
+        ))
         .await;
-    setup.wait_state(job, "the hand resolve", |state| state.open.is_none()).await;
+    setup
+        .wait_state(job, "the hand resolve", |state| state.open.is_none())
+        .await;
     setup.evaluate(&run(job, "", "FF", 90)).await;
-    assert_eq!(setup.incidents().await.len(), 1, "two failures after the hand resolve are below the threshold");
+    assert_eq!(
+        setup.incidents().await.len(),
+        1,
+        "two failures after the hand resolve are below the threshold"
+    );
     setup.evaluate(&run(job, "", "F", 88)).await;
     let all = setup.incidents().await;
     assert_eq!(all.len(), 2, "the third one after it opens a new incident");
     assert_eq!(all[0].resolved_by.as_deref(), Some("ops"));
     assert_eq!(events(&setup.outbox().await), ["opened", "opened"]);
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
+/// A deterministic mix of runs of failures and passes, `n` long, for the
+/// `seed`-th job and location (runs of 1 to 6, so thresholds are crossed
+/// both ways many times).
+fn pattern(seed: u64, n: usize) -> String {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut out = String::new();
+    let mut failing = seed.is_multiple_of(2);
+    while out.len() < n {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let run = 1 + (x >> 33) as usize % 6;
+        out.extend(std::iter::repeat_n(if failing { 'F' } else { 'P' }, run));
+        failing = !failing;
+    }
+    out.truncate(n);
+    out
+}
+
+/// (rule, job, opened at, resolved at, first failure's check) of an incident.
+type Episode = (Uuid, Uuid, DateTime<Utc>, Option<DateTime<Utc>>, Option<String>);
+
+/// What one uninterrupted pass of the evaluator's decisions over `results`
+/// (in topic order per job) opens and resolves, and the notifications it
+/// asks for by event.
+fn one_pass(
+    rules: &[Rule],
+    jobs: &HashMap<Uuid, JobInfo>,
+    results: &[CheckResult],
+) -> (Vec<Episode>, HashMap<String, usize>) {
+    let mut states: HashMap<(Uuid, Uuid), AlertState> = HashMap::new();
+    let mut episodes: HashMap<Uuid, Episode> = HashMap::new();
+    let mut notifications: HashMap<String, usize> = HashMap::new();
+    for result in results {
+        let job = &jobs[&Uuid::parse_str(&result.job_id).unwrap()];
+        let start = result.start_time.unwrap();
+        let start = DateTime::from_timestamp(start.seconds, start.nanos as u32).unwrap();
+        let passed = result.outcome == CheckOutcome::Ok as i32;
+        let observed = Observed {
+            location: result.location.clone(),
+            start,
+            end: start + chrono::Duration::milliseconds(120),
+            passed,
+            failure: FirstFailure {
+                check_id: result.check_id.clone(),
+                worker_id: result.worker_id.clone(),
+                location: result.location.clone(),
+                start_time: start,
+                outcome: String::new(),
+                status_code: 0,
+                error: String::new(),
+            },
+        };
+        for rule in rules {
+            let state = states.entry((rule.id, job.id)).or_default();
+            let subject = Subject {
+                rule,
+                job,
+                silenced: false,
+            };
+            for effect in evaluate::on_result(subject, state, &observed) {
+                match effect {
+                    Effect::Open(new) => {
+                        let check = new.first_failure.map(|f| f.check_id);
+                        episodes.insert(new.id, (rule.id, job.id, new.opened_at, None, check));
+                    }
+                    Effect::Resolve { incident, at, .. } => episodes.get_mut(&incident).unwrap().3 = Some(at),
+                    Effect::Notify { event, .. } => *notifications.entry(event.to_string()).or_default() += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
+    let mut episodes: Vec<Episode> = episodes.into_values().collect();
+    episodes.sort();
+    (episodes, notifications)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluator_killed_mid_stream_opens_nothing_twice_and_misses_no_resolve() {
+    let setup = Setup::new(4).await;
+    let mut job_ids = Vec::new();
+    for i in 0..24usize {
+        let locations: &[&str] = if i.is_multiple_of(2) { &[] } else { &["eu", "us"] };
+        job_ids.push((setup.job(&format!("job-{i}"), locations).await, locations));
+    }
+    setup.rule("any location", "").await;
+    setup
+        .rule(
+            "two locations",
+            "min_failing_locations = 2, failure_threshold = 2, success_threshold = 1",
+        )
+        .await;
+    // 60 checks per job and location, one a second, in twelve slices.
+    let checks = 60;
+    let mut batches: Vec<Vec<CheckResult>> = vec![Vec::new(); 12];
+    for (i, (job, locations)) in job_ids.iter().enumerate() {
+        let locations: Vec<&str> = if locations.is_empty() {
+            vec![""]
+        } else {
+            locations.to_vec()
+        };
+        for (l, location) in locations.iter().enumerate() {
+            let seq = run(*job, location, &pattern((i * 3 + l) as u64, checks), 1_000);
+            for (k, result) in seq.into_iter().enumerate() {
+                batches[k * 12 / checks].push(result);
+            }
+        }
+    }
+    let all: Vec<CheckResult> = batches.concat();
+    let (rules, jobs) = {
+        let pool = setup.db.pool();
+        let mut conn = pool.get().await.unwrap();
+        let rules = monitor_store::models::alert_rule::load_enabled(&mut conn)
+            .await
+            .unwrap();
+        let jobs = job::load_all(&mut conn).await.unwrap();
+        let rules: Vec<Rule> = rules.iter().map(|r| Rule::from_row(r).unwrap()).collect();
+        let jobs: HashMap<Uuid, JobInfo> = jobs
+            .iter()
+            .map(|j| (j.id, JobInfo::from_row(j, Duration::from_secs(60)).unwrap()))
+            .collect();
+        (rules, jobs)
+    };
+    let (expected, expected_notifications) = one_pass(&rules, &jobs, &all);
+    assert!(
+        expected.len() > 50,
+        "the stream opens many incidents ({})",
+        expected.len()
+    );
+    assert!(expected.iter().any(|e| e.3.is_none()) && expected.iter().any(|e| e.3.is_some()));
+
+    let flags = setup.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut ends = HashMap::new();
+    let mut slices = batches.iter();
+    for _ in 0..3 {
+        // Three slices evaluated and committed, then killed while the
+        // fourth is produced and read: mid-stream by construction.
+        let evaluator = common::spawn_worker("alert", &flags);
+        for _ in 0..3 {
+            ends.extend(setup.produce(slices.next().unwrap()).await);
+            setup.wait_accounted(&ends).await;
+        }
+        ends.extend(setup.produce(slices.next().unwrap()).await);
+        evaluator.kill_9().await;
+    }
+    assert!(slices.next().is_none());
+    let last = common::spawn_worker("alert", &flags);
+    setup.wait_accounted(&ends).await;
+    let log = last.terminate().await;
+    let stored: Vec<Episode> = {
+        let mut got: Vec<Episode> = setup
+            .incidents()
+            .await
+            .into_iter()
+            .map(|i| {
+                let check = i
+                    .first_failure
+                    .map(|f| serde_json::from_value::<FirstFailure>(f).unwrap().check_id);
+                (i.rule_id.unwrap(), i.job_id, i.opened_at, i.resolved_at, check)
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    assert_eq!(stored.len(), expected.len(), "incidents: {log}");
+    assert_eq!(stored, expected);
+    let mut notifications: HashMap<String, usize> = HashMap::new();
+    for (_, event) in setup.outbox().await {
+        *notifications.entry(event).or_default() += 1;
+    }
+    assert_eq!(notifications, expected_notifications);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_probe_opens_a_down_incident_and_its_death_a_no_data_one() {
+    let setup = Setup::new(1).await;
+    let server = TestServer::builder().database(setup.db.clone()).start().await;
+    let mock = MockServer::start(&[]).await;
+    let failing = server
+        .create(monitor_testkit::jobs::running_http_job(
+            "broken",
+            &mock.url("/status/500"),
+            1,
+        ))
+        .await;
+    let healthy = server
+        .create(monitor_testkit::jobs::running_http_job(
+            "fine",
+            &mock.url("/website_mock"),
+            1,
+        ))
+        .await;
+    setup.rule("anything down", "no_data = true").await;
+    let (stop, task) = setup.evaluator(&["--no-data-min-ms", "3000"]);
+    let probe = common::spawn_worker(
+        "probe",
+        &[
+            "--server",
+            &format!("http://{}", server.addr),
+            "--worker-id",
+            "probe-1",
+            "--kafka-brokers",
+            &shared_brokers(),
+            "--kafka-topic",
+            &setup.topic,
+            "--allow-net",
+            "127.0.0.0/8",
+        ],
+    );
+    let down = wait_until("the down incident", Duration::from_secs(60), || async {
+        let all = setup.incidents().await;
+        match all.iter().find(|i| i.job_id.to_string() == failing.id) {
+            Some(incident) => Ok(incident.clone()),
+            None => Err(format!("{all:?}")),
+        }
+    })
+    .await;
+    assert_eq!(down.cause, "down");
+    assert_eq!(down.job_name, "broken");
+    let first: FirstFailure = serde_json::from_value(down.first_failure.clone().unwrap()).unwrap();
+    assert_eq!((first.status_code, first.worker_id.as_str()), (500, "probe-1"));
+    assert_eq!(first.outcome, "CHECK_OUTCOME_ASSERTION_FAILED");
+    assert!(
+        setup
+            .incidents()
+            .await
+            .iter()
+            .all(|i| i.job_id.to_string() != healthy.id),
+        "the healthy job has no incident"
+    );
+    probe.kill_9().await;
+    // No result from either job any more: the healthy one opens a no-data
+    // incident, the broken one's incident records the missing data.
+    let silent = wait_until("the no-data incident", Duration::from_secs(60), || async {
+        let all = setup.incidents().await;
+        match all.iter().find(|i| i.job_id.to_string() == healthy.id) {
+            Some(incident) => Ok(incident.clone()),
+            None => Err(format!("{all:?}")),
+        }
+    })
+    .await;
+    assert_eq!((silent.cause.as_str(), silent.first_failure.clone()), ("no_data", None));
+    wait_until(
+        "the broken job's data_missing event",
+        Duration::from_secs(30),
+        || async {
+            let timeline = setup.timeline(down.id).await;
+            match timeline.iter().any(|e| e == "data_missing") {
+                true => Ok(()),
+                false => Err(format!("{timeline:?}")),
+            }
+        },
+    )
+    .await;
+    assert_eq!(setup.incidents().await.len(), 2, "one incident per job, none twice");
     stop.send(true).unwrap();
     task.await.unwrap();
 }

@@ -135,14 +135,29 @@ pub async fn flush(
             return Ok(FlushOutcome::Fenced { partitions: fenced });
         }
         let mut statements = 2;
+        // Resolves first: a new episode of the same rule and job may be
+        // opened below (the database holds at most one open).
+        if !writes.resolved.is_empty() {
+            let ids: Vec<Uuid> = writes.resolved.iter().map(|(id, _)| *id).collect();
+            let at: Vec<DateTime<Utc>> = writes.resolved.iter().map(|(_, at)| *at).collect();
+            diesel::sql_query(RESOLVE)
+                .bind::<Array<SqlUuid>, _>(&ids)
+                .bind::<Array<Timestamptz>, _>(&at)
+                .bind::<Text, _>(RESOLVED_BY_EVALUATOR)
+                .execute(conn)
+                .await?;
+            statements += 1;
+        }
         for chunk in writes.opened.chunks(CHUNK) {
-            diesel::insert_into(incidents::table).values(chunk).execute(conn).await?;
+            diesel::insert_into(incidents::table)
+                .values(chunk)
+                .execute(conn)
+                .await?;
             statements += 1;
         }
         if !writes.failing.is_empty() {
             let ids: Vec<Uuid> = writes.failing.iter().map(|(id, _)| *id).collect();
-            let locations: Vec<serde_json::Value> =
-                writes.failing.iter().map(|(_, l)| serde_json::json!(l)).collect();
+            let locations: Vec<serde_json::Value> = writes.failing.iter().map(|(_, l)| serde_json::json!(l)).collect();
             diesel::sql_query(UPDATE_FAILING)
                 .bind::<Array<SqlUuid>, _>(&ids)
                 .bind::<Array<Jsonb>, _>(&locations)
@@ -156,17 +171,6 @@ pub async fn flush(
             diesel::sql_query(UPDATE_FLAPPING)
                 .bind::<Array<SqlUuid>, _>(&ids)
                 .bind::<Array<Bool>, _>(&marks)
-                .execute(conn)
-                .await?;
-            statements += 1;
-        }
-        if !writes.resolved.is_empty() {
-            let ids: Vec<Uuid> = writes.resolved.iter().map(|(id, _)| *id).collect();
-            let at: Vec<DateTime<Utc>> = writes.resolved.iter().map(|(_, at)| *at).collect();
-            diesel::sql_query(RESOLVE)
-                .bind::<Array<SqlUuid>, _>(&ids)
-                .bind::<Array<Timestamptz>, _>(&at)
-                .bind::<Text, _>(RESOLVED_BY_EVALUATOR)
                 .execute(conn)
                 .await?;
             statements += 1;

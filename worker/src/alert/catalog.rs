@@ -170,7 +170,6 @@ impl JobInfo {
     pub fn location_count(&self) -> usize {
         self.locations.len().max(1)
     }
-
 }
 
 /// A silence or maintenance window not yet ended.

@@ -118,7 +118,7 @@ pub struct NewIncident {
 /// What a decision asks to write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    Open(NewIncident),
+    Open(Box<NewIncident>),
     /// A timeline entry.
     Event {
         incident: Uuid,
@@ -128,9 +128,15 @@ pub enum Effect {
         detail: String,
     },
     /// The incident's failing locations changed.
-    Failing { incident: Uuid, locations: Vec<String> },
+    Failing {
+        incident: Uuid,
+        locations: Vec<String>,
+    },
     /// The incident's flapping mark changed.
-    Flapping { incident: Uuid, flapping: bool },
+    Flapping {
+        incident: Uuid,
+        flapping: bool,
+    },
     Resolve {
         incident: Uuid,
         at: DateTime<Utc>,
@@ -211,7 +217,13 @@ pub fn on_result(subject: Subject<'_>, state: &mut AlertState, observed: &Observ
     let mut effects = Vec::new();
     if let Some(open) = &state.open {
         if resumed {
-            effects.push(event(open.id, observed.end, "data_resumed", &observed.location, String::new()));
+            effects.push(event(
+                open.id,
+                observed.end,
+                "data_resumed",
+                &observed.location,
+                String::new(),
+            ));
         }
         if let Some((kind, detail)) = changed {
             effects.push(event(open.id, observed.end, kind, &observed.location, detail));
@@ -299,7 +311,11 @@ pub fn on_tick(
 
 /// Someone acknowledged the open incident (read from the database).
 pub fn acknowledged(state: &mut AlertState, incident: Uuid) -> bool {
-    match state.open.as_mut().filter(|open| open.id == incident && !open.acknowledged) {
+    match state
+        .open
+        .as_mut()
+        .filter(|open| open.id == incident && !open.acknowledged)
+    {
         Some(open) => {
             open.acknowledged = true;
             true
@@ -358,7 +374,7 @@ fn settle(
                 .filter_map(|name| state.locations[name].first_failure.clone())
                 .min_by_key(|failure| failure.start_time);
             let cause = if down { CAUSE_DOWN } else { CAUSE_NO_DATA };
-            effects.push(Effect::Open(NewIncident {
+            effects.push(Effect::Open(Box::new(NewIncident {
                 id,
                 rule_id: rule.id,
                 rule_name: rule.name.clone(),
@@ -371,7 +387,7 @@ fn settle(
                 first_failure: if down { first_failure } else { None },
                 detected_check_end: if down { check_end } else { None },
                 silenced: subject.silenced,
-            }));
+            })));
             let detail = if down {
                 format!("{} of {} locations failing", failing_now.len(), job.location_count())
             } else {
@@ -445,11 +461,7 @@ fn register_change(subject: Subject<'_>, state: &mut AlertState, at: DateTime<Ut
             at,
             "flapping",
             "",
-            format!(
-                "{} changes within {} s",
-                state.changes.len(),
-                flapping.window.as_secs()
-            ),
+            format!("{} changes within {} s", state.changes.len(), flapping.window.as_secs()),
         ),
     ];
     if !subject.silenced {
@@ -600,11 +612,16 @@ mod tests {
         assert_eq!(opened, [0, 0, 1, 0, 0, 0, 0]);
         let resolved: Vec<usize> = steps.iter().map(|e| resolves(e)).collect();
         assert_eq!(resolved, [0, 0, 0, 0, 0, 1, 0]);
-        let Effect::Open(incident) = &steps[2][0] else { panic!("{:?}", steps[2]) };
+        let Effect::Open(incident) = &steps[2][0] else {
+            panic!("{:?}", steps[2])
+        };
         assert_eq!(incident.cause, CAUSE_DOWN);
         // The first failure of the run, and the end of the crossing check.
         assert_eq!(incident.first_failure.as_ref().unwrap().check_id, "check-10");
-        assert_eq!(incident.detected_check_end, Some(t(30) + chrono::Duration::milliseconds(250)));
+        assert_eq!(
+            incident.detected_check_end,
+            Some(t(30) + chrono::Duration::milliseconds(250))
+        );
         assert_eq!(notified(&steps[2]), ["opened"]);
         assert_eq!(notified(&steps[5]), ["resolved"]);
         assert!(state.open.is_none());
@@ -652,7 +669,11 @@ mod tests {
             &mut state,
             &[check("eu", 10, false), check("eu", 20, false), check("eu", 30, false)],
         );
-        assert_eq!(eu.iter().map(|e| opens(e)).sum::<usize>(), 0, "one failing location is not enough");
+        assert_eq!(
+            eu.iter().map(|e| opens(e)).sum::<usize>(),
+            0,
+            "one failing location is not enough"
+        );
         let us = feed(
             &rule,
             &job,
@@ -685,8 +706,16 @@ mod tests {
             &mut state,
             &[check("us", 11, false), check("us", 21, false), check("us", 31, false)],
         );
-        assert!(us[2].iter().any(|e| matches!(e, Effect::Event { kind: "location_failed", location, .. } if location == "us")));
-        assert!(us[2].iter().any(|e| matches!(e, Effect::Failing { locations, .. } if locations == &["eu", "us"])));
+        assert!(
+            us[2]
+                .iter()
+                .any(|e| matches!(e, Effect::Event { kind: "location_failed", location, .. } if location == "us"))
+        );
+        assert!(
+            us[2]
+                .iter()
+                .any(|e| matches!(e, Effect::Failing { locations, .. } if locations == &["eu", "us"]))
+        );
         assert_eq!(opens(&us[2]), 0);
     }
 
@@ -762,7 +791,13 @@ mod tests {
         };
         let effects = on_tick(subject, &mut state, t(40), t(0));
         assert_eq!(resolves(&effects), 1);
-        assert!(effects.iter().any(|e| matches!(e, Effect::Event { kind: "job_stopped", .. })));
+        assert!(effects.iter().any(|e| matches!(
+            e,
+            Effect::Event {
+                kind: "job_stopped",
+                ..
+            }
+        )));
         rule.no_data = false;
         job.running_since = Some(t(0));
         let subject = Subject {
@@ -791,7 +826,10 @@ mod tests {
         assert!(incident.silenced);
         assert!(notified(&effects).is_empty());
         assert!(on_tick(quiet, &mut state, t(40), t(0)).is_empty());
-        let loud = Subject { silenced: false, ..quiet };
+        let loud = Subject {
+            silenced: false,
+            ..quiet
+        };
         assert_eq!(notified(&on_tick(loud, &mut state, t(50), t(0))), ["opened"]);
         assert!(notified(&on_tick(loud, &mut state, t(51), t(0))).is_empty());
     }
@@ -833,7 +871,11 @@ mod tests {
         // Opened (and notified) at t(30.25).
         assert!(notified(&on_tick(subject, &mut state, t(90), t(0))).is_empty());
         let first = on_tick(subject, &mut state, t(91), t(0));
-        assert!(first.iter().any(|e| matches!(e, Effect::Notify { dedup_key, .. } if dedup_key.ends_with(":reminder:1"))));
+        assert!(
+            first
+                .iter()
+                .any(|e| matches!(e, Effect::Notify { dedup_key, .. } if dedup_key.ends_with(":reminder:1")))
+        );
         assert!(notified(&on_tick(subject, &mut state, t(150), t(0))).is_empty());
         assert_eq!(notified(&on_tick(subject, &mut state, t(151), t(0))), ["reminder"]);
         let id = state.open.as_ref().unwrap().id;

@@ -49,7 +49,9 @@ use monitor_store::{
         alert_state::AlertWrites,
         consumer_offsets::PartitionProgress,
         incident::{self, FirstFailure},
-        job, job_metrics::FlushOutcome, silence,
+        job,
+        job_metrics::FlushOutcome,
+        silence,
     },
 };
 use rdkafka::{Message, error::KafkaError, message::OwnedMessage};

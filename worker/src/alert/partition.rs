@@ -160,7 +160,10 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
             row.resolved_by = Some(RESOLVED_BY_EVALUATOR.to_owned());
         }
     }
-    writes.resolved = resolved.into_iter().filter(|(id, _)| resolved_later.contains_key(id)).collect();
+    writes.resolved = resolved
+        .into_iter()
+        .filter(|(id, _)| resolved_later.contains_key(id))
+        .collect();
     writes.failing = failing.into_iter().collect();
     writes.flapping = flapping.into_iter().collect();
 }

@@ -137,10 +137,9 @@ impl FencedConsumer {
     /// How many partitions the topic has (None: the broker did not say
     /// within 2 s). Blocks the thread meanwhile.
     pub fn partition_count(&self) -> Option<usize> {
-        let metadata = tokio::task::block_in_place(|| {
-            self.consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(2))
-        })
-        .ok()?;
+        let metadata =
+            tokio::task::block_in_place(|| self.consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(2)))
+                .ok()?;
         let topic = metadata.topics().iter().find(|t| t.name() == self.topic)?;
         (!topic.partitions().is_empty()).then_some(topic.partitions().len())
     }
@@ -166,7 +165,10 @@ impl FencedConsumer {
                 Some(stored) => Offset::Offset(stored),
                 None => Offset::Beginning,
             };
-            if let Err(err) = self.consumer.seek(&self.topic, *partition, target, Duration::from_secs(5)) {
+            if let Err(err) = self
+                .consumer
+                .seek(&self.topic, *partition, target, Duration::from_secs(5))
+            {
                 tracing::debug!(partition, error = %err, "seek back failed; the next message read seeks back");
             }
         }
