@@ -71,3 +71,14 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("an HTTP client")
 }
+
+/// The number after `flag` on a bench's command line (`-- --messages
+/// 100000`), or `default`; panics naming the flag when it is not a number.
+pub fn bench_number(flag: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("{flag} needs a number")))
+        .unwrap_or(default)
+}

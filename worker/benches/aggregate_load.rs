@@ -16,7 +16,7 @@ use std::{
 use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Detail};
 use monitor_store::testing::TestDb;
 use monitor_testkit::{
-    fresh,
+    bench_number, fresh,
     kafka::{create_topic, shared_brokers},
 };
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
@@ -27,19 +27,10 @@ use rdkafka::{
 };
 use tokio::sync::watch;
 
-fn number(flag: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == flag)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("{flag} needs a number")))
-        .unwrap_or(default)
-}
-
 #[tokio::main]
 async fn main() {
-    let messages = number("--messages", 1_000_000);
-    let jobs = number("--jobs", 1000);
+    let messages = bench_number("--messages", 1_000_000);
+    let jobs = bench_number("--jobs", 1000);
     let brokers = shared_brokers();
     let topic = fresh("monitor.checks.bench");
     create_topic(&brokers, &topic, 6, 1).await;
