@@ -15,5 +15,5 @@
 
 pub mod granularity;
 pub mod labels;
-pub mod recurrence;
 pub mod process;
+pub mod recurrence;

@@ -227,7 +227,12 @@ mod tests {
 
     #[test]
     fn summer_time_moves_the_window_in_utc() {
-        let daily = window(&["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "12:00", 60, "Europe/Berlin");
+        let daily = window(
+            &["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            "12:00",
+            60,
+            "Europe/Berlin",
+        );
         assert!(daily.is_active(at("2026-07-01T10:30:00Z")));
         assert!(!daily.is_active(at("2026-07-01T11:30:00Z")));
         assert!(daily.is_active(at("2026-12-01T11:30:00Z")));
@@ -237,7 +242,10 @@ mod tests {
     fn bad_fields_are_named() {
         let days = |d: &[&str]| d.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let hour = Duration::from_secs(3600);
-        assert_eq!(WeeklyWindow::parse(&[], "02:00", hour, ""), Err(RecurrenceError::NoDays));
+        assert_eq!(
+            WeeklyWindow::parse(&[], "02:00", hour, ""),
+            Err(RecurrenceError::NoDays)
+        );
         assert_eq!(
             WeeklyWindow::parse(&days(&["sunday"]), "02:00", hour, ""),
             Err(RecurrenceError::UnknownDay("sunday".into()))
