@@ -60,11 +60,13 @@ pub struct ServeArgs {
     /// Jobs to import at start, idempotently by name (e.g. jobs.json).
     #[arg(long, env = "MONITOR_JOBS_FILE")]
     pub jobs_file: Option<PathBuf>,
-    /// API tokens as role:token pairs separated by commas (roles: read, write, admin).
-    /// Without any token the server runs open (dev mode) and the database reset is disabled.
+    /// API tokens as role:token or role/name:token entries separated by commas (roles: read,
+    /// write, admin). The name is who the API records as acting (acknowledged_by, ...); an
+    /// unnamed entry is called role#position, e.g. write#2. Without any token the server runs
+    /// open (dev mode, actor "anonymous") and the database reset is disabled.
     #[arg(long, env = "MONITOR_API_TOKENS", hide_env_values = true)]
     pub api_tokens: Option<Secret>,
-    /// File with one role:token per line (# comments); merged with --api-tokens.
+    /// File with one role:token or role/name:token per line (# comments); merged with --api-tokens.
     #[arg(long, env = "MONITOR_API_TOKENS_FILE")]
     pub api_tokens_file: Option<PathBuf>,
     /// Origins browsers may call the API from (CORS), comma-separated, e.g. https://ops.example.com.

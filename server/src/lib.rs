@@ -4,6 +4,8 @@
 //! - [`jobs`]: the job catalog (domain rules over the store), shared by every API
 //!   surface: validation, list filters, job status and summaries, metrics queries.
 //! - [`jobs_file`]: idempotent import of `jobs.json`.
+//! - [`alerts`]: the alert catalog (rules, silences, incidents) behind
+//!   AlertService and its REST routes.
 //! - [`admin`]: server info and database reset.
 //! - [`grpc`]: thin tonic adapters over the domain.
 //! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
@@ -26,6 +28,7 @@
 //! and `monitor-proto` (protobuf `Duration` and `Timestamp` conversions).
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod config;
 pub mod error;

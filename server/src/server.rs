@@ -1,5 +1,5 @@
 //! Wires every surface onto one listener and serves until shutdown: native
-//! gRPC (JobService, AdminService, health, reflection v1 and v1alpha),
+//! gRPC (JobService, AlertService, AdminService, health, reflection v1 and v1alpha),
 //! grpc-web, the REST gateway and the legacy routes, behind CORS, token
 //! authentication and request tracing.
 
@@ -8,7 +8,10 @@ use std::{future::Future, sync::Arc, time::Duration};
 use axum::response::IntoResponse as _;
 use axum::{Router, body::Body, http::HeaderValue, middleware};
 use monitor_proto::keepalive::Keepalive;
-use monitor_proto::v1::{admin_service_server::AdminServiceServer, job_service_server::JobServiceServer};
+use monitor_proto::v1::{
+    admin_service_server::AdminServiceServer, alert_service_server::AlertServiceServer,
+    job_service_server::JobServiceServer,
+};
 use monitor_store::DbPool;
 use tokio::net::TcpListener;
 use tower::{Layer as _, ServiceExt as _};
@@ -20,10 +23,11 @@ use tower_http::{
 
 use crate::{
     admin::Admin,
+    alerts::AlertCatalog,
     auth::{self, Tokens},
     fleet::{RegistryConfig, WorkerRegistry},
     grpc::worker_service::WorkerServiceImpl,
-    grpc::{admin_service::AdminServiceImpl, job_service::JobServiceImpl},
+    grpc::{admin_service::AdminServiceImpl, alert_service::AlertServiceImpl, job_service::JobServiceImpl},
     health,
     jobs::JobCatalog,
     rest,
@@ -163,6 +167,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let registry = WorkerRegistry::new(options.workers);
     let catalog = JobCatalog::new(pool.clone(), registry.clone());
     let admin = Admin::new(catalog.clone());
+    let alerts = AlertCatalog::new(pool.clone());
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::report(&reporter, false).await;
@@ -174,6 +179,11 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     };
 
     let jobs = JobServiceServer::new(JobServiceImpl::new(catalog.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let alert_service = AlertServiceServer::new(AlertServiceImpl::new(alerts.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
@@ -191,12 +201,14 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(jobs)
+        .add_service(alert_service)
         .add_service(admin_service);
     let grpc = grpc.routes().into_axum_router();
 
     let metrics = crate::metrics::ServerMetrics::default();
     let rest_state = rest::RestState {
         catalog,
+        alerts,
         admin,
         metrics: metrics.clone(),
         max_body_bytes: options.max_body_bytes,

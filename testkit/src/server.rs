@@ -10,7 +10,8 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use monitor_proto::v1::{
     CreateJobRequest, Job, ListWorkersRequest, StopJobRequest, Worker, admin_service_client::AdminServiceClient,
-    job_service_client::JobServiceClient, worker_service_client::WorkerServiceClient,
+    alert_service_client::AlertServiceClient, job_service_client::JobServiceClient,
+    worker_service_client::WorkerServiceClient,
 };
 use monitor_server::{auth::Tokens, fleet::RegistryConfig, server::ServerOptions};
 use monitor_store::{DbPool, testing::TestDb};
@@ -261,6 +262,11 @@ impl TestServer {
     /// JobService client sending `token`.
     pub fn jobs_as(&self, token: Option<&'static str>) -> JobServiceClient<AuthedChannel> {
         JobServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
+    }
+
+    /// AlertService client sending `token`.
+    pub fn alerts_as(&self, token: Option<&'static str>) -> AlertServiceClient<AuthedChannel> {
+        AlertServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
     }
 
     /// AdminService client sending `token`.

@@ -2,7 +2,8 @@
 //! the route the router matched, never from the content type), checks the
 //! credentials against [`super::policy`], then the content type, and only
 //! then lets the request through. A worker stream carries on the worker
-//! identities its token may use.
+//! identities its token may use; an API call carries on its [`Actor`] (the
+//! token's name), which tonic hands on in the request's extensions too.
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -12,7 +13,7 @@ use axum::{
 };
 
 use super::{
-    Tokens, WorkerGrant,
+    Actor, Tokens,
     policy::{self, Grant, Target},
 };
 use crate::error::{self, ApiError};
@@ -25,8 +26,11 @@ use crate::error::{self, ApiError};
 /// transport errors.
 pub async fn require_token(State(tokens): State<Tokens>, mut request: Request, next: Next) -> Response {
     match decide(&tokens, &request) {
-        Ok(Some(identities)) => {
+        Ok(Some(Grant::Worker(identities))) => {
             request.extensions_mut().insert(identities);
+        }
+        Ok(Some(Grant::Api(actor))) => {
+            request.extensions_mut().insert(actor);
         }
         Ok(None) => {}
         Err(refusal) => return *refusal,
@@ -35,9 +39,10 @@ pub async fn require_token(State(tokens): State<Tokens>, mut request: Request, n
 }
 
 /// The decision for one request: let it through (with the worker
-/// identities a worker stream may use), or the answer that refuses it.
+/// identities a worker stream may use, or the actor of an API call), or
+/// the answer that refuses it. None: unrouted, the fallback answers.
 /// Borrows the request, so nothing is copied on the way through.
-fn decide(tokens: &Tokens, request: &Request) -> Result<Option<WorkerGrant>, Box<Response>> {
+fn decide(tokens: &Tokens, request: &Request) -> Result<Option<Grant>, Box<Response>> {
     let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
     let content_type = request
         .headers()
@@ -85,8 +90,19 @@ fn decide(tokens: &Tokens, request: &Request) -> Result<Option<WorkerGrant>, Box
     let grant =
         policy::authorize(operation.requirement, &credential, tokens).map_err(|err| refuse(err, grpc_method))?;
     policy::check_content_type(operation.payload, content_type).map_err(|err| refuse(err, false))?;
-    Ok(match grant {
-        Grant::Worker(identities) => Some(identities),
-        Grant::Api => None,
-    })
+    Ok(Some(grant))
+}
+
+/// REST handlers take the [`Actor`] the middleware put in the request (the
+/// anonymous one if it put none: a public route).
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Actor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .unwrap_or_else(Actor::anonymous))
+    }
 }

@@ -19,7 +19,7 @@ pub mod policy;
 pub mod tokens;
 
 pub use middleware::require_token;
-pub use tokens::{Credential, Role, TokenConfigError, Tokens, WorkerGrant};
+pub use tokens::{Actor, ApiCaller, Credential, Role, TokenConfigError, Tokens, WorkerGrant};
 
 /// Refuses to serve on a non-loopback `listen` address without API tokens
 /// or without worker tokens, unless `insecure_open` says that is meant:

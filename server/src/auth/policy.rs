@@ -12,7 +12,7 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use axum::http::Method;
 
-use super::tokens::{Credential, Role, Tokens, WorkerGrant};
+use super::tokens::{Actor, Credential, Role, Tokens, WorkerGrant};
 use crate::error::ApiError;
 
 /// What an operation needs.
@@ -41,6 +41,8 @@ pub enum Payload {
     Empty,
     /// A JSON body: `application/json`.
     Json,
+    /// An optional JSON body: none (no content type) or `application/json`.
+    OptionalJson,
 }
 
 /// One row of the policy.
@@ -68,7 +70,7 @@ const fn rest(name: &'static str, requirement: Requirement, payload: Payload) ->
     }
 }
 
-use Payload::{Empty, Json};
+use Payload::{Empty, Json, OptionalJson};
 use Requirement::{Public, Reset, Worker};
 const READ: Requirement = Requirement::Role(Role::Read);
 const WRITE: Requirement = Requirement::Role(Role::Write);
@@ -91,6 +93,21 @@ pub static POLICY: &[Operation] = &[
     grpc("/monitor.v1.WorkerService/ListWorkers", READ),
     // monitor.v1.AdminService
     grpc("/monitor.v1.AdminService/GetServerInfo", READ),
+    // monitor.v1.AlertService
+    grpc("/monitor.v1.AlertService/CreateAlertRule", WRITE),
+    grpc("/monitor.v1.AlertService/GetAlertRule", READ),
+    grpc("/monitor.v1.AlertService/ListAlertRules", READ),
+    grpc("/monitor.v1.AlertService/UpdateAlertRule", WRITE),
+    grpc("/monitor.v1.AlertService/DeleteAlertRule", WRITE),
+    grpc("/monitor.v1.AlertService/CreateSilence", WRITE),
+    grpc("/monitor.v1.AlertService/GetSilence", READ),
+    grpc("/monitor.v1.AlertService/ListSilences", READ),
+    grpc("/monitor.v1.AlertService/UpdateSilence", WRITE),
+    grpc("/monitor.v1.AlertService/DeleteSilence", WRITE),
+    grpc("/monitor.v1.AlertService/ListIncidents", READ),
+    grpc("/monitor.v1.AlertService/GetIncident", READ),
+    grpc("/monitor.v1.AlertService/AcknowledgeIncident", WRITE),
+    grpc("/monitor.v1.AlertService/ResolveIncident", WRITE),
     grpc("/monitor.v1.AdminService/ResetDatabase", Reset),
     // Health and reflection stay open, as load balancers and grpcurl expect.
     grpc("/grpc.health.v1.Health/Check", Public),
@@ -108,6 +125,20 @@ pub static POLICY: &[Operation] = &[
     rest("GET /v1/jobs/{id}/status", READ, Empty),
     rest("GET /v1/jobs/{id}/metrics", READ, Empty),
     rest("GET /v1/job-summaries", READ, Empty),
+    rest("GET /v1/alert-rules", READ, Empty),
+    rest("POST /v1/alert-rules", WRITE, Json),
+    rest("GET /v1/alert-rules/{id}", READ, Empty),
+    rest("PATCH /v1/alert-rules/{id}", WRITE, Json),
+    rest("DELETE /v1/alert-rules/{id}", WRITE, Empty),
+    rest("GET /v1/silences", READ, Empty),
+    rest("POST /v1/silences", WRITE, Json),
+    rest("GET /v1/silences/{id}", READ, Empty),
+    rest("PATCH /v1/silences/{id}", WRITE, Json),
+    rest("DELETE /v1/silences/{id}", WRITE, Empty),
+    rest("GET /v1/incidents", READ, Empty),
+    rest("GET /v1/incidents/{id}", READ, Empty),
+    rest("POST /v1/incidents/{id}/acknowledge", WRITE, OptionalJson),
+    rest("POST /v1/incidents/{id}/resolve", WRITE, OptionalJson),
     rest("GET /v1/info", READ, Empty),
     rest("GET /v1/workers", READ, Empty),
     rest("POST /v1/admin/reset", Reset, Json),
@@ -211,8 +242,8 @@ pub fn target(method: &Method, route: Option<&str>, path: &str) -> Target {
 /// What an allowed request carries on to the service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Grant {
-    /// An API call (or a public one).
-    Api,
+    /// An API call (or a public one), and who it acts as.
+    Api(Actor),
     /// A worker stream, and the identities it may say hello as.
     Worker(WorkerGrant),
 }
@@ -220,7 +251,7 @@ pub enum Grant {
 /// Whether `credential` meets `requirement` under the configured `tokens`.
 pub fn authorize(requirement: Requirement, credential: &Credential, tokens: &Tokens) -> Result<Grant, ApiError> {
     let needed = match requirement {
-        Requirement::Public => return Ok(Grant::Api),
+        Requirement::Public => return Ok(Grant::Api(Actor::anonymous())),
         Requirement::Worker => return authorize_worker(credential, tokens),
         Requirement::Reset if !tokens.has_admin() => {
             return Err(ApiError::PermissionDenied(
@@ -231,14 +262,14 @@ pub fn authorize(requirement: Requirement, credential: &Credential, tokens: &Tok
         Requirement::Role(role) => role,
     };
     if tokens.is_empty() {
-        return Ok(Grant::Api);
+        return Ok(Grant::Api(Actor::anonymous()));
     }
     match credential {
-        Credential::Api(role) if *role >= needed => Ok(Grant::Api),
-        Credential::Api(role) => Err(ApiError::PermissionDenied(format!(
+        Credential::Api(caller) if caller.role >= needed => Ok(Grant::Api(Actor(caller.name.clone()))),
+        Credential::Api(caller) => Err(ApiError::PermissionDenied(format!(
             "this needs the {} role; the token has {}",
             needed.as_str(),
-            role.as_str()
+            caller.role.as_str()
         ))),
         Credential::Worker(_) => Err(ApiError::PermissionDenied(
             "a worker token grants nothing on the API; use an API token".into(),
@@ -299,6 +330,11 @@ pub fn check_content_type(payload: Payload, content_type: &str) -> Result<(), Ap
         Payload::Json if essence(content_type) != "application/json" => Err(ApiError::UnsupportedMediaType(format!(
             "{shown} is not supported: send 'content-type: application/json'"
         ))),
+        Payload::OptionalJson if !content_type.is_empty() && essence(content_type) != "application/json" => {
+            Err(ApiError::UnsupportedMediaType(format!(
+                "{shown} is not supported: send no body, or one with 'content-type: application/json'"
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -441,14 +477,22 @@ mod tests {
             authorize(Worker, &cred(WORKER), &t),
             Ok(Grant::Worker(WorkerGrant::Ids(_)))
         ));
-        assert_eq!(authorize(Public, &none, &t), Ok(Grant::Api));
+        assert_eq!(authorize(Public, &none, &t), Ok(Grant::Api(Actor::anonymous())));
+        assert_eq!(
+            authorize(write, &cred(WRITE), &t),
+            Ok(Grant::Api(Actor("write#2".into()))),
+            "a call acts as its token's name"
+        );
     }
 
     #[test]
     fn dev_mode_is_open_but_reset_stays_disabled() {
         let open = Tokens::default();
         let none = Credential::Missing;
-        assert!(authorize(Requirement::Role(Role::Admin), &none, &open).is_ok());
+        assert_eq!(
+            authorize(Requirement::Role(Role::Admin), &none, &open),
+            Ok(Grant::Api(Actor::anonymous()))
+        );
         assert_eq!(authorize(Worker, &none, &open), Ok(Grant::Worker(WorkerGrant::Any)));
         assert!(matches!(
             authorize(Reset, &none, &open),
@@ -466,6 +510,10 @@ mod tests {
         assert!(check_content_type(Payload::Empty, "application/json").is_ok());
         assert!(check_content_type(Payload::Empty, "Application/GRPC").is_err());
         assert!(check_content_type(Payload::Json, "application/json; charset=utf-8").is_ok());
+        assert!(check_content_type(Payload::OptionalJson, "").is_ok());
+        assert!(check_content_type(Payload::OptionalJson, "application/json").is_ok());
+        assert!(check_content_type(Payload::OptionalJson, "application/grpc").is_err());
+        assert!(check_content_type(Payload::OptionalJson, "text/plain").is_err());
         let err = check_content_type(Payload::Json, "").unwrap_err();
         assert!(err.to_string().contains("missing content-type"), "{err}");
         assert_eq!(err.http_status(), axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE);

@@ -2,7 +2,12 @@
 //!
 //! API tokens come from `MONITOR_API_TOKENS` (`role:token,role:token`) and/or
 //! a file (`role:token` per line, `#` comments); roles nest (`admin` ⊇
-//! `write` ⊇ `read`). Worker tokens come from `MONITOR_WORKER_TOKENS`
+//! `write` ⊇ `read`). An entry may name its holder, `role/name:token`
+//! (`write/alice:…`): the name is what the API records as the actor
+//! (`created_by`, `acknowledged_by`, …). An entry without one is called by
+//! its role and position, `write#2` (the second entry), never by anything
+//! taken from the token. The name sits before the first `:` because tokens
+//! may themselves contain `:`. Worker tokens come from `MONITOR_WORKER_TOKENS`
 //! (`ID_PATTERN:token,…`): each names the worker identities it may connect
 //! as (`probe-eu-1`, `probe-*`, `*`). Tokens are compared in constant time
 //! and never logged or printed.
@@ -14,6 +19,12 @@ use subtle::ConstantTimeEq;
 
 /// Shortest token accepted, so a guessable token cannot be configured by mistake.
 pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Longest token name accepted.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// The actor recorded for requests while no API token is configured (dev mode).
+pub const ANONYMOUS: &str = "anonymous";
 
 /// Longest worker-id pattern accepted (worker ids are at most 128 characters).
 const MAX_PATTERN_CHARS: usize = 128;
@@ -27,6 +38,24 @@ fn check_token(token: &str) -> Result<(), String> {
         return Err("token must not contain whitespace".into());
     }
     Ok(())
+}
+
+/// Why `name` is unfit as a token name, if it is: 1 to [`MAX_NAME_CHARS`]
+/// of letters, digits, '.', '_', '-', '@' (so it reads plainly in logs and
+/// can never look like a default `role#n` name).
+fn check_name(name: &str) -> Result<(), String> {
+    let fits = !name.is_empty()
+        && name.chars().count() <= MAX_NAME_CHARS
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "token name {name:?} must be 1 to {MAX_NAME_CHARS} characters of letters, digits, '.', '_', '-', '@'"
+        ))
+    }
 }
 
 /// What an API token may do. Ordered: a higher role includes the lower ones.
@@ -135,8 +164,41 @@ pub enum Credential {
     Malformed,
     /// A bearer token nobody configured.
     Unknown,
-    Api(Role),
+    Api(ApiCaller),
     Worker(WorkerGrant),
+}
+
+/// Who presented a valid API token: its role, and its name for the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCaller {
+    pub role: Role,
+    /// The entry's name, or `role#position` for an unnamed entry.
+    pub name: String,
+}
+
+/// Who a request acts as, in the request's extensions for every API call
+/// the access middleware lets through: the token's name, or
+/// [`ANONYMOUS`] when none is needed (dev mode, public operations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn anonymous() -> Actor {
+        Actor(ANONYMOUS.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One configured API token.
+#[derive(Clone)]
+struct ApiToken {
+    token: Vec<u8>,
+    role: Role,
+    /// None: called `role#position`.
+    name: Option<String>,
 }
 
 /// One configured worker token and the identities it may use.
@@ -149,8 +211,8 @@ struct WorkerToken {
 /// The configured tokens.
 #[derive(Clone, Default)]
 pub struct Tokens {
-    /// API tokens and their roles.
-    entries: Arc<Vec<(Vec<u8>, Role)>>,
+    /// API tokens, their roles and names, in configuration order.
+    entries: Arc<Vec<ApiToken>>,
     /// Tokens probe workers present; they grant nothing on the API.
     workers: Arc<Vec<WorkerToken>>,
 }
@@ -175,8 +237,8 @@ pub struct TokenConfigError {
 }
 
 impl Tokens {
-    /// Parses `role:token` entries separated by commas or newlines; blank
-    /// entries and `#` comment lines are skipped. `source_name` names the
+    /// Parses `role:token` or `role/name:token` entries separated by commas
+    /// or newlines; blank entries and `#` comment lines are skipped. `source_name` names the
     /// variable or file in errors (the token is never echoed).
     pub fn parse(source_name: &str, text: &str) -> Result<Tokens, TokenConfigError> {
         let error = |message: String| TokenConfigError {
@@ -191,9 +253,18 @@ impl Tokens {
             }
             for entry in line.split(',').map(str::trim).filter(|e| !e.is_empty()) {
                 let at = format!("entry {} on line {}", entries.len() + 1, line_no + 1);
-                let Some((role, token)) = entry.split_once(':') else {
-                    return Err(error(format!("{at} must be role:token (role is read, write or admin)")));
+                let Some((role_and_name, token)) = entry.split_once(':') else {
+                    return Err(error(format!(
+                        "{at} must be role:token or role/name:token (role is read, write or admin)"
+                    )));
                 };
+                let (role, name) = match role_and_name.split_once('/') {
+                    Some((role, name)) => (role, Some(name.trim())),
+                    None => (role_and_name, None),
+                };
+                if let Some(name) = name {
+                    check_name(name).map_err(|problem| error(format!("{at}: {problem}")))?;
+                }
                 let role = Role::parse(role.trim()).ok_or_else(|| {
                     error(format!(
                         "{at} has unknown role {:?}; use read, write or admin",
@@ -202,7 +273,11 @@ impl Tokens {
                 })?;
                 let token = token.trim();
                 check_token(token).map_err(|problem| error(format!("{at}: {problem}")))?;
-                entries.push((token.as_bytes().to_vec(), role));
+                entries.push(ApiToken {
+                    token: token.as_bytes().to_vec(),
+                    role,
+                    name: name.map(str::to_owned),
+                });
             }
         }
         Ok(Tokens {
@@ -235,7 +310,7 @@ impl Tokens {
             if self
                 .entries
                 .iter()
-                .any(|(api, _)| bool::from(api.as_slice().ct_eq(token.as_bytes())))
+                .any(|api| bool::from(api.token.as_slice().ct_eq(token.as_bytes())))
             {
                 return Err(error(format!(
                     "{at}: this token is also an API token; give workers their own tokens"
@@ -280,20 +355,41 @@ impl Tokens {
     }
 
     pub fn has_admin(&self) -> bool {
-        self.entries.iter().any(|(_, role)| *role == Role::Admin)
+        self.entries.iter().any(|entry| entry.role == Role::Admin)
     }
 
-    /// The role of `presented`, comparing against every token in constant
-    /// time (no early exit on the first match, so timing does not tell which
-    /// or how many tokens exist).
-    pub fn role_of(&self, presented: &[u8]) -> Option<Role> {
-        let mut found = None;
-        for (token, role) in self.entries.iter() {
-            if bool::from(token.as_slice().ct_eq(presented)) {
-                found = Some(found.map_or(*role, |r: Role| r.max(*role)));
+    /// The names of the configured API tokens, in order (unnamed entries
+    /// as `role#position`), for start-up logs.
+    pub fn names(&self) -> Vec<String> {
+        (0..self.entries.len()).map(|i| self.name_at(i)).collect()
+    }
+
+    fn name_at(&self, index: usize) -> String {
+        let entry = &self.entries[index];
+        match &entry.name {
+            Some(name) => name.clone(),
+            None => format!("{}#{}", entry.role.as_str(), index + 1),
+        }
+    }
+
+    /// The role and name of `presented`, comparing against every token in
+    /// constant time (no early exit on the first match, so timing does not
+    /// tell which or how many tokens exist). A token listed twice has its
+    /// highest role, and the name of the first entry with that role.
+    pub fn caller_of(&self, presented: &[u8]) -> Option<ApiCaller> {
+        let mut found: Option<(Role, usize)> = None;
+        for (index, entry) in self.entries.iter().enumerate() {
+            if bool::from(entry.token.as_slice().ct_eq(presented)) {
+                found = match found {
+                    Some((role, at)) if role >= entry.role => Some((role, at)),
+                    _ => Some((entry.role, index)),
+                };
             }
         }
-        found
+        found.map(|(role, index)| ApiCaller {
+            role,
+            name: self.name_at(index),
+        })
     }
 
     /// The identities a worker token may use, if `presented` is one (every
@@ -316,8 +412,8 @@ impl Tokens {
         let Some(token) = bearer(value) else {
             return Credential::Malformed;
         };
-        if let Some(role) = self.role_of(token.as_bytes()) {
-            return Credential::Api(role);
+        if let Some(caller) = self.caller_of(token.as_bytes()) {
+            return Credential::Api(caller);
         }
         match self.worker_grant_of(token.as_bytes()) {
             Some(grant) => Credential::Worker(grant),
@@ -385,12 +481,66 @@ pub(crate) mod tests {
         assert!(!format!("{:?}", tokens()).contains(WORKER));
     }
 
+    fn api(role: Role, name: &str) -> Credential {
+        Credential::Api(ApiCaller {
+            role,
+            name: name.to_owned(),
+        })
+    }
+
+    #[test]
+    fn entries_may_name_their_holder() {
+        let tokens = Tokens::parse(
+            "MONITOR_API_TOKENS",
+            &format!("read:{READ}, write/alice:{WRITE}\nadmin/ops.bot@example-1:{ADMIN}"),
+        )
+        .unwrap();
+        assert_eq!(tokens.credential(&bearer_header(READ)), api(Role::Read, "read#1"));
+        assert_eq!(tokens.credential(&bearer_header(WRITE)), api(Role::Write, "alice"));
+        assert_eq!(
+            tokens.credential(&bearer_header(ADMIN)),
+            api(Role::Admin, "ops.bot@example-1")
+        );
+        assert_eq!(tokens.names(), ["read#1", "alice", "ops.bot@example-1"]);
+        // A token may contain ':'; only the part before the first one is
+        // role and name, so old entries keep their tokens.
+        let colons = Tokens::parse("t", "write:abc:def:0123456789abcdef").unwrap();
+        assert_eq!(
+            colons.credential(&bearer_header("abc:def:0123456789abcdef")),
+            api(Role::Write, "write#1")
+        );
+        for (text, expected) in [
+            (format!("write/:{WRITE}"), "token name \"\" must be 1 to 64"),
+            (format!("write/a b:{WRITE}"), "token name \"a b\""),
+            (format!("write/read#1:{WRITE}"), "token name \"read#1\""),
+            (format!("write/{}:{WRITE}", "n".repeat(65)), "must be 1 to 64"),
+            (format!("boss/alice:{WRITE}"), "unknown role \"boss\""),
+        ] {
+            let err = Tokens::parse("MONITOR_API_TOKENS", &text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text}: {err}");
+            assert!(!err.contains(WRITE), "token echoed: {err}");
+        }
+    }
+
+    #[test]
+    fn unnamed_entries_are_called_by_role_and_position_across_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, format!("# ops\nwrite:{WRITE}\nread/grafana:{ADMIN}\n")).unwrap();
+        let tokens = Tokens::load(Some(&format!("read:{READ}")), Some(&file)).unwrap();
+        assert_eq!(tokens.names(), ["read#1", "write#2", "grafana"]);
+        assert_eq!(tokens.credential(&bearer_header(WRITE)), api(Role::Write, "write#2"));
+        // The same token twice: its highest role, named by that entry.
+        let twice = Tokens::parse("t", &format!("read/low:{READ},write/high:{READ}")).unwrap();
+        assert_eq!(twice.credential(&bearer_header(READ)), api(Role::Write, "high"));
+    }
+
     #[test]
     fn credentials_are_told_apart() {
         let tokens = tokens();
         assert_eq!(tokens.credential(&HeaderMap::new()), Credential::Missing);
-        assert_eq!(tokens.credential(&bearer_header(READ)), Credential::Api(Role::Read));
-        assert_eq!(tokens.credential(&bearer_header(ADMIN)), Credential::Api(Role::Admin));
+        assert_eq!(tokens.credential(&bearer_header(READ)), api(Role::Read, "read#1"));
+        assert_eq!(tokens.credential(&bearer_header(ADMIN)), api(Role::Admin, "admin#3"));
         assert_eq!(
             tokens.credential(&bearer_header("nope-nope-nope-nope")),
             Credential::Unknown

@@ -2,5 +2,6 @@
 //! result. No SQL and no rules live here.
 
 pub mod admin_service;
+pub mod alert_service;
 pub mod job_service;
 pub mod worker_service;

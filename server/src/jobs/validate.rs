@@ -117,7 +117,9 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn validate_name(name: &str, v: &mut Vec<FieldViolation>) {
+/// A job's or an alert rule's name: 1 to [`MAX_NAME_CHARS`] characters,
+/// printable, no surrounding whitespace.
+pub(crate) fn validate_name(name: &str, v: &mut Vec<FieldViolation>) {
     let chars = name.chars().count();
     if chars == 0 {
         v.push(FieldViolation::new("name", "must not be empty"));
@@ -134,9 +136,15 @@ fn validate_name(name: &str, v: &mut Vec<FieldViolation>) {
 }
 
 fn validate_labels(labels: &HashMap<String, String>, v: &mut Vec<FieldViolation>) {
+    validate_label_map("labels", labels, v);
+}
+
+/// Labels, or a label selector, under `field`: at most [`MAX_LABELS`], keys
+/// and values as `monitor_core::labels` has them.
+pub(crate) fn validate_label_map(field: &str, labels: &HashMap<String, String>, v: &mut Vec<FieldViolation>) {
     if labels.len() > MAX_LABELS {
         v.push(FieldViolation::new(
-            "labels",
+            field,
             format!("at most {MAX_LABELS} labels (got {})", labels.len()),
         ));
     }
@@ -145,19 +153,19 @@ fn validate_labels(labels: &HashMap<String, String>, v: &mut Vec<FieldViolation>
     for key in keys {
         if !is_label_key(key) {
             v.push(FieldViolation::new(
-                format!("labels[{key:?}]"),
+                format!("{field}[{key:?}]"),
                 format!("key must be {LABEL_KEY_RULE}"),
             ));
         }
         let value = &labels[key];
         if value.chars().count() > MAX_LABEL_VALUE_CHARS {
             v.push(FieldViolation::new(
-                format!("labels[{key:?}]"),
+                format!("{field}[{key:?}]"),
                 format!("value must be at most {MAX_LABEL_VALUE_CHARS} characters"),
             ));
         } else if value.chars().any(char::is_control) {
             v.push(FieldViolation::new(
-                format!("labels[{key:?}]"),
+                format!("{field}[{key:?}]"),
                 "value must not contain control characters",
             ));
         }
@@ -178,7 +186,12 @@ fn duration_field(
     to_std_duration(field, value, v)
 }
 
-fn to_std_duration(field: &str, value: &pbjson_types::Duration, v: &mut Vec<FieldViolation>) -> Option<Duration> {
+/// A protobuf Duration as a std one: not negative, whole milliseconds.
+pub(crate) fn to_std_duration(
+    field: &str,
+    value: &pbjson_types::Duration,
+    v: &mut Vec<FieldViolation>,
+) -> Option<Duration> {
     if value.seconds < 0 || value.nanos < 0 {
         v.push(FieldViolation::new(field, "must not be negative"));
         return None;

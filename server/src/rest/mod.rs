@@ -1,8 +1,10 @@
-//! The REST/JSON gateway under `/v1` and the proof of concept's routes, as
+//! The REST/JSON gateway under `/v1` (alerting's routes in `alerts`) and the
+//! proof of concept's routes, as
 //! thin handlers over the same domain code as the gRPC services. Bodies are
 //! the proto messages in canonical proto3 JSON (pbjson), exactly what grpcurl
 //! prints; errors are google.rpc.Status JSON ([`crate::error::http_response`]).
 
+mod alerts;
 pub mod body;
 pub mod legacy;
 pub mod openapi;
@@ -25,13 +27,14 @@ use monitor_proto::v1::{
 };
 use monitor_proto::wkt::Timestamp;
 
-use crate::{admin::Admin, error::ApiError, jobs::JobCatalog};
+use crate::{admin::Admin, alerts::AlertCatalog, error::ApiError, jobs::JobCatalog};
 use body::{decode, decode_value, query_pairs, read_json_bytes, snake_case};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct RestState {
     pub catalog: JobCatalog,
+    pub alerts: AlertCatalog,
     pub admin: Admin,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -62,6 +65,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<RestState>)> {
         ("/metrics", get(prometheus)),
         ("/readyz", get(ready)),
     ];
+    routes.extend(alerts::routes());
     routes.extend(legacy::routes());
     routes
 }
@@ -209,8 +213,30 @@ async fn update_job(
     RawQuery(query): RawQuery,
     request: Request,
 ) -> Result<Response> {
+    let (value, update_mask) = patch_body(&state, query.as_deref(), request, "the job's").await?;
+    let mut job: Job = decode_value(value)?;
+    job.id = same_id(id, &job.id)?;
+    let job = state
+        .catalog
+        .update(UpdateJobRequest {
+            job: Some(job),
+            update_mask,
+        })
+        .await?;
+    Ok(Json(UpdateJobResponse { job: Some(job) }).into_response())
+}
+
+/// The JSON object of a PATCH and its update mask: `?updateMask=a,b`, or
+/// else the fields present in the body (but `id` and `version`). `whose`
+/// names the resource in errors ("the job's").
+pub(crate) async fn patch_body(
+    state: &RestState,
+    query: Option<&str>,
+    request: Request,
+    whose: &str,
+) -> Result<(serde_json::Value, Option<pbjson_types::FieldMask>)> {
     let mut mask = None;
-    for (key, value) in query_pairs(query.as_deref()) {
+    for (key, value) in query_pairs(query) {
         match snake_case(&key).as_str() {
             "update_mask" => {
                 mask = Some(
@@ -235,7 +261,7 @@ async fn update_job(
     let serde_json::Value::Object(fields) = &value else {
         return Err(ApiError::invalid(
             "body",
-            "must be a JSON object with the job's fields and its version",
+            format!("must be a JSON object with {whose} fields and its version"),
         ));
     };
     let paths: Vec<String> = match mask {
@@ -249,29 +275,24 @@ async fn update_job(
     if paths.is_empty() {
         return Err(ApiError::invalid("body", "names no field to change"));
     }
-    let mut job: Job = decode_value(value)?;
-    if !job.id.is_empty() && job.id != id {
+    Ok((value, Some(pbjson_types::FieldMask { paths })))
+}
+
+/// The path's id, refusing a different one in the body.
+pub(crate) fn same_id(path_id: String, body_id: &str) -> Result<String> {
+    if !body_id.is_empty() && body_id != path_id {
         return Err(ApiError::invalid(
             "id",
             "the id in the body differs from the id in the path",
         ));
     }
-    job.id = id;
-    let update_mask = Some(pbjson_types::FieldMask { paths });
-    let job = state
-        .catalog
-        .update(UpdateJobRequest {
-            job: Some(job),
-            update_mask,
-        })
-        .await?;
-    Ok(Json(UpdateJobResponse { job: Some(job) }).into_response())
+    Ok(path_id)
 }
 
-/// `DELETE /v1/jobs/{id}?version=N` (version optional).
-async fn delete_job(State(state): State<RestState>, JobId(id): JobId, RawQuery(query): RawQuery) -> Result<Response> {
+/// The `?version=N` of a DELETE (0 when absent).
+pub(crate) fn version_query(query: Option<&str>) -> Result<i64> {
     let mut version = 0;
-    for (key, value) in query_pairs(query.as_deref()) {
+    for (key, value) in query_pairs(query) {
         match key.as_str() {
             "version" => {
                 version = value
@@ -286,6 +307,12 @@ async fn delete_job(State(state): State<RestState>, JobId(id): JobId, RawQuery(q
             }
         }
     }
+    Ok(version)
+}
+
+/// `DELETE /v1/jobs/{id}?version=N` (version optional).
+async fn delete_job(State(state): State<RestState>, JobId(id): JobId, RawQuery(query): RawQuery) -> Result<Response> {
+    let version = version_query(query.as_deref())?;
     state.catalog.delete(DeleteJobRequest { id, version }).await?;
     Ok(Json(DeleteJobResponse {}).into_response())
 }

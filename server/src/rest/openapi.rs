@@ -66,6 +66,36 @@ const METRICS_QUERY: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const PAGE_QUERY: &[(&str, &str, &str)] = &[
+    ("pageSize", "integer", "items per page (default 50, at most 1000)"),
+    ("pageToken", "string", "nextPageToken of the previous page"),
+];
+
+const SILENCES_QUERY: &[(&str, &str, &str)] = &[
+    ("pageSize", "integer", "silences per page (default 50, at most 1000)"),
+    ("pageToken", "string", "nextPageToken of the previous page"),
+    (
+        "includeExpired",
+        "boolean",
+        "also silences that have ended (default: only current and future ones)",
+    ),
+];
+
+const INCIDENTS_QUERY: &[(&str, &str, &str)] = &[
+    ("pageSize", "integer", "incidents per page (default 50, at most 1000)"),
+    ("pageToken", "string", "nextPageToken of the previous page"),
+    (
+        "state",
+        "string",
+        "open, acknowledged or resolved (or INCIDENT_STATE_OPEN, ...); default: any",
+    ),
+    ("jobId", "string", "only this job's incidents"),
+    ("ruleId", "string", "only this rule's incidents"),
+];
+
+/// Operations answering 201 Created.
+const CREATES: &[&str] = &["CreateJob", "CreateAlertRule", "CreateSilence"];
+
 const ROUTES: &[Route] = &[
     Route {
         method: "get",
@@ -166,6 +196,146 @@ const ROUTES: &[Route] = &[
         request: None,
         response: "ListJobSummariesResponse",
         query: LIST_QUERY,
+    },
+    Route {
+        method: "get",
+        path: "/v1/alert-rules",
+        operation: "ListAlertRules",
+        summary: "List alert rules by name, a page at a time",
+        role: "read",
+        request: None,
+        response: "ListAlertRulesResponse",
+        query: PAGE_QUERY,
+    },
+    Route {
+        method: "post",
+        path: "/v1/alert-rules",
+        operation: "CreateAlertRule",
+        summary: "Create an alert rule (body: the AlertRule); unset fields get the documented defaults",
+        role: "write",
+        request: Some("AlertRule"),
+        response: "CreateAlertRuleResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/alert-rules/{id}",
+        operation: "GetAlertRule",
+        summary: "Get one alert rule",
+        role: "read",
+        request: None,
+        response: "GetAlertRuleResponse",
+        query: &[],
+    },
+    Route {
+        method: "patch",
+        path: "/v1/alert-rules/{id}",
+        operation: "UpdateAlertRule",
+        summary: "Change an alert rule: the body carries version and the fields to change (they form the mask unless updateMask is given)",
+        role: "write",
+        request: Some("AlertRule"),
+        response: "UpdateAlertRuleResponse",
+        query: &[("updateMask", "string", "comma-separated fields to change")],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/alert-rules/{id}",
+        operation: "DeleteAlertRule",
+        summary: "Delete an alert rule; its incidents stay, with the rule's name",
+        role: "write",
+        request: None,
+        response: "DeleteAlertRuleResponse",
+        query: &[("version", "integer", "delete only at this version")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/silences",
+        operation: "ListSilences",
+        summary: "List silences, latest end first",
+        role: "read",
+        request: None,
+        response: "ListSilencesResponse",
+        query: SILENCES_QUERY,
+    },
+    Route {
+        method: "post",
+        path: "/v1/silences",
+        operation: "CreateSilence",
+        summary: "Create a silence or maintenance window (body: the Silence); created_by is the token's name",
+        role: "write",
+        request: Some("Silence"),
+        response: "CreateSilenceResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/silences/{id}",
+        operation: "GetSilence",
+        summary: "Get one silence, with whether it is active now",
+        role: "read",
+        request: None,
+        response: "GetSilenceResponse",
+        query: &[],
+    },
+    Route {
+        method: "patch",
+        path: "/v1/silences/{id}",
+        operation: "UpdateSilence",
+        summary: "Change a silence (set endTime to now to end it): version and the fields to change",
+        role: "write",
+        request: Some("Silence"),
+        response: "UpdateSilenceResponse",
+        query: &[("updateMask", "string", "comma-separated fields to change")],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/silences/{id}",
+        operation: "DeleteSilence",
+        summary: "Delete a silence",
+        role: "write",
+        request: None,
+        response: "DeleteSilenceResponse",
+        query: &[("version", "integer", "delete only at this version")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/incidents",
+        operation: "ListIncidents",
+        summary: "List incidents: open ones first, then by opening time, newest first",
+        role: "read",
+        request: None,
+        response: "ListIncidentsResponse",
+        query: INCIDENTS_QUERY,
+    },
+    Route {
+        method: "get",
+        path: "/v1/incidents/{id}",
+        operation: "GetIncident",
+        summary: "Get one incident with its timeline",
+        role: "read",
+        request: None,
+        response: "GetIncidentResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/v1/incidents/{id}/acknowledge",
+        operation: "AcknowledgeIncident",
+        summary: "Acknowledge an open incident (reminders stop); optional body {\"comment\": ...}; changed is false if it already was",
+        role: "write",
+        request: Some("AcknowledgeIncidentRequest"),
+        response: "AcknowledgeIncidentResponse",
+        query: &[],
+    },
+    Route {
+        method: "post",
+        path: "/v1/incidents/{id}/resolve",
+        operation: "ResolveIncident",
+        summary: "Resolve an incident by hand; optional body {\"comment\": ...}; changed is false if it already was",
+        role: "write",
+        request: Some("ResolveIncidentRequest"),
+        response: "ResolveIncidentResponse",
+        query: &[],
     },
     Route {
         method: "get",
@@ -337,7 +507,11 @@ pub fn document(descriptors: &[u8]) -> Value {
         for (name, kind, description) in route.query {
             parameters.push(json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": kind}}));
         }
-        let success = if route.operation == "CreateJob" { "201" } else { "200" };
+        let success = if CREATES.contains(&route.operation) {
+            "201"
+        } else {
+            "200"
+        };
         let ok_schema = if route.response.is_empty() {
             json!({"type": "object", "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}})
         } else {
@@ -354,7 +528,9 @@ pub fn document(descriptors: &[u8]) -> Value {
             }
         });
         if let Some(request) = route.request {
-            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": type_ref(&format!(".monitor.v1.{request}"))}}});
+            // Acknowledge and resolve take an optional body.
+            let required = !request.ends_with("IncidentRequest");
+            operation["requestBody"] = json!({"required": required, "content": {"application/json": {"schema": type_ref(&format!(".monitor.v1.{request}"))}}});
         }
         if route.role != "public" {
             operation["security"] = json!([{"bearer": []}]);
@@ -402,6 +578,24 @@ mod tests {
             6,
             "id and five query parameters"
         );
+        assert_eq!(
+            doc["paths"]["/v1/alert-rules"]["post"]["responses"]["201"]["description"],
+            "OK"
+        );
+        assert_eq!(
+            doc["paths"]["/v1/incidents/{id}/acknowledge"]["post"]["requestBody"]["required"],
+            false
+        );
+        assert_eq!(
+            doc["paths"]["/v1/incidents"]["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .len(),
+            5
+        );
+        let rule = &doc["components"]["schemas"]["AlertRule"]["properties"];
+        assert_eq!(rule["severity"]["$ref"], "#/components/schemas/Severity");
+        assert_eq!(rule["flapWindow"]["example"], "30s");
         // Every $ref points at a schema that exists.
         let text = doc.to_string();
         for part in text.split("#/components/schemas/").skip(1) {

@@ -109,6 +109,7 @@ fn bare_routers(server: &TestServer) -> (Router, Router) {
     let catalog = monitor_server::jobs::JobCatalog::new(server.pool.clone(), registry);
     let state = monitor_server::rest::RestState {
         admin: monitor_server::admin::Admin::new(catalog.clone()),
+        alerts: monitor_server::alerts::AlertCatalog::new(server.pool.clone()),
         catalog,
         metrics: Default::default(),
         max_body_bytes: 1024 * 1024,
@@ -226,6 +227,7 @@ fn expected(
         Payload::Grpc => grpc,
         Payload::Empty => !grpc,
         Payload::Json => content_type == "application/json",
+        Payload::OptionalJson => content_type.is_empty() || content_type == "application/json",
     };
     if fits {
         Answer::Reached

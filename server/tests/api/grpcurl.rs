@@ -67,6 +67,7 @@ async fn operator_session_with_grpcurl() {
     assert!(list.success, "{}", list.stderr);
     for service in [
         "monitor.v1.JobService",
+        "monitor.v1.AlertService",
         "monitor.v1.AdminService",
         "grpc.health.v1.Health",
     ] {

@@ -3,6 +3,7 @@
 
 mod access;
 mod admin;
+mod alerts;
 mod fuzz;
 mod grpcurl;
 mod harness;
