@@ -48,7 +48,11 @@ fn result(job: &str, passed: bool, start: DateTime<Utc>, duration_ms: i32) -> Ch
             seconds: 0,
             nanos: duration_ms * 1_000_000,
         }),
-        outcome: if passed { CheckOutcome::Ok } else { CheckOutcome::AssertionFailed } as i32,
+        outcome: if passed {
+            CheckOutcome::Ok
+        } else {
+            CheckOutcome::AssertionFailed
+        } as i32,
         detail: Some(Detail::Http(HttpResult {
             status_code: if passed { 200 } else { 500 },
             ..Default::default()
@@ -213,7 +217,10 @@ async fn main() {
         if stored(&db, &group, &topic).await as usize >= messages {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(900), "the evaluator did not finish");
+        assert!(
+            started.elapsed() < Duration::from_secs(900),
+            "the evaluator did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = first_message.map(|f| f.elapsed()).unwrap_or_else(|| started.elapsed());
@@ -236,15 +243,19 @@ async fn main() {
     assert_eq!(incidents as usize, failing, "exactly one incident per failing job");
 
     // Detection latency, with the evaluator up to date.
-    let producer: ThreadedProducer<DefaultProducerContext> = config
-        .clone()
-        .set("linger.ms", "0")
-        .create()
-        .unwrap();
+    let producer: ThreadedProducer<DefaultProducerContext> = config.clone().set("linger.ms", "0").create().unwrap();
     for job in latency_ids {
         let now = Utc::now();
-        send(&producer, &topic, &result(job, false, now - chrono::Duration::seconds(20), 40));
-        send(&producer, &topic, &result(job, false, now - chrono::Duration::seconds(10), 40));
+        send(
+            &producer,
+            &topic,
+            &result(job, false, now - chrono::Duration::seconds(20), 40),
+        );
+        send(
+            &producer,
+            &topic,
+            &result(job, false, now - chrono::Duration::seconds(10), 40),
+        );
         // The third check ends now: started 40 ms ago and took 40 ms.
         send(
             &producer,
@@ -256,7 +267,13 @@ async fn main() {
     }
     let want = (failing + latency_ids.len()) as i64;
     let deadline = Instant::now() + Duration::from_secs(120);
-    while count(&db, "SELECT count(*) AS n FROM notification_outbox WHERE event = 'opened'").await < want {
+    while count(
+        &db,
+        "SELECT count(*) AS n FROM notification_outbox WHERE event = 'opened'",
+    )
+    .await
+        < want
+    {
         assert!(Instant::now() < deadline, "the latency incidents did not all open");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

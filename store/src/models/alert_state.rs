@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::{
     consumer_offsets::{self, PartitionProgress},
-    incident::{IncidentRow, NewIncidentEvent, RESOLVED_BY_EVALUATOR},
+    incident::{IncidentRow, NewIncidentEvent, NewOutboxEntry, RESOLVED_BY_EVALUATOR},
     job_metrics::FlushOutcome,
 };
 use crate::{
@@ -40,18 +40,6 @@ pub struct AlertStateRow {
     pub state: serde_json::Value,
 }
 
-/// A notification intent.
-#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = notification_outbox, check_for_backend(diesel::pg::Pg))]
-pub struct NewNotification {
-    /// Incident id and event (and a sequence for reminders): written twice,
-    /// kept once.
-    pub dedup_key: String,
-    pub incident_id: Uuid,
-    pub event: String,
-    pub channel_ids: Vec<Option<Uuid>>,
-}
-
 /// Everything one evaluator flush writes besides offsets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AlertWrites {
@@ -69,7 +57,8 @@ pub struct AlertWrites {
     /// by hand, are left as they are).
     pub resolved: Vec<(Uuid, DateTime<Utc>)>,
     pub events: Vec<NewIncidentEvent>,
-    pub notifications: Vec<NewNotification>,
+    /// Deduplicated by key: written twice, kept once.
+    pub notifications: Vec<NewOutboxEntry>,
 }
 
 impl AlertWrites {

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use monitor_store::models::incident::{CAUSE_DOWN, CAUSE_NO_DATA, FirstFailure};
+use monitor_store::models::incident::{CAUSE_DOWN, CAUSE_NO_DATA, FirstFailure, dedup_key};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -294,7 +294,7 @@ pub fn on_tick(
             open.notified = true;
             open.last_notified_at = Some(now);
             effects.push(event(open.id, now, "unsilenced", "", String::new()));
-            effects.push(subject.notify(open.id, "opened", format!("{}:opened", open.id)));
+            effects.push(subject.notify(open.id, "opened", dedup_key(open.id, "opened")));
         } else if let Some(every) = rule.repeat_interval.filter(|_| !open.acknowledged) {
             let every = chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX);
             if open.last_notified_at.is_none_or(|last| now - last >= every) {
@@ -302,7 +302,7 @@ pub fn on_tick(
                 open.last_notified_at = Some(now);
                 let n = open.reminders;
                 effects.push(event(open.id, now, "reminder", "", format!("reminder {n}")));
-                effects.push(subject.notify(open.id, "reminder", format!("{}:reminder:{n}", open.id)));
+                effects.push(subject.notify(open.id, "reminder", dedup_key(open.id, &format!("reminder:{n}"))));
             }
         }
     }
@@ -409,7 +409,7 @@ fn settle(
             } else if !state.flapping {
                 open.notified = true;
                 open.last_notified_at = Some(at);
-                effects.push(subject.notify(id, "opened", format!("{id}:opened")));
+                effects.push(subject.notify(id, "opened", dedup_key(id, "opened")));
             }
             state.open = Some(open);
         }
@@ -431,7 +431,7 @@ fn settle(
             ));
             effects.extend(register_change(subject, state, at, open.id));
             if rule.notify_on_resolve && open.notified && !subject.silenced && !state.flapping {
-                effects.push(subject.notify(open.id, "resolved", format!("{}:resolved", open.id)));
+                effects.push(subject.notify(open.id, "resolved", dedup_key(open.id, "resolved")));
             }
         }
         _ => {}
@@ -468,7 +468,7 @@ fn register_change(subject: Subject<'_>, state: &mut AlertState, at: DateTime<Ut
         effects.push(subject.notify(
             incident,
             "flapping",
-            format!("{incident}:flapping:{}", at.timestamp_millis()),
+            dedup_key(incident, &format!("flapping:{}", at.timestamp_millis())),
         ));
     }
     effects
@@ -498,7 +498,7 @@ fn end_flapping(subject: Subject<'_>, state: &mut AlertState, now: DateTime<Utc>
         effects.push(subject.notify(
             incident,
             "flapping_ended",
-            format!("{incident}:flapping_ended:{}", now.timestamp_millis()),
+            dedup_key(incident, &format!("flapping_ended:{}", now.timestamp_millis())),
         ));
     }
     effects

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use monitor_store::models::{
-    alert_state::{AlertStateRow, AlertWrites, NewNotification},
-    incident::{FirstFailure, IncidentRow, NewIncidentEvent, RESOLVED_BY_EVALUATOR},
+    alert_state::{AlertStateRow, AlertWrites},
+    incident::{FirstFailure, IncidentRow, NewIncidentEvent, NewOutboxEntry, RESOLVED_BY_EVALUATOR},
 };
 use uuid::Uuid;
 
@@ -135,7 +135,7 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
                 event,
                 dedup_key,
                 channel_ids,
-            } => writes.notifications.push(NewNotification {
+            } => writes.notifications.push(NewOutboxEntry {
                 dedup_key,
                 incident_id: incident,
                 event: event.to_owned(),
