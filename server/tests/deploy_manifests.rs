@@ -19,7 +19,8 @@ use std::{
 use serde::Deserialize as _;
 use serde_norway::Value;
 
-/// Default of KAFKA_TOPIC_PARTITIONS: more aggregators than this sit idle.
+/// Default of KAFKA_TOPIC_PARTITIONS: more aggregators (or alert evaluators)
+/// than this sit idle.
 const DEFAULT_TOPIC_PARTITIONS: i64 = 6;
 
 fn repo_root() -> PathBuf {
@@ -547,7 +548,7 @@ fn kafka_certificates_are_mounted_from_one_secret() {
         Some(&expected),
         "Secret monitor-kafka-certs"
     );
-    for name in ["monitor-probe", "monitor-aggregator"] {
+    for name in ["monitor-probe", "monitor-aggregator", "monitor-alert"] {
         let deployment = workload(&cluster, "Deployment", name);
         let container = first_container(deployment);
         for (var, file) in [
@@ -644,7 +645,11 @@ fn server_migrate_job_and_worker_roles() {
     let args: Vec<&str> = seq(container, "args").iter().filter_map(Value::as_str).collect();
     assert_eq!(args, ["migrate"]);
 
-    for (name, role) in [("monitor-probe", "probe"), ("monitor-aggregator", "aggregate")] {
+    for (name, role) in [
+        ("monitor-probe", "probe"),
+        ("monitor-aggregator", "aggregate"),
+        ("monitor-alert", "alert"),
+    ] {
         let deployment = workload(&cluster, "Deployment", name);
         let container = first_container(deployment);
         assert_eq!(
@@ -657,11 +662,13 @@ fn server_migrate_job_and_worker_roles() {
         // Probes in a cluster check public sites: nothing blocked is opened.
         assert_eq!(env_value(container, "MONITOR_WORKER_ALLOW_NET"), None, "{name}");
     }
-    let aggregators = workload(&cluster, "Deployment", "monitor-aggregator")["spec"]["replicas"].as_i64();
-    assert!(
-        aggregators.is_some_and(|n| (1..=DEFAULT_TOPIC_PARTITIONS).contains(&n)),
-        "aggregators ({aggregators:?}) must not exceed the topic's partitions"
-    );
+    for name in ["monitor-aggregator", "monitor-alert"] {
+        let replicas = workload(&cluster, "Deployment", name)["spec"]["replicas"].as_i64();
+        assert!(
+            replicas.is_some_and(|n| (1..=DEFAULT_TOPIC_PARTITIONS).contains(&n)),
+            "{name} replicas ({replicas:?}) must not exceed the topic's partitions"
+        );
+    }
 
     let hpa = workload(&cluster, "HorizontalPodAutoscaler", "monitor-probe");
     assert_eq!(str_at(hpa, &["apiVersion"]), Some("autoscaling/v2"));
@@ -923,6 +930,7 @@ fn compose_builds_existing_targets_and_sets_known_env() {
         .collect();
     assert_eq!(labels.len(), probes.len(), "probe workers need distinct locations");
     assert!(workers.iter().any(|name| role(name) == "aggregate"), "an aggregator");
+    assert!(workers.iter().any(|name| role(name) == "alert"), "an alert evaluator");
     // The probes open the mock's pinned address on the compose network (a
     // private one, blocked by default) and nothing more.
     let mock = &services[ours[&Program::Mock][0]];
@@ -944,8 +952,8 @@ fn compose_builds_existing_targets_and_sets_known_env() {
     }
     for name in workers {
         assert!(
-            ["probe", "aggregate"].contains(&role(name).as_str()),
-            "{name}: monitor-worker needs probe or aggregate"
+            ["probe", "aggregate", "alert"].contains(&role(name).as_str()),
+            "{name}: monitor-worker needs probe, aggregate or alert"
         );
         // Healthy = /readyz answers 200 on the worker's telemetry port.
         let listen = compose_env(&services[*name])
