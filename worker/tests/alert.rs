@@ -568,64 +568,108 @@ fn one_pass(
     (episodes, notifications)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_evaluator_killed_mid_stream_opens_nothing_twice_and_misses_no_resolve() {
-    let setup = Setup::new(4).await;
-    let mut job_ids = Vec::new();
-    for i in 0..24usize {
-        let locations: &[&str] = if i.is_multiple_of(2) { &[] } else { &["eu", "us"] };
-        job_ids.push((setup.job(&format!("job-{i}"), locations).await, locations));
-    }
-    setup.rule("any location", "").await;
-    setup
-        .rule(
-            "two locations",
-            "min_failing_locations = 2, failure_threshold = 2, success_threshold = 1",
-        )
-        .await;
-    // 60 checks per job and location, one a second, in twelve slices.
-    let checks = 60;
-    let mut batches: Vec<Vec<CheckResult>> = vec![Vec::new(); 12];
-    for (i, (job, locations)) in job_ids.iter().enumerate() {
-        let locations: Vec<&str> = if locations.is_empty() {
-            vec![""]
-        } else {
-            locations.to_vec()
-        };
-        for (l, location) in locations.iter().enumerate() {
-            let seq = run(*job, location, &pattern((i * 3 + l) as u64, checks), 1_000);
-            for (k, result) in seq.into_iter().enumerate() {
-                batches[k * 12 / checks].push(result);
+/// A stream whose incidents are known: 24 jobs (half in two locations),
+/// two rules, 60 checks per job and location in runs of failures and
+/// passes, cut into twelve slices; and what one uninterrupted pass of the
+/// decisions opens, resolves and notifies over it.
+struct KnownStream {
+    slices: Vec<Vec<CheckResult>>,
+    expected: Vec<Episode>,
+    expected_notifications: HashMap<String, usize>,
+}
+
+impl KnownStream {
+    async fn new(setup: &Setup) -> KnownStream {
+        let mut job_ids = Vec::new();
+        for i in 0..24usize {
+            let locations: &[&str] = if i.is_multiple_of(2) { &[] } else { &["eu", "us"] };
+            job_ids.push((setup.job(&format!("job-{i}"), locations).await, locations));
+        }
+        setup.rule("any location", "").await;
+        setup
+            .rule(
+                "two locations",
+                "min_failing_locations = 2, failure_threshold = 2, success_threshold = 1",
+            )
+            .await;
+        let checks = 60;
+        let mut slices: Vec<Vec<CheckResult>> = vec![Vec::new(); 12];
+        for (i, (job, locations)) in job_ids.iter().enumerate() {
+            let locations: Vec<&str> = if locations.is_empty() {
+                vec![""]
+            } else {
+                locations.to_vec()
+            };
+            for (l, location) in locations.iter().enumerate() {
+                let seq = run(*job, location, &pattern((i * 3 + l) as u64, checks), 1_000);
+                for (k, result) in seq.into_iter().enumerate() {
+                    slices[k * 12 / checks].push(result);
+                }
             }
         }
-    }
-    let all: Vec<CheckResult> = batches.concat();
-    let (rules, jobs) = {
         let pool = setup.db.pool();
         let mut conn = pool.get().await.unwrap();
         let rules = monitor_store::models::alert_rule::load_enabled(&mut conn)
             .await
             .unwrap();
-        let jobs = job::load_all(&mut conn).await.unwrap();
         let rules: Vec<Rule> = rules.iter().map(|r| Rule::from_row(r).unwrap()).collect();
-        let jobs: HashMap<Uuid, JobInfo> = jobs
+        let jobs: HashMap<Uuid, JobInfo> = job::load_all(&mut conn)
+            .await
+            .unwrap()
             .iter()
             .map(|j| (j.id, JobInfo::from_row(j, Duration::from_secs(60)).unwrap()))
             .collect();
-        (rules, jobs)
-    };
-    let (expected, expected_notifications) = one_pass(&rules, &jobs, &all);
-    assert!(
-        expected.len() > 50,
-        "the stream opens many incidents ({})",
-        expected.len()
-    );
-    assert!(expected.iter().any(|e| e.3.is_none()) && expected.iter().any(|e| e.3.is_some()));
+        let (expected, expected_notifications) = one_pass(&rules, &jobs, &slices.concat());
+        assert!(
+            expected.len() > 50,
+            "the stream opens many incidents ({})",
+            expected.len()
+        );
+        assert!(expected.iter().any(|e| e.3.is_none()) && expected.iter().any(|e| e.3.is_some()));
+        KnownStream {
+            slices,
+            expected,
+            expected_notifications,
+        }
+    }
 
+    /// The stored incidents and outbox equal the uninterrupted pass.
+    async fn assert_exact(&self, setup: &Setup, log: &str) {
+        let expected = &self.expected;
+        let expected_notifications = &self.expected_notifications;
+        let stored: Vec<Episode> = {
+            let mut got: Vec<Episode> = setup
+                .incidents()
+                .await
+                .into_iter()
+                .map(|i| {
+                    let check = i
+                        .first_failure
+                        .map(|f| serde_json::from_value::<FirstFailure>(f).unwrap().check_id);
+                    (i.rule_id.unwrap(), i.job_id, i.opened_at, i.resolved_at, check)
+                })
+                .collect();
+            got.sort();
+            got
+        };
+        assert_eq!(stored.len(), expected.len(), "incidents: {log}");
+        assert_eq!(&stored, expected);
+        let mut notifications: HashMap<String, usize> = HashMap::new();
+        for (_, event) in setup.outbox().await {
+            *notifications.entry(event).or_default() += 1;
+        }
+        assert_eq!(&notifications, expected_notifications);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluator_killed_mid_stream_opens_nothing_twice_and_misses_no_resolve() {
+    let setup = Setup::new(4).await;
+    let stream = KnownStream::new(&setup).await;
     let flags = setup.flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let mut ends = HashMap::new();
-    let mut slices = batches.iter();
+    let mut slices = stream.slices.iter();
     for _ in 0..3 {
         // Three slices evaluated and committed, then killed while the
         // fourth is produced and read: mid-stream by construction.
@@ -638,31 +682,55 @@ async fn an_evaluator_killed_mid_stream_opens_nothing_twice_and_misses_no_resolv
         evaluator.kill_9().await;
     }
     assert!(slices.next().is_none());
-    let last = common::spawn_worker("alert", &flags);
+    let mut last = common::spawn_worker("alert", &flags);
+    // Its signal handler is in place once it serves /readyz.
+    last.wait_ready(200, "ready").await;
     setup.wait_accounted(&ends).await;
     let log = last.terminate().await;
-    let stored: Vec<Episode> = {
-        let mut got: Vec<Episode> = setup
-            .incidents()
-            .await
-            .into_iter()
-            .map(|i| {
-                let check = i
-                    .first_failure
-                    .map(|f| serde_json::from_value::<FirstFailure>(f).unwrap().check_id);
-                (i.rule_id.unwrap(), i.job_id, i.opened_at, i.resolved_at, check)
-            })
-            .collect();
-        got.sort();
-        got
-    };
-    assert_eq!(stored.len(), expected.len(), "incidents: {log}");
-    assert_eq!(stored, expected);
-    let mut notifications: HashMap<String, usize> = HashMap::new();
-    for (_, event) in setup.outbox().await {
-        *notifications.entry(event).or_default() += 1;
+    stream.assert_exact(&setup, &log).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_evaluator_takes_its_share_and_a_killed_one_loses_nothing() {
+    let setup = Setup::new(4).await;
+    let stream = KnownStream::new(&setup).await;
+    let flags = setup.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut ends = HashMap::new();
+    let mut slices = stream.slices.iter();
+    let first = common::spawn_worker("alert", &flags);
+    for _ in 0..3 {
+        ends.extend(setup.produce(slices.next().unwrap()).await);
+        setup.wait_accounted(&ends).await;
     }
-    assert_eq!(notifications, expected_notifications);
+    // A second member joins: the partitions are split (the first flushes
+    // what it gives up) while slices keep coming.
+    let second = common::spawn_worker("alert", &flags);
+    wait_until("the second member's share", Duration::from_secs(60), || async {
+        let log = second.log();
+        match log
+            .lines()
+            .any(|l| l.contains("partitions assigned") && !l.contains("assigned=[]"))
+        {
+            true => Ok(()),
+            false => Err(log),
+        }
+    })
+    .await;
+    for _ in 0..4 {
+        ends.extend(setup.produce(slices.next().unwrap()).await);
+        setup.wait_accounted(&ends).await;
+    }
+    // The first is killed mid-slice: the second takes its partitions over
+    // once its session expires, from the stored state.
+    ends.extend(setup.produce(slices.next().unwrap()).await);
+    first.kill_9().await;
+    for slice in slices {
+        ends.extend(setup.produce(slice).await);
+    }
+    setup.wait_accounted(&ends).await;
+    let log = second.terminate().await;
+    stream.assert_exact(&setup, &log).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
