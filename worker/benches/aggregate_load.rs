@@ -17,14 +17,11 @@ use monitor_proto::v1::{CheckOutcome, CheckResult, HttpResult, check_result::Det
 use monitor_store::testing::TestDb;
 use monitor_testkit::{
     bench_number, fresh,
-    kafka::{create_topic, shared_brokers},
+    kafka::{bare_consume, bulk_producer, create_topic, send_waiting, shared_brokers},
 };
 use monitor_worker::aggregate::{AggregateArgs, Aggregator};
 use prost::Message as _;
-use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
-    producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer},
-};
+use rdkafka::producer::Producer;
 use tokio::sync::watch;
 
 #[tokio::main]
@@ -41,14 +38,7 @@ async fn main() {
 
     // Fill the topic.
     let job_ids: Vec<String> = (0..jobs).map(|_| uuid::Uuid::now_v7().to_string()).collect();
-    let producer: ThreadedProducer<DefaultProducerContext> = config
-        .clone()
-        .set("linger.ms", "20")
-        .set("batch.num.messages", "10000")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
+    let producer = bulk_producer(&config);
     let base = chrono::Utc::now() - chrono::Duration::hours(2);
     let fill = Instant::now();
     for i in 0..messages {
@@ -72,17 +62,7 @@ async fn main() {
             })),
             ..Default::default()
         };
-        let payload = result.encode_to_vec();
-        let mut record = BaseRecord::to(&topic).key(result.job_id.as_bytes()).payload(&payload);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
+        send_waiting(&producer, &topic, result.job_id.as_bytes(), &result.encode_to_vec());
     }
     producer.flush(Duration::from_secs(120)).unwrap();
     println!(
@@ -91,25 +71,8 @@ async fn main() {
     );
 
     // Reference: a bare consumer that only counts.
-    let bare: BaseConsumer = config
-        .clone()
-        .set("group.id", fresh("bare"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    bare.subscribe(&[&topic]).unwrap();
-    let (mut counted, mut first) = (0usize, None);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while counted < messages && Instant::now() < deadline {
-        if let Some(Ok(_)) = bare.poll(Duration::from_millis(100)) {
-            first.get_or_insert_with(Instant::now);
-            counted += 1;
-        }
-    }
-    let bare_elapsed = first.map(|f| f.elapsed()).unwrap_or_default();
+    let (counted, bare_elapsed) = bare_consume(&config, &topic, messages);
     let bare_rate = counted as f64 / bare_elapsed.as_secs_f64();
-    drop(bare);
 
     // The aggregator, from its first message to its last commit.
     let db = TestDb::new().await;

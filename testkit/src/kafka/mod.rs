@@ -7,16 +7,16 @@
 
 pub mod cluster;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use cluster::{KafkaCluster, KafkaOptions, SCRAM_PASSWORD, SCRAM_USER, TlsFiles};
 use rdkafka::{
     ClientConfig,
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
-    consumer::BaseConsumer,
+    consumer::{BaseConsumer, Consumer},
     error::RDKafkaErrorCode,
-    producer::FutureProducer,
+    producer::{BaseRecord, DefaultProducerContext, FutureProducer, ThreadedProducer},
 };
 
 /// How long a topic creation may take before the test fails.
@@ -74,4 +74,55 @@ pub fn reader(brokers: &str) -> BaseConsumer {
         .set("enable.auto.commit", "false")
         .create()
         .expect("a Kafka consumer")
+}
+
+/// A producer for filling a benchmark's topic fast (linger 20 ms, batches
+/// of 10 000, lz4, a queue of a million), with the client settings `config`.
+pub fn bulk_producer(config: &ClientConfig) -> ThreadedProducer<DefaultProducerContext> {
+    config
+        .clone()
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("a Kafka producer")
+}
+
+/// Sends `payload` keyed `key` to `topic`, waiting while the producer's
+/// queue is full.
+pub fn send_waiting(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, key: &[u8], payload: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+/// The benchmarks' reference: a bare consumer in a fresh group that only
+/// counts `messages` of `topic` (within 10 minutes); how many it counted
+/// and how long from the first to the last.
+pub fn bare_consume(config: &ClientConfig, topic: &str, messages: usize) -> (usize, Duration) {
+    let bare: BaseConsumer = config
+        .clone()
+        .set("group.id", crate::fresh("bare"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a Kafka consumer");
+    bare.subscribe(&[topic]).expect("subscribing");
+    let (mut counted, mut first) = (0usize, None);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while counted < messages && Instant::now() < deadline {
+        if let Some(Ok(_)) = bare.poll(Duration::from_millis(100)) {
+            first.get_or_insert_with(Instant::now);
+            counted += 1;
+        }
+    }
+    (counted, first.map(|f| f.elapsed()).unwrap_or_default())
 }
