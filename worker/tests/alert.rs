@@ -818,3 +818,23 @@ async fn a_real_probe_opens_a_down_incident_and_its_death_a_no_data_one() {
     stop.send(true).unwrap();
     task.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_never_seen_are_placed_where_the_producer_puts_their_results() {
+    // The evaluator owns a silent job's no-data condition by the partition
+    // its results would be on: the probes' producer's (librdkafka default)
+    // partitioner, reproduced by `partition_of`.
+    let topic = fresh("placement");
+    create_topic(&shared_brokers(), &topic, 6, 1).await;
+    let producer = producer(&shared_brokers());
+    for _ in 0..200 {
+        let key = Uuid::now_v7().to_string();
+        let record = FutureRecord::to(&topic).key(key.as_bytes()).payload("x");
+        let delivered = producer.send(record, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            delivered.partition,
+            monitor_worker::alert::partition_of(key.as_bytes(), 6),
+            "{key}"
+        );
+    }
+}
