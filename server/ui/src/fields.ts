@@ -115,3 +115,11 @@ export function parseLabelLines(text: string, field: string, problems: FieldViol
     });
   return map;
 }
+/** Job ids typed one per line or separated by commas or spaces. */
+export function parseIdList(text: string): string[] {
+  return text
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
