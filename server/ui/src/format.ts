@@ -224,3 +224,8 @@ export function labelsText(map: Record<string, string> | undefined, separator = 
     .map(([k, v]) => `${k}=${v}`)
     .join(separator);
 }
+
+/** An incident's failing locations: "" is a job without locations ("any"); none: "—". */
+export function locationsText(locations: string[] | undefined): string {
+  return (locations ?? []).map((l) => l || "any").join(", ") || "—";
+}

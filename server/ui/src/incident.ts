@@ -5,7 +5,7 @@
 
 import { ApiError, Code, alerting, describe } from "./api";
 import { alerts, h, replaceChildren, setText, uid } from "./dom";
-import { absoluteTime, causeName, incidentStateName, outcomeClass, outcomeName } from "./format";
+import { absoluteTime, causeName, incidentStateName, locationsText, outcomeClass, outcomeName } from "./format";
 import { incidentDuration, severityBadge, stateBadge, timeEl } from "./incidents";
 import { Poller } from "./poller";
 import type { FailedCheck, Incident, IncidentEvent } from "./types";
@@ -167,7 +167,7 @@ export class IncidentView implements View {
         ],
         ["Resolved", incident.resolveTime ? h("span", {}, timeEl(incident.resolveTime), by(incident.resolvedBy)) : "—"],
         [incident.state === "INCIDENT_STATE_RESOLVED" ? "Downtime" : "Duration", incidentDuration(incident)],
-        ["Failing locations", (incident.failingLocations ?? []).join(", ") || "—"],
+        ["Failing locations", locationsText(incident.failingLocations)],
       ]),
     );
     replaceChildren(this.failure, this.failureFacts(incident.firstFailure));

@@ -6,7 +6,7 @@
 
 import { type IncidentQuery, alerting, describe } from "./api";
 import { alerts, h, setText } from "./dom";
-import { absoluteTime, causeName, humanDuration, incidentStateName, relativeTime, severityName, spanText } from "./format";
+import { absoluteTime, causeName, humanDuration, incidentStateName, locationsText, relativeTime, severityName, spanText } from "./format";
 import { Poller } from "./poller";
 import type { Incident } from "./types";
 import type { View } from "./view";
@@ -196,7 +196,7 @@ export class IncidentsView implements View {
           ),
           h("td", {}, timeEl(incident.openTime)),
           h("td", { class: "nowrap", "data-col": "duration", text: incidentDuration(incident) }),
-          h("td", { "data-col": "locations", text: (incident.failingLocations ?? []).join(", ") || "—" }),
+          h("td", { "data-col": "locations", text: locationsText(incident.failingLocations) }),
           h(
             "td",
             {},

@@ -6,7 +6,7 @@
 import { alerting, describe } from "./api";
 import { covers, scopeText } from "./cover";
 import { alerts, h, replaceChildren } from "./dom";
-import { incidentStateName, severityName } from "./format";
+import { incidentStateName, locationsText, severityName } from "./format";
 import { incidentDuration, severityBadge, stateBadge, timeEl } from "./incidents";
 import { thresholdsText } from "./alerting";
 import type { AlertRule, Incident, Job } from "./types";
@@ -89,7 +89,7 @@ export class JobAlertsCard {
             " (",
             h("span", { "data-col": "duration", text: incidentDuration(open) }),
             ")",
-            open.failingLocations?.length ? `; failing: ${open.failingLocations.join(", ")}` : "",
+            open.failingLocations?.length ? `; failing: ${locationsText(open.failingLocations)}` : "",
           )
         : h("p", { class: "muted", text: "None: no rule has an incident open for this job." }),
     );
