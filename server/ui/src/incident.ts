@@ -6,7 +6,7 @@
 import { ApiError, Code, alerting, describe } from "./api";
 import { alerts, h, replaceChildren, setText, uid } from "./dom";
 import { absoluteTime, causeName, incidentStateName, locationsText, outcomeClass, outcomeName } from "./format";
-import { incidentDuration, severityBadge, stateBadge, timeEl } from "./incidents";
+import { incidentDuration, refreshTimes, severityBadge, stateBadge, timeEl } from "./incidents";
 import { Poller } from "./poller";
 import type { FailedCheck, Incident, IncidentEvent } from "./types";
 import type { View } from "./view";
@@ -40,6 +40,7 @@ export class IncidentView implements View {
   private readonly resolve: HTMLButtonElement;
   private readonly body: HTMLElement;
   private incident: Incident | undefined;
+  private drawn = "";
   /** While an action is in flight both buttons stay disabled. */
   private busy = false;
   private readonly poller = new Poller((current) => this.load(current), REFRESH_MS);
@@ -141,6 +142,16 @@ export class IncidentView implements View {
 
   private render(incident: Incident): void {
     this.incident = incident;
+    this.updateButtons();
+    // An unchanged answer leaves the page (and focus) alone; only the running duration moves.
+    const key = JSON.stringify(incident);
+    if (key === this.drawn) {
+      const duration = this.facts.querySelector("[data-field=duration]");
+      if (duration) setText(duration, incidentDuration(incident));
+      refreshTimes(this.facts);
+      return;
+    }
+    this.drawn = key;
     const jobName = incident.jobName || incident.jobId || "";
     this.title = `Incident: ${jobName}`;
     document.title = `${this.title} · monitor`;
@@ -166,13 +177,12 @@ export class IncidentView implements View {
           incident.acknowledgeTime ? h("span", { "data-field": "acknowledged" }, timeEl(incident.acknowledgeTime), by(incident.acknowledgedBy)) : "—",
         ],
         ["Resolved", incident.resolveTime ? h("span", {}, timeEl(incident.resolveTime), by(incident.resolvedBy)) : "—"],
-        [incident.state === "INCIDENT_STATE_RESOLVED" ? "Downtime" : "Duration", incidentDuration(incident)],
+        [incident.state === "INCIDENT_STATE_RESOLVED" ? "Downtime" : "Duration", h("span", { "data-field": "duration", text: incidentDuration(incident) })],
         ["Failing locations", locationsText(incident.failingLocations)],
       ]),
     );
     replaceChildren(this.failure, this.failureFacts(incident.firstFailure));
     this.renderTimeline(incident.timeline ?? []);
-    this.updateButtons();
   }
 
   private failureFacts(check: FailedCheck | undefined): HTMLElement {

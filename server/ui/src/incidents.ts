@@ -36,7 +36,12 @@ export function incidentDuration(incident: Incident, now = Date.now()): string {
 
 /** A <time> showing "3 min ago" with the full time as its title. */
 export function timeEl(iso: string | undefined): HTMLElement | string {
-  return iso ? h("time", { datetime: iso, title: absoluteTime(iso), text: relativeTime(iso) }) : "—";
+  return iso ? h("time", { datetime: iso, title: absoluteTime(iso), "data-relative": true, text: relativeTime(iso) }) : "—";
+}
+
+/** Rewrites the relative texts of the timeEl()s under `root` ("just now" → "2 min ago") without redrawing. */
+export function refreshTimes(root: Element): void {
+  root.querySelectorAll<HTMLTimeElement>("time[data-relative]").forEach((t) => setText(t, relativeTime(t.dateTime)));
 }
 
 /** The state badge of an incident (text and colour). */
@@ -172,6 +177,7 @@ export class IncidentsView implements View {
         const incident = this.shown[i];
         if (incident) setText(cell, incidentDuration(incident));
       });
+      refreshTimes(this.tbody);
       return;
     }
     this.drawn = key;

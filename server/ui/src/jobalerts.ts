@@ -7,7 +7,7 @@ import { alerting, describe } from "./api";
 import { covers, scopeText } from "./cover";
 import { alerts, h, replaceChildren } from "./dom";
 import { incidentStateName, locationsText, severityName } from "./format";
-import { incidentDuration, severityBadge, stateBadge, timeEl } from "./incidents";
+import { incidentDuration, refreshTimes, severityBadge, stateBadge, timeEl } from "./incidents";
 import { thresholdsText } from "./alerting";
 import type { AlertRule, Incident, Job } from "./types";
 
@@ -66,6 +66,7 @@ export class JobAlertsCard {
       // Only the running duration moves.
       const duration = this.incident.querySelector("[data-col=duration]");
       if (open && duration) duration.textContent = incidentDuration(open);
+      refreshTimes(this.incident);
       return;
     }
     this.drawn = key;
