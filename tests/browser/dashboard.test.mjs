@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
-import { chromiumArgs, freePort } from "./support.mjs";
+import { chromiumArgs, eventually, freePort, restAt } from "./support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -64,33 +64,7 @@ const env = {
 };
 
 /** Calls the dev server's REST API from Node (setup and cross-checks). */
-async function rest(method, route, body) {
-  const response = await fetch(`${serverUrl}${route}`, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
-}
-
-/** Retries `check` until it returns a truthy value or `timeout` ms passed; returns that value. */
-async function eventually(what, check, { timeout = 30_000, interval = 250 } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value) return value;
-      last = `last value: ${JSON.stringify(value)}`;
-    } catch (err) {
-      last = `last error: ${err.message}`;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000} s (${last})`);
-    await new Promise((r) => setTimeout(r, interval));
-  }
-}
+const rest = restAt(serverUrl);
 
 async function screenshot(page, name) {
   if (!page || page.isClosed()) return;
@@ -165,7 +139,6 @@ before(
   async () => {
     assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
     fs.mkdirSync(artifacts, { recursive: true });
-    for (const old of fs.readdirSync(artifacts)) fs.rmSync(path.join(artifacts, old), { recursive: true, force: true });
     const info = await rest("GET", "/v1/info");
     assert.equal(info.status, 200, `the dev server at ${serverUrl} does not answer /v1/info: run scripts/dev up`);
     env.browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs, timeout: 60_000 });

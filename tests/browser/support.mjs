@@ -1,5 +1,5 @@
 // What the browser tests and the dashboard benchmark share: how Chromium is
-// launched here, a free local port, and psql.
+// launched here, a free local port, psql, a REST client and polling.
 
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -35,4 +35,35 @@ export function psql(url, sql) {
   if (run.error) throw new Error(`psql could not run (${run.error.message}): install postgresql-client`);
   if (run.status !== 0) throw new Error(`psql ${JSON.stringify(sql)} failed: ${run.stderr.trim()}`);
   return run.stdout.trim();
+}
+
+/** A REST client of the server at `baseUrl` (setup and cross-checks from Node): `rest(method, route, body)` → { status, body }. */
+export function restAt(baseUrl) {
+  return async function rest(method, route, body) {
+    const response = await fetch(`${baseUrl}${route}`, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : {} };
+  };
+}
+
+/** Retries `check` until it returns a truthy value or `timeout` ms passed; returns that value. */
+export async function eventually(what, check, { timeout = 30_000, interval = 250 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+      last = `last value: ${JSON.stringify(value)}`;
+    } catch (err) {
+      last = `last error: ${err.message}`;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000} s (${last})`);
+    await new Promise((r) => setTimeout(r, interval));
+  }
 }

@@ -3,14 +3,23 @@
 // 401 asks for a token and retries.
 
 import type {
+  AlertRule,
+  AlertRuleResponse,
   FieldViolation,
   GetJobStatusResponse,
+  IncidentChangeResponse,
+  IncidentResponse,
   Job,
   JobResponse,
+  ListAlertRulesResponse,
+  ListIncidentsResponse,
   ListJobSummariesResponse,
+  ListSilencesResponse,
   ListWorkersResponse,
   QueryMetricsResponse,
   ServerInfo,
+  Silence,
+  SilenceResponse,
   StateChangeResponse,
 } from "./types";
 
@@ -218,6 +227,52 @@ export const api = {
   start: (id: string) => request<StateChangeResponse>("POST", `/v1/jobs/${encodeURIComponent(id)}/start`),
   stop: (id: string) => request<StateChangeResponse>("POST", `/v1/jobs/${encodeURIComponent(id)}/stop`),
   workers: () => request<ListWorkersResponse>("GET", "/v1/workers"),
+};
+
+/** Filters and paging of the incident list (the ListIncidents query parameters). */
+export interface IncidentQuery {
+  state?: "" | "open" | "acknowledged" | "resolved";
+  jobId?: string;
+  ruleId?: string;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+/** Most rules or silences one page holds (the API's limit): the dashboard reads them in one call. */
+export const ALERT_PAGE_MAX = 1000;
+
+/** The AlertService's REST routes. */
+export const alerting = {
+  rules: () => request<ListAlertRulesResponse>("GET", "/v1/alert-rules", { query: { pageSize: ALERT_PAGE_MAX } }),
+  createRule: (rule: AlertRule) => request<AlertRuleResponse>("POST", "/v1/alert-rules", { body: rule }),
+  /** `changes` carries the version read; the fields present are the update mask. */
+  updateRule: (id: string, changes: AlertRule) =>
+    request<AlertRuleResponse>("PATCH", `/v1/alert-rules/${encodeURIComponent(id)}`, { body: changes }),
+  removeRule: (id: string, version: string | undefined) =>
+    request<object>("DELETE", `/v1/alert-rules/${encodeURIComponent(id)}`, { query: { version } }),
+  silences: (includeExpired: boolean) =>
+    request<ListSilencesResponse>("GET", "/v1/silences", {
+      query: { pageSize: ALERT_PAGE_MAX, includeExpired: includeExpired ? "true" : undefined },
+    }),
+  createSilence: (silence: Silence) => request<SilenceResponse>("POST", "/v1/silences", { body: silence }),
+  updateSilence: (id: string, changes: Silence) =>
+    request<SilenceResponse>("PATCH", `/v1/silences/${encodeURIComponent(id)}`, { body: changes }),
+  removeSilence: (id: string, version: string | undefined) =>
+    request<object>("DELETE", `/v1/silences/${encodeURIComponent(id)}`, { query: { version } }),
+  incidents: (q: IncidentQuery) =>
+    request<ListIncidentsResponse>("GET", "/v1/incidents", {
+      query: { state: q.state, jobId: q.jobId, ruleId: q.ruleId, pageSize: q.pageSize, pageToken: q.pageToken },
+    }),
+  incident: (id: string) => request<IncidentResponse>("GET", `/v1/incidents/${encodeURIComponent(id)}`),
+  /** An empty comment sends no body (the route takes none or JSON). */
+  acknowledge: (id: string, comment: string) =>
+    request<IncidentChangeResponse>("POST", `/v1/incidents/${encodeURIComponent(id)}/acknowledge`, {
+      body: comment ? { comment } : undefined,
+    }),
+  resolve: (id: string, comment: string) =>
+    request<IncidentChangeResponse>("POST", `/v1/incidents/${encodeURIComponent(id)}/resolve`, {
+      body: comment ? { comment } : undefined,
+    }),
 };
 
 /** The message to show a person for any thrown value. */

@@ -7,6 +7,7 @@
 import { ApiError, Code, api, describe } from "./api";
 import { showDialog } from "./dialogs";
 import { h, uid } from "./dom";
+import { FormFields, parseLabelLines } from "./fields";
 import { humanDuration, parseDuration, sortedEntries } from "./format";
 import type { FieldViolation, HttpCheck, HttpMethod, Job, StatusRange } from "./types";
 
@@ -19,18 +20,6 @@ const METHODS: HttpMethod[] = [
   "HTTP_METHOD_DELETE",
   "HTTP_METHOD_OPTIONS",
 ];
-
-type Control = HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement;
-
-/** One labelled control with its hint and error line. */
-interface Field {
-  key: string;
-  control: Control | HTMLFieldSetElement;
-  /** What receives focus when the field has an error. */
-  focusable: HTMLElement;
-  error: HTMLElement;
-  wrapper: HTMLElement;
-}
 
 /** Server field path (after "job.") -> form field, and how to name the sub-path. */
 function fieldOf(path: string): { key: string; detail: string } | undefined {
@@ -108,30 +97,9 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
     let saved: Job | undefined;
     const editing = Boolean(existing?.id);
     const titleId = uid("job-form-title");
-    const fields = new Map<string, Field>();
-    const alertArea = h("div", { class: "form-alert", role: "alert" });
-
-    /** A labelled control with a hint and an error line wired by aria-describedby. */
-    const field = (key: string, label: string, control: Control, hint?: string): HTMLElement => {
-      const id = uid(`job-${key}`);
-      control.id = id;
-      control.name = key;
-      const errorId = `${id}-error`;
-      const hintId = `${id}-hint`;
-      const error = h("p", { id: errorId, class: "field-error" });
-      control.setAttribute("aria-describedby", hint ? `${hintId} ${errorId}` : errorId);
-      const isCheckbox = control instanceof HTMLInputElement && control.type === "checkbox";
-      const labelEl = h("label", { for: id, text: label });
-      const wrapper = h(
-        "div",
-        { class: isCheckbox ? "field field-checkbox" : "field", "data-field": key },
-        isCheckbox ? [control, labelEl] : [labelEl, control],
-        hint ? h("p", { id: hintId, class: "hint", text: hint }) : null,
-        error,
-      );
-      fields.set(key, { key, control, focusable: control, error, wrapper });
-      return wrapper;
-    };
+    const fields = new FormFields("job", fieldOf);
+    const alertArea = fields.alertArea;
+    const field = fields.field.bind(fields);
 
     const job = existing ?? {};
     const http: HttpCheck = job.http ?? {};
@@ -170,7 +138,7 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
       h("div", { class: "radios" }, httpRadio.el, tcpRadio.el),
       kindError,
     );
-    fields.set("kind", { key: "kind", control: kindSet, focusable: httpRadio.input, error: kindError, wrapper: kindSet });
+    fields.register({ key: "kind", control: kindSet, focusable: httpRadio.input, error: kindError, wrapper: kindSet });
 
     const url = h("input", { type: "url", value: http.url ?? "", autocomplete: "off", spellcheck: "false" });
     const method = h("select", {}, ...METHODS.map((m) => h("option", { value: m, text: m.replace("HTTP_METHOD_", "") })));
@@ -245,54 +213,14 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
     );
     const dialog = h("dialog", { class: "dialog dialog-form", "aria-labelledby": titleId }, form);
 
-    const clearErrors = () => {
-      alertArea.replaceChildren();
-      for (const f of fields.values()) {
-        f.error.textContent = "";
-        f.control.removeAttribute("aria-invalid");
-        f.wrapper.classList.remove("has-error");
-      }
-    };
-
-    /** Shows violations beside their fields; the rest in the alert. Focuses the first. */
-    const showViolations = (violations: FieldViolation[], fallback?: string) => {
-      const unplaced: string[] = [];
-      let first: Field | undefined;
-      for (const v of violations) {
-        const target = fieldOf(v.field);
-        const f = target ? fields.get(target.key) : undefined;
-        if (!f || !target) {
-          unplaced.push(`${v.field}: ${v.description}`);
-          continue;
-        }
-        const text = target.detail ? `${target.detail}: ${v.description}` : v.description;
-        f.error.textContent = f.error.textContent ? `${f.error.textContent} ${text}` : text;
-        f.control.setAttribute("aria-invalid", "true");
-        f.wrapper.classList.add("has-error");
-        first ??= f;
-      }
-      const messages = unplaced.length ? unplaced : fallback && !first ? [fallback] : [];
-      if (messages.length) alertArea.replaceChildren(...messages.map((m) => h("p", { text: m })));
-      else if (first) alertArea.replaceChildren(h("p", { text: "Some fields need attention: see the messages beside them." }));
-      if (first) first.focusable.focus();
-      else alertArea.focus();
-    };
+    const clearErrors = () => fields.clear();
+    const showViolations = (violations: FieldViolation[], fallback?: string) => fields.show(violations, fallback);
 
     /** The job the form describes, or the client-side problems found. */
     const read = (): { job: Job } | { violations: FieldViolation[] } => {
       const problems: FieldViolation[] = [];
       const out: Job = { name: name.value.trim() };
-      const labelMap: Record<string, string> = {};
-      labels.value
-        .split(/\n|,(?=[^=,]*=)/)
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .forEach((line) => {
-          const at = line.indexOf("=");
-          if (at <= 0) problems.push({ field: "labels", description: `"${line}" is not key=value` });
-          else labelMap[line.slice(0, at).trim()] = line.slice(at + 1).trim();
-        });
-      out.labels = labelMap;
+      out.labels = parseLabelLines(labels.value, "labels", problems);
       out.locations = locations.value
         .split(/[,\s]+/)
         .map((l) => l.trim())
@@ -392,7 +320,6 @@ export function openJobForm(existing?: Job): Promise<Job | undefined> {
         submit.textContent = editing ? "Save changes" : "Create job";
       }
     });
-    alertArea.tabIndex = -1;
     cancel.addEventListener("click", () => dialog.close());
     dialog.addEventListener("close", () => resolve(saved));
     showDialog(dialog);

@@ -1,7 +1,7 @@
 // How values read on screen: enum names, relative times, durations,
 // percentages.
 
-import type { CheckOutcome, JobPhase, JobState, WorkerState } from "./types";
+import type { CheckOutcome, IncidentCause, IncidentState, JobPhase, JobState, Severity, WorkerState } from "./types";
 
 export function stateName(state: JobState | undefined): string {
   return state === "JOB_STATE_RUNNING" ? "running" : "stopped";
@@ -169,4 +169,63 @@ export function intOf(value: string | number | undefined): number {
 /** A string map's entries by key, for a stable display of labels. */
 export function sortedEntries(map: Record<string, string> | undefined): [string, string][] {
   return Object.entries(map ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+export function severityName(severity: Severity | undefined): string {
+  switch (severity) {
+    case "SEVERITY_WARNING":
+      return "warning";
+    case "SEVERITY_INFO":
+      return "info";
+    default:
+      // Unspecified is critical, as the server stores it.
+      return "critical";
+  }
+}
+
+export function incidentStateName(state: IncidentState | undefined): string {
+  switch (state) {
+    case "INCIDENT_STATE_OPEN":
+      return "open";
+    case "INCIDENT_STATE_ACKNOWLEDGED":
+      return "acknowledged";
+    case "INCIDENT_STATE_RESOLVED":
+      return "resolved";
+    default:
+      return "unknown";
+  }
+}
+
+export function causeName(cause: IncidentCause | undefined): string {
+  switch (cause) {
+    case "INCIDENT_CAUSE_DOWN":
+      return "down";
+    case "INCIDENT_CAUSE_NO_DATA":
+      return "no data";
+    default:
+      return "unknown";
+  }
+}
+
+/** A span in milliseconds for people: "45s", "12m 5s", "3h 20m", "2d 4h". */
+export function spanText(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes}m ${seconds % 60}s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours}h ${minutes % 60}m`;
+  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+}
+
+/** Labels (or a label selector) as "k=v, k2=v2", sorted by key. */
+export function labelsText(map: Record<string, string> | undefined, separator = ", "): string {
+  return sortedEntries(map)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(separator);
+}
+
+/** An incident's failing locations: "" is a job without locations ("any"); none: "—". */
+export function locationsText(locations: string[] | undefined): string {
+  return (locations ?? []).map((l) => l || "any").join(", ") || "—";
 }

@@ -1,7 +1,8 @@
 // The job page: the spec (readable and raw JSON), its status with
 // placements, uPlot charts of latency and of checks by status code from
 // QueryMetrics with granularity and range selectors, and a table of the
-// recent minutes; refreshed every 5 s while the tab is visible.
+// recent minutes, and its alerting (open incident, covering rules);
+// refreshed every 5 s while the tab is visible.
 
 import { deleteJob, editJob, toggleJob } from "./actions";
 import { ApiError, Code, api, describe } from "./api";
@@ -21,6 +22,7 @@ import {
   stateName,
   sortedEntries,
 } from "./format";
+import { JobAlertsCard } from "./jobalerts";
 import { Poller } from "./poller";
 import type { Job, JobStatus, MetricPoint, QueryMetricsResponse } from "./types";
 import type { View } from "./view";
@@ -109,6 +111,7 @@ export class JobView implements View {
   private readonly granularity: HTMLSelectElement;
   private readonly range: HTMLSelectElement;
   private readonly body: HTMLElement;
+  private readonly alertsCard: JobAlertsCard;
   private latencyChart: LatencyChart | undefined;
   private statusChart: StatusChart | undefined;
   private job: Job | undefined;
@@ -116,6 +119,7 @@ export class JobView implements View {
 
   constructor(id: string) {
     this.id = id;
+    this.alertsCard = new JobAlertsCard(id);
     this.heading = h("h1", { tabindex: -1, text: "Job" });
     this.badges = h("div", { class: "badges" });
     this.toggle = h("button", { type: "button", disabled: true, text: "Start" });
@@ -202,6 +206,7 @@ export class JobView implements View {
         table("Recent minutes, newest first", ["Time", "Checks", "Passed", "Status codes", "Errors", "Avg"], this.recent),
         this.recentEmpty,
       ),
+      this.alertsCard.element,
       h(
         "section",
         { "aria-labelledby": "spec-title", class: "card" },
@@ -269,6 +274,7 @@ export class JobView implements View {
       if (!current()) return true;
       this.job = job.job;
       this.renderJob(job.job ?? {});
+      void this.alertsCard.load(job.job ?? {}, current);
       this.renderStatus(status.status ?? {});
       this.renderMetrics(metrics, granularity.seconds, start, end);
       this.renderRecent((recent ?? metrics).points ?? []);

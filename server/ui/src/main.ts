@@ -1,13 +1,16 @@
 // The dashboard's entry point: hash routing (#/jobs, #/jobs/<id>,
-// #/workers), the header (navigation, server name and version, sign in and
+// #/incidents, #/incidents/<id>, #/alerting, #/workers), the header (navigation, server name and version, sign in and
 // out) and the stylesheets esbuild bundles into app.css.
 
 import "uplot/dist/uPlot.min.css";
 import "../style.css";
 
+import { AlertingView } from "./alerting";
 import { api, describe, onTokenChange } from "./api";
 import { setupAuth } from "./auth";
 import { alerts, setText } from "./dom";
+import { IncidentView } from "./incident";
+import { IncidentsView } from "./incidents";
 import { JobView } from "./job";
 import { JobsView } from "./jobs";
 import type { View } from "./view";
@@ -21,9 +24,13 @@ function viewFor(hash: string): View | undefined {
   const path = hash.replace(/^#/, "");
   if (path === "" || path === "/") return new JobsView();
   if (!path.startsWith("/")) return undefined;
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const [route = "", query = ""] = path.split("?", 2);
+  const parts = route.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "jobs" && parts.length === 1) return new JobsView();
   if (parts[0] === "jobs" && parts.length === 2 && parts[1]) return new JobView(parts[1]);
+  if (parts[0] === "incidents" && parts.length === 1) return new IncidentsView(new URLSearchParams(query).get("jobId") ?? "");
+  if (parts[0] === "incidents" && parts.length === 2 && parts[1]) return new IncidentView(parts[1]);
+  if (parts[0] === "alerting" && parts.length === 1) return new AlertingView();
   if (parts[0] === "workers" && parts.length === 1) return new WorkersView();
   return new JobsView();
 }
@@ -37,7 +44,7 @@ function route(): void {
   if (!main) return;
   main.replaceChildren(view.element);
   document.title = `${view.title} · monitor`;
-  const section = location.hash.startsWith("#/workers") ? "workers" : "jobs";
+  const section = ["workers", "incidents", "alerting"].find((name) => location.hash.startsWith(`#/${name}`)) ?? "jobs";
   document.querySelectorAll<HTMLAnchorElement>("[data-nav]").forEach((link) => {
     if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

@@ -187,3 +187,139 @@ export interface FieldViolation {
   field: string;
   description: string;
 }
+
+// Alerting (proto/monitor/v1/alert.proto, alert_service.proto).
+
+export type Severity = "SEVERITY_UNSPECIFIED" | "SEVERITY_CRITICAL" | "SEVERITY_WARNING" | "SEVERITY_INFO";
+export type IncidentState =
+  | "INCIDENT_STATE_UNSPECIFIED"
+  | "INCIDENT_STATE_OPEN"
+  | "INCIDENT_STATE_ACKNOWLEDGED"
+  | "INCIDENT_STATE_RESOLVED";
+export type IncidentCause = "INCIDENT_CAUSE_UNSPECIFIED" | "INCIDENT_CAUSE_DOWN" | "INCIDENT_CAUSE_NO_DATA";
+
+export interface AlertRule {
+  id?: string;
+  name?: string;
+  jobIds?: string[];
+  labelSelector?: Record<string, string>;
+  failureThreshold?: number;
+  successThreshold?: number;
+  minFailingLocations?: number;
+  minFailingPercent?: number;
+  /** Optional in the proto: absent means true. */
+  noData?: boolean;
+  severity?: Severity;
+  channelIds?: string[];
+  repeatInterval?: string;
+  /** Optional in the proto: absent means true. */
+  notifyOnResolve?: boolean;
+  flapThreshold?: number;
+  flapWindow?: string;
+  /** Optional in the proto: absent means true. */
+  enabled?: boolean;
+  version?: Int64;
+  createTime?: string;
+  updateTime?: string;
+}
+
+export interface WeeklyRecurrence {
+  /** "mon" … "sun" */
+  days?: string[];
+  /** "HH:MM" */
+  start?: string;
+  duration?: string;
+  timeZone?: string;
+}
+
+export interface Silence {
+  id?: string;
+  jobIds?: string[];
+  labelSelector?: Record<string, string>;
+  startTime?: string;
+  endTime?: string;
+  recurrence?: WeeklyRecurrence;
+  comment?: string;
+  createdBy?: string;
+  version?: Int64;
+  createTime?: string;
+  updateTime?: string;
+  active?: boolean;
+}
+
+export interface FailedCheck {
+  checkId?: string;
+  workerId?: string;
+  location?: string;
+  startTime?: string;
+  outcome?: CheckOutcome;
+  statusCode?: number;
+  error?: string;
+}
+
+export interface IncidentEvent {
+  time?: string;
+  kind?: string;
+  location?: string;
+  detail?: string;
+  actor?: string;
+}
+
+export interface Incident {
+  id?: string;
+  ruleId?: string;
+  ruleName?: string;
+  jobId?: string;
+  jobName?: string;
+  severity?: Severity;
+  cause?: IncidentCause;
+  state?: IncidentState;
+  openTime?: string;
+  acknowledgeTime?: string;
+  acknowledgedBy?: string;
+  resolveTime?: string;
+  resolvedBy?: string;
+  failingLocations?: string[];
+  firstFailure?: FailedCheck;
+  downtime?: string;
+  silenced?: boolean;
+  flapping?: boolean;
+  /** GetIncident only. */
+  timeline?: IncidentEvent[];
+}
+
+export interface AlertRuleResponse {
+  rule?: AlertRule;
+}
+
+export interface ListAlertRulesResponse {
+  rules?: AlertRule[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}
+
+export interface SilenceResponse {
+  silence?: Silence;
+}
+
+export interface ListSilencesResponse {
+  silences?: Silence[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}
+
+export interface ListIncidentsResponse {
+  incidents?: Incident[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}
+
+export interface IncidentResponse {
+  incident?: Incident;
+}
+
+export interface IncidentChangeResponse {
+  incident?: Incident;
+  /** False when nothing changed (already acknowledged / resolved). */
+  changed?: boolean;
+}
