@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, time::Duration};
 use clap::{Args, ValueEnum};
 use monitor_core::granularity::{self, Granularity, GranularityError};
 
-use crate::kafka::KafkaArgs;
+use crate::{kafka::KafkaArgs, stream::StoreConsumerArgs};
 
 /// The flag error for a granularity or age that [`granularity::parse_width`]
 /// refuses.
@@ -44,14 +44,6 @@ pub enum RtField {
 
 #[derive(Debug, Clone, Args)]
 pub struct AggregateArgs {
-    /// PostgreSQL connection URL (the control plane's database).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/monitor"
-    )]
-    /// `Debug` shows it with the userinfo redacted.
-    pub database_url: monitor_proto::secret::SecretUrl,
     /// Consumer group shared by every aggregator.
     #[arg(long, env = "KAFKA_GROUP_ID", default_value = "monitor-aggregator")]
     pub group_id: String,
@@ -78,16 +70,9 @@ pub struct AggregateArgs {
     pub max_pending_keys_arg: u64,
     #[arg(skip)]
     pub max_pending_keys: usize,
-    /// Consumer-group session timeout (milliseconds): a crashed aggregator's
-    /// partitions move to the others after this long.
-    #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(3_000..=300_000))]
-    pub session_timeout_ms: u64,
-    /// Results starting more than this far in the future are refused (milliseconds).
-    #[arg(long, env = "MONITOR_MAX_FUTURE_SKEW_MS", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
-    pub max_future_skew_ms: u64,
-    /// Address of this worker's /metrics, /healthz and /readyz (off when unset).
-    #[arg(long, env = "MONITOR_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Database, session timeout, future skew, telemetry.
+    #[command(flatten)]
+    pub consumer: StoreConsumerArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }
@@ -122,10 +107,6 @@ impl AggregateArgs {
     pub fn flush_interval(&self) -> Duration {
         Duration::from_millis(self.flush_interval_ms)
     }
-
-    pub fn max_future_skew(&self) -> Duration {
-        Duration::from_millis(self.max_future_skew_ms)
-    }
 }
 
 #[cfg(test)]
@@ -149,7 +130,7 @@ mod tests {
         let shown = format!("{args:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://***@db:5432/monitor"), "{shown}");
-        assert!(args.database_url.expose().contains("db-hunter2"));
+        assert!(args.consumer.database_url.expose().contains("db-hunter2"));
     }
 
     /// The parsing rules are `monitor_core::granularity`'s (tested there);

@@ -90,7 +90,7 @@ impl Aggregator {
             &base,
             &args.kafka.kafka_topic,
             &args.group_id,
-            args.session_timeout_ms,
+            args.consumer.session_timeout_ms,
             false,
             pool.clone(),
             stats.consumer_lag.clone(),
@@ -215,7 +215,7 @@ impl Aggregator {
             }
         }
         self.stats.consumed.inc();
-        match decode(message.payload(), self.args.max_future_skew()) {
+        match decode(message.payload(), self.args.consumer.max_future_skew()) {
             Ok((job_id, start, result)) => {
                 self.pending.add(
                     partition,
@@ -238,7 +238,7 @@ impl Aggregator {
 
 /// Runs the aggregate role until `shutdown`.
 pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let pool = monitor_store::connect(args.database_url.expose(), 4)?;
+    let pool = monitor_store::connect(args.consumer.database_url.expose(), 4)?;
     let retention = tokio::spawn(retention_loop(
         pool.clone(),
         args.retention.clone(),
@@ -246,7 +246,8 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
     ));
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
     let metrics = AggregatorMetrics::register(&mut registry);
-    let telemetry = StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.metrics_listen, registry, &shutdown)?;
+    let telemetry =
+        StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.consumer.metrics_listen, registry, &shutdown)?;
     let aggregator = Aggregator::new(args, pool)?.with_metrics(metrics);
     let result = aggregator.run(shutdown).await;
     retention.abort();

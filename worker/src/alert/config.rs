@@ -4,18 +4,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::kafka::KafkaArgs;
+use crate::{kafka::KafkaArgs, stream::StoreConsumerArgs};
 
 #[derive(Debug, Clone, Args)]
 pub struct AlertArgs {
-    /// PostgreSQL connection URL (the control plane's database).
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/monitor"
-    )]
-    /// `Debug` shows it with the userinfo redacted.
-    pub database_url: monitor_proto::secret::SecretUrl,
     /// Consumer group shared by every evaluator (not the aggregators' one:
     /// each group reads every result).
     #[arg(long = "group-id", env = "MONITOR_ALERT_GROUP_ID", default_value = "monitor-alert")]
@@ -36,16 +28,9 @@ pub struct AlertArgs {
     /// without a result (milliseconds).
     #[arg(long, env = "MONITOR_ALERT_NO_DATA_MIN_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(1_000..=86_400_000))]
     pub no_data_min_ms: u64,
-    /// Consumer-group session timeout (milliseconds): a crashed evaluator's
-    /// partitions move to the others after this long.
-    #[arg(long, env = "KAFKA_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(3_000..=300_000))]
-    pub session_timeout_ms: u64,
-    /// Results starting more than this far in the future are skipped (milliseconds).
-    #[arg(long, env = "MONITOR_MAX_FUTURE_SKEW_MS", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
-    pub max_future_skew_ms: u64,
-    /// Address of this worker's /metrics, /healthz and /readyz (off when unset).
-    #[arg(long, env = "MONITOR_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Database, session timeout, future skew, telemetry.
+    #[command(flatten)]
+    pub consumer: StoreConsumerArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }
@@ -83,10 +68,6 @@ impl AlertArgs {
 
     pub fn no_data_min(&self) -> Duration {
         Duration::from_millis(self.no_data_min_ms)
-    }
-
-    pub fn max_future_skew(&self) -> Duration {
-        Duration::from_millis(self.max_future_skew_ms)
     }
 }
 

@@ -124,7 +124,7 @@ impl Evaluator {
             &base,
             &args.kafka.kafka_topic,
             &args.group_id,
-            args.session_timeout_ms,
+            args.consumer.session_timeout_ms,
             true,
             pool.clone(),
             stats.consumer_lag.clone(),
@@ -323,7 +323,7 @@ impl Evaluator {
             }
         }
         self.stats.consumed.inc();
-        let (job_id, start, result) = match decode(message.payload(), self.args.max_future_skew()) {
+        let (job_id, start, result) = match decode(message.payload(), self.args.consumer.max_future_skew()) {
             Ok(decoded) => decoded,
             Err(poison) => {
                 self.stats.skipped_poison.inc();
@@ -571,10 +571,11 @@ fn observed(start: DateTime<Utc>, result: &CheckResult) -> Observed {
 
 /// Runs the alert role until `shutdown`.
 pub async fn run(args: AlertArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let pool = monitor_store::connect(args.database_url.expose(), 4)?;
+    let pool = monitor_store::connect(args.consumer.database_url.expose(), 4)?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
     let metrics = AlertMetrics::register(&mut registry);
-    let telemetry = StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.metrics_listen, registry, &shutdown)?;
+    let telemetry =
+        StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.consumer.metrics_listen, registry, &shutdown)?;
     let evaluator = Evaluator::new(args, pool)?.with_metrics(metrics);
     let result = evaluator.run(shutdown).await;
     telemetry.stop();

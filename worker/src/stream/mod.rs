@@ -11,15 +11,18 @@
 //!   lag gauges.
 //! - [`decode`](mod@decode): a message value to a `CheckResult`, or why it is [`Poison`].
 //! - [`dead_letter`]: [`DeadLetters`], where refused messages go.
+//! - [`args`]: [`StoreConsumerArgs`], the settings such a consumer takes.
 //!
 //! The transaction itself is `monitor_store::models::consumer_offsets`
 //! (`fence`, then the consumer's writes, then `store_next`).
 
+pub mod args;
 pub mod consumer;
 pub mod dead_letter;
 pub mod decode;
 pub mod events;
 
+pub use args::StoreConsumerArgs;
 pub use consumer::{Admission, FencedConsumer};
 pub use dead_letter::DeadLetters;
 pub use decode::{Poison, decode};
