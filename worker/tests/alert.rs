@@ -838,3 +838,27 @@ async fn jobs_never_seen_are_placed_where_the_producer_puts_their_results() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_messages_are_skipped_and_their_offsets_stored() {
+    let setup = Setup::new(1).await;
+    let job = setup.job("shop", &[]).await;
+    setup.rule("shop down", "").await;
+    let (stop, task) = setup.evaluator(&[]);
+    let producer = producer(&shared_brokers());
+    let record = FutureRecord::to(&setup.topic)
+        .key("garbage")
+        .payload("not a CheckResult");
+    let delivered = producer.send(record, Duration::from_secs(10)).await.unwrap();
+    // A partition holding only a refused message still moves on.
+    setup
+        .wait_accounted(&HashMap::from([(delivered.partition, delivered.offset + 1)]))
+        .await;
+    let mut unknown = result(Uuid::now_v7(), "", false, ago(50));
+    unknown.schema_version = 99;
+    setup.evaluate(&[unknown]).await;
+    setup.evaluate(&run(job, "", "FFF", 40)).await;
+    assert_eq!(setup.incidents().await.len(), 1, "the valid results still count");
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}

@@ -323,6 +323,9 @@ impl Evaluator {
             }
         }
         self.stats.consumed.inc();
+        // Loaded before anything else, so the partition's progress is
+        // flushed even when it only held messages that are skipped.
+        self.load(partition).await;
         let (job_id, start, result) = match decode(message.payload(), self.args.consumer.max_future_skew()) {
             Ok(decoded) => decoded,
             Err(poison) => {
@@ -337,7 +340,6 @@ impl Evaluator {
             // A job created since the last read.
             self.reload().await;
         }
-        self.load(partition).await;
         let Some(job) = self.catalog.jobs.get(&job_id) else {
             return;
         };
