@@ -6,7 +6,7 @@
 
 import { type IncidentQuery, alerting, describe } from "./api";
 import { alerts, h, setText } from "./dom";
-import { absoluteTime, causeName, humanDuration, incidentStateName, locationsText, relativeTime, severityName, spanText } from "./format";
+import { absoluteTime, causeName, durationMs, incidentStateName, locationsText, relativeTime, severityName, spanText } from "./format";
 import { Poller } from "./poller";
 import type { Incident } from "./types";
 import type { View } from "./view";
@@ -27,7 +27,10 @@ const saved = {
 /** How long an incident has lasted: its downtime once resolved, else the time since it opened. */
 export function incidentDuration(incident: Incident, now = Date.now()): string {
   if (incident.state === "INCIDENT_STATE_RESOLVED") {
-    if (incident.downtime) return humanDuration(incident.downtime);
+    // A span for people ("4s", "3m 20s"): downtimes are measured to the
+    // microsecond, so the exact Duration ("3.999827s") would read badly.
+    const downtime = durationMs(incident.downtime);
+    if (downtime !== undefined) return spanText(downtime);
     if (incident.openTime && incident.resolveTime) return spanText(Date.parse(incident.resolveTime) - Date.parse(incident.openTime));
     return "—";
   }
