@@ -15,6 +15,8 @@ const PROTOS: &[&str] = &[
     "monitor/v1/worker_service.proto",
     "monitor/v1/alert.proto",
     "monitor/v1/alert_service.proto",
+    "monitor/v1/notification.proto",
+    "monitor/v1/notification_service.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -31,7 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // WorkerService.Connect RPC; clients use `new(channel)` instead.
         .build_transport(false)
         // Their Debug impls hide secrets (src/secret.rs).
-        .skip_debug([".monitor.v1.HttpCheck", ".monitor.v1.HttpHeader"])
+        .skip_debug([
+            ".monitor.v1.HttpCheck",
+            ".monitor.v1.HttpHeader",
+            ".monitor.v1.WebhookChannel",
+            ".monitor.v1.WebhookHeader",
+            ".monitor.v1.SlackChannel",
+        ])
         .compile_well_known_types(true)
         .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")
         .extern_path(".google.protobuf", "::pbjson_types")

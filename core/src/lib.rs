@@ -10,9 +10,14 @@
 //!   server's hello check).
 //! - [`recurrence`]: weekly windows in a time zone (recurring maintenance
 //!   silences), checked by the server and asked by the alert evaluator.
+//! - [`blocklist`]: the networks never contacted on a user's say-so (cloud
+//!   metadata, loopback, private networks), and the ones an operator opens:
+//!   probe targets (worker) and notification channel URLs (server and the
+//!   alert role's dispatcher) go through the same rule.
 //! - [`process`]: start-up and shutdown every binary does the same way:
 //!   `.env`, `--log-format` and tracing, SIGINT/SIGTERM.
 
+pub mod blocklist;
 pub mod granularity;
 pub mod labels;
 pub mod process;

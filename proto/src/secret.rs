@@ -188,6 +188,37 @@ impl fmt::Debug for HttpCheck {
     }
 }
 
+/// Notification channels hold secrets too: Debug shows the webhook's URL and
+/// header names but no values and no signing secret, and nothing of a Slack
+/// channel's URL (it is the secret).
+impl fmt::Debug for crate::v1::WebhookChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookChannel")
+            .field("url", &redact_userinfo(&self.url))
+            .field("headers", &self.headers)
+            .field("secret_headers", &self.secret_headers)
+            .field("signing_secret", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for crate::v1::WebhookHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookHeader")
+            .field("name", &self.name)
+            .field("value", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for crate::v1::SlackChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackChannel")
+            .field("webhook_url", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,17 @@ pub struct ServeArgs {
     /// Private key (PEM) of --tls-cert.
     #[arg(long, env = "MONITOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Networks (CIDRs, comma-separated) notification channel URLs may not
+    /// point into, in addition to the probes' default blocklist.
+    #[arg(long, env = "MONITOR_NOTIFY_BLOCKLIST", value_delimiter = ',')]
+    pub notify_blocklist: Vec<ipnet::IpNet>,
+    /// Networks channel URLs may point into although a blocked network
+    /// holds them (e.g. 127.0.0.0/8 for a receiver on this machine).
+    #[arg(long, env = "MONITOR_NOTIFY_ALLOW_NET", value_delimiter = ',')]
+    pub notify_allow_net: Vec<ipnet::IpNet>,
+    /// Longest a TestNotificationChannel send may take, in milliseconds.
+    #[arg(long, env = "MONITOR_NOTIFY_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub notify_timeout_ms: u64,
 }
 
 /// An origin is scheme://host[:port], nothing more.

@@ -6,6 +6,8 @@
 //! - [`jobs_file`]: idempotent import of `jobs.json`.
 //! - [`alerts`]: the alert catalog (rules, silences, incidents) behind
 //!   AlertService and its REST routes.
+//! - [`notify`]: notification channels (NotificationService): their
+//!   validation, write-only secrets and test sends.
 //! - [`admin`]: server info and database reset.
 //! - [`grpc`]: thin tonic adapters over the domain.
 //! - [`rest`]: the REST/JSON gateway, legacy routes and OpenAPI document, over the same domain.
@@ -38,6 +40,7 @@ pub mod health;
 pub mod jobs;
 pub mod jobs_file;
 pub mod metrics;
+pub mod notify;
 pub mod rest;
 pub mod server;
 pub mod tls;

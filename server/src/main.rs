@@ -80,6 +80,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: usize::try_from(args.max_body_bytes).unwrap_or(usize::MAX),
         ui: ui_source,
         tls,
+        notify: monitor_server::notify::NotifyOptions {
+            blocklist: monitor_core::blocklist::Blocklist::with_defaults(
+                args.notify_blocklist.iter().copied(),
+                args.notify_allow_net.clone(),
+            ),
+            send_timeout: Duration::from_millis(args.notify_timeout_ms),
+        },
     };
     let listener = TcpListener::bind(args.listen)
         .await

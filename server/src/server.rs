@@ -10,7 +10,7 @@ use axum::{Router, body::Body, http::HeaderValue, middleware};
 use monitor_proto::keepalive::Keepalive;
 use monitor_proto::v1::{
     admin_service_server::AdminServiceServer, alert_service_server::AlertServiceServer,
-    job_service_server::JobServiceServer,
+    job_service_server::JobServiceServer, notification_service_server::NotificationServiceServer,
 };
 use monitor_store::DbPool;
 use tokio::net::TcpListener;
@@ -27,7 +27,10 @@ use crate::{
     auth::{self, Tokens},
     fleet::{RegistryConfig, WorkerRegistry},
     grpc::worker_service::WorkerServiceImpl,
-    grpc::{admin_service::AdminServiceImpl, alert_service::AlertServiceImpl, job_service::JobServiceImpl},
+    grpc::{
+        admin_service::AdminServiceImpl, alert_service::AlertServiceImpl, job_service::JobServiceImpl,
+        notification_service::NotificationServiceImpl,
+    },
     health,
     jobs::JobCatalog,
     rest,
@@ -54,6 +57,8 @@ pub struct ServerOptions {
     pub ui: crate::ui::UiSource,
     /// Certificate and key when the port speaks TLS; None: plain TCP.
     pub tls: Option<crate::tls::ServerTls>,
+    /// The blocklist channel URLs go through, and the test sends' timeout.
+    pub notify: crate::notify::NotifyOptions,
 }
 
 impl Default for ServerOptions {
@@ -66,6 +71,7 @@ impl Default for ServerOptions {
             workers: RegistryConfig::default(),
             ui: crate::ui::UiSource::default(),
             tls: None,
+            notify: crate::notify::NotifyOptions::default(),
         }
     }
 }
@@ -77,6 +83,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("serving: {0}")]
     Io(#[from] std::io::Error),
+    #[error("notifications: {0}")]
+    Notify(String),
 }
 
 /// Reflection over every service served here, plus google.rpc error
@@ -168,6 +176,8 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let catalog = JobCatalog::new(pool.clone(), registry.clone());
     let admin = Admin::new(catalog.clone());
     let alerts = AlertCatalog::new(pool.clone());
+    let channels = crate::notify::ChannelCatalog::new(pool.clone(), &options.notify)
+        .map_err(|err| ServeError::Notify(err.to_string()))?;
 
     let (reporter, health_service) = tonic_health::server::health_reporter();
     health::report(&reporter, false).await;
@@ -188,6 +198,9 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
         .max_encoding_message_size(MAX_MESSAGE_BYTES)
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let notification_service = NotificationServiceServer::new(NotificationServiceImpl::new(channels.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let admin_service = AdminServiceServer::new(AdminServiceImpl::new(admin.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -202,6 +215,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
         .add_service(reflection().build_v1alpha()?)
         .add_service(jobs)
         .add_service(alert_service)
+        .add_service(notification_service)
         .add_service(admin_service);
     let grpc = grpc.routes().into_axum_router();
 
@@ -209,6 +223,7 @@ pub async fn app(pool: DbPool, options: ServerOptions) -> Result<(Router, Backgr
     let rest_state = rest::RestState {
         catalog,
         alerts,
+        channels,
         admin,
         metrics: metrics.clone(),
         max_body_bytes: options.max_body_bytes,

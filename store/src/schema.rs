@@ -126,6 +126,33 @@ diesel::table! {
 }
 
 diesel::table! {
+    notification_channels (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        settings -> Jsonb,
+        enabled -> Bool,
+        version -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    notification_deliveries (id) {
+        id -> Int8,
+        outbox_id -> Int8,
+        channel_id -> Uuid,
+        attempt -> Int4,
+        at -> Timestamptz,
+        http_status -> Nullable<Int4>,
+        error -> Text,
+        duration_ms -> Int8,
+        outcome -> Text,
+    }
+}
+
+diesel::table! {
     notification_outbox (id) {
         id -> Int8,
         dedup_key -> Text,
@@ -134,6 +161,19 @@ diesel::table! {
         channel_ids -> Array<Nullable<Uuid>>,
         created_at -> Timestamptz,
         due_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox_deliveries (outbox_id, channel_id) {
+        outbox_id -> Int8,
+        channel_id -> Uuid,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        delivered_at -> Nullable<Timestamptz>,
+        given_up_at -> Nullable<Timestamptz>,
+        last_error -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -156,7 +196,11 @@ diesel::table! {
 diesel::joinable!(alert_state -> alert_rules (rule_id));
 diesel::joinable!(incident_events -> incidents (incident_id));
 diesel::joinable!(incidents -> alert_rules (rule_id));
+diesel::joinable!(notification_deliveries -> notification_channels (channel_id));
+diesel::joinable!(notification_deliveries -> notification_outbox (outbox_id));
 diesel::joinable!(notification_outbox -> incidents (incident_id));
+diesel::joinable!(outbox_deliveries -> notification_channels (channel_id));
+diesel::joinable!(outbox_deliveries -> notification_outbox (outbox_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alert_rules,
@@ -167,6 +211,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     job_metrics,
     jobs,
+    notification_channels,
+    notification_deliveries,
     notification_outbox,
+    outbox_deliveries,
     silences,
 );

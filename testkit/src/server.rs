@@ -269,6 +269,17 @@ impl TestServer {
         AlertServiceClient::with_interceptor(self.channel.clone(), Bearer(token))
     }
 
+    /// NotificationService client sending `token`.
+    pub fn notifications_as(
+        &self,
+        token: Option<&'static str>,
+    ) -> monitor_proto::v1::notification_service_client::NotificationServiceClient<AuthedChannel> {
+        monitor_proto::v1::notification_service_client::NotificationServiceClient::with_interceptor(
+            self.channel.clone(),
+            Bearer(token),
+        )
+    }
+
     /// AdminService client sending `token`.
     pub fn admin_as(&self, token: Option<&'static str>) -> AdminServiceClient<AuthedChannel> {
         AdminServiceClient::with_interceptor(self.channel.clone(), Bearer(token))

@@ -6,6 +6,8 @@
 //! - [`kafka`]: Kafka settings (brokers, topic, TLS, SASL) shared by both roles.
 //! - [`aggregate`]: the aggregate role: exactly-once rollups from Kafka into
 //!   PostgreSQL (pending rollups, the flush pipeline, retention, wiring).
+//! - [`notify`]: the notification dispatcher the alert role runs beside
+//!   its evaluator (outbox to channels, retries, the attempt log).
 //! - [`stream`]: reading the results topic with offsets kept in PostgreSQL
 //!   (the fenced consumer, its callbacks and lag, decoding, the dead-letter
 //!   queue), the part of the aggregate role another consumer reuses.
@@ -17,6 +19,7 @@ pub mod aggregate;
 pub mod alert;
 pub mod check;
 pub mod kafka;
+pub mod notify;
 pub mod probe;
 pub mod stream;
 pub mod telemetry;

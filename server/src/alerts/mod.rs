@@ -23,6 +23,7 @@ use monitor_store::{
     models::{
         alert_rule,
         incident::{self, IncidentCursor, IncidentFilter, Marked},
+        notification_channel,
         silence::{self, SilenceCursor},
     },
 };
@@ -196,6 +197,39 @@ fn cursor<T>(token: &str, fingerprint: &str, parse: impl Fn(&str) -> Option<T>) 
         .ok_or_else(|| ApiError::invalid("page_token", "is not a page token issued by this server"))
 }
 
+/// Refuses a rule naming channels that do not exist, of those it did not
+/// name before (`kept`: a channel deleted since does not block other
+/// changes; deliveries simply skip it). Violations name `rule.channel_ids[i]`.
+async fn known_channels(conn: &mut DbConn, ids: &[Option<Uuid>], kept: &[Option<Uuid>]) -> Result<(), ApiError> {
+    let new: Vec<Uuid> = ids
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|id| !kept.contains(&Some(*id)))
+        .collect();
+    let missing = notification_channel::missing(conn, &new)
+        .await
+        .map_err(ApiError::from_store)?;
+    let v: Vec<FieldViolation> = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| {
+            let id = (*id)?;
+            missing.contains(&id).then(|| {
+                FieldViolation::new(
+                    format!("rule.channel_ids[{i}]"),
+                    format!("no notification channel has id {id}: create it first (CreateNotificationChannel)"),
+                )
+            })
+        })
+        .collect();
+    if v.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(v))
+    }
+}
+
 fn comment(text: &str) -> Result<(), ApiError> {
     let mut v: Vec<FieldViolation> = Vec::new();
     validate::comment("comment", text, &mut v);
@@ -220,6 +254,7 @@ impl AlertCatalog {
         let rule = request.rule.ok_or_else(|| ApiError::invalid("rule", "is required"))?;
         let fields = validate_rule(&rule).map_err(|err| err.within("rule."))?;
         let mut conn = self.conn().await?;
+        known_channels(&mut conn, &fields.channel_ids, &[]).await?;
         let row = alert_rule::insert(&mut conn, &fields)
             .await
             .map_err(|err| store_error(err, "alert rule", None, Some(&rule.name)))?;
@@ -280,6 +315,7 @@ impl AlertCatalog {
         if fields == current.fields() {
             return rule_from_row(current);
         }
+        known_channels(&mut conn, &fields.channel_ids, &current.channel_ids).await?;
         let row = alert_rule::update(&mut conn, id, version, &fields)
             .await
             .map_err(|err| store_error(err, "alert rule", Some(id), Some(&merged.name)))?;

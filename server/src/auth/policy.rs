@@ -108,6 +108,14 @@ pub static POLICY: &[Operation] = &[
     grpc("/monitor.v1.AlertService/GetIncident", READ),
     grpc("/monitor.v1.AlertService/AcknowledgeIncident", WRITE),
     grpc("/monitor.v1.AlertService/ResolveIncident", WRITE),
+    // monitor.v1.NotificationService
+    grpc("/monitor.v1.NotificationService/CreateNotificationChannel", WRITE),
+    grpc("/monitor.v1.NotificationService/GetNotificationChannel", READ),
+    grpc("/monitor.v1.NotificationService/ListNotificationChannels", READ),
+    grpc("/monitor.v1.NotificationService/UpdateNotificationChannel", WRITE),
+    grpc("/monitor.v1.NotificationService/DeleteNotificationChannel", WRITE),
+    // A test send reaches out to the far end: a change's weight.
+    grpc("/monitor.v1.NotificationService/TestNotificationChannel", WRITE),
     grpc("/monitor.v1.AdminService/ResetDatabase", Reset),
     // Health and reflection stay open, as load balancers and grpcurl expect.
     grpc("/grpc.health.v1.Health/Check", Public),
@@ -135,6 +143,12 @@ pub static POLICY: &[Operation] = &[
     rest("GET /v1/silences/{id}", READ, Empty),
     rest("PATCH /v1/silences/{id}", WRITE, Json),
     rest("DELETE /v1/silences/{id}", WRITE, Empty),
+    rest("GET /v1/notification-channels", READ, Empty),
+    rest("POST /v1/notification-channels", WRITE, Json),
+    rest("GET /v1/notification-channels/{id}", READ, Empty),
+    rest("PATCH /v1/notification-channels/{id}", WRITE, Json),
+    rest("DELETE /v1/notification-channels/{id}", WRITE, Empty),
+    rest("POST /v1/notification-channels/{id}/test", WRITE, Empty),
     rest("GET /v1/incidents", READ, Empty),
     rest("GET /v1/incidents/{id}", READ, Empty),
     rest("POST /v1/incidents/{id}/acknowledge", WRITE, OptionalJson),

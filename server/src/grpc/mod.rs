@@ -4,4 +4,5 @@
 pub mod admin_service;
 pub mod alert_service;
 pub mod job_service;
+pub mod notification_service;
 pub mod worker_service;

@@ -7,6 +7,7 @@
 mod alerts;
 pub mod body;
 pub mod legacy;
+mod notifications;
 pub mod openapi;
 
 use std::{sync::Arc, time::Duration};
@@ -27,7 +28,7 @@ use monitor_proto::v1::{
 };
 use monitor_proto::wkt::Timestamp;
 
-use crate::{admin::Admin, alerts::AlertCatalog, error::ApiError, jobs::JobCatalog};
+use crate::{admin::Admin, alerts::AlertCatalog, error::ApiError, jobs::JobCatalog, notify::ChannelCatalog};
 use body::{decode, decode_value, query_pairs, read_json_bytes, snake_case};
 
 /// What the handlers share.
@@ -35,6 +36,7 @@ use body::{decode, decode_value, query_pairs, read_json_bytes, snake_case};
 pub struct RestState {
     pub catalog: JobCatalog,
     pub alerts: AlertCatalog,
+    pub channels: ChannelCatalog,
     pub admin: Admin,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
@@ -66,6 +68,7 @@ fn routes() -> Vec<(&'static str, MethodRouter<RestState>)> {
         ("/readyz", get(ready)),
     ];
     routes.extend(alerts::routes());
+    routes.extend(notifications::routes());
     routes.extend(legacy::routes());
     routes
 }

@@ -94,7 +94,12 @@ const INCIDENTS_QUERY: &[(&str, &str, &str)] = &[
 ];
 
 /// Operations answering 201 Created.
-const CREATES: &[&str] = &["CreateJob", "CreateAlertRule", "CreateSilence"];
+const CREATES: &[&str] = &[
+    "CreateJob",
+    "CreateAlertRule",
+    "CreateSilence",
+    "CreateNotificationChannel",
+];
 
 const ROUTES: &[Route] = &[
     Route {
@@ -296,6 +301,66 @@ const ROUTES: &[Route] = &[
         request: None,
         response: "DeleteSilenceResponse",
         query: &[("version", "integer", "delete only at this version")],
+    },
+    Route {
+        method: "get",
+        path: "/v1/notification-channels",
+        operation: "ListNotificationChannels",
+        summary: "List notification channels by name, a page at a time (secrets shown as ***)",
+        role: "read",
+        request: None,
+        response: "ListNotificationChannelsResponse",
+        query: PAGE_QUERY,
+    },
+    Route {
+        method: "post",
+        path: "/v1/notification-channels",
+        operation: "CreateNotificationChannel",
+        summary: "Create a notification channel (body: the NotificationChannel with webhook or slack)",
+        role: "write",
+        request: Some("NotificationChannel"),
+        response: "CreateNotificationChannelResponse",
+        query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/notification-channels/{id}",
+        operation: "GetNotificationChannel",
+        summary: "Get one notification channel (secrets shown as ***)",
+        role: "read",
+        request: None,
+        response: "GetNotificationChannelResponse",
+        query: &[],
+    },
+    Route {
+        method: "patch",
+        path: "/v1/notification-channels/{id}",
+        operation: "UpdateNotificationChannel",
+        summary: "Change a notification channel: version and the fields to change; *** keeps a stored secret while the URL's origin stays",
+        role: "write",
+        request: Some("NotificationChannel"),
+        response: "UpdateNotificationChannelResponse",
+        query: &[("updateMask", "string", "comma-separated fields to change")],
+    },
+    Route {
+        method: "delete",
+        path: "/v1/notification-channels/{id}",
+        operation: "DeleteNotificationChannel",
+        summary: "Delete a notification channel and its pending deliveries",
+        role: "write",
+        request: None,
+        response: "DeleteNotificationChannelResponse",
+        query: &[("version", "integer", "delete only at this version")],
+    },
+    Route {
+        method: "post",
+        path: "/v1/notification-channels/{id}/test",
+        operation: "TestNotificationChannel",
+        summary: "Send a test message now and answer with the far end's status and the start of its answer",
+        role: "write",
+        request: None,
+        response: "TestNotificationChannelResponse",
+        query: &[],
     },
     Route {
         method: "get",

@@ -110,6 +110,7 @@ fn bare_routers(server: &TestServer) -> (Router, Router) {
     let state = monitor_server::rest::RestState {
         admin: monitor_server::admin::Admin::new(catalog.clone()),
         alerts: monitor_server::alerts::AlertCatalog::new(server.pool.clone()),
+        channels: monitor_server::notify::ChannelCatalog::new(server.pool.clone(), &Default::default()).unwrap(),
         catalog,
         metrics: Default::default(),
         max_body_bytes: 1024 * 1024,

@@ -21,7 +21,10 @@ use monitor_server::{auth::Tokens, server::ServerOptions};
 use monitor_store::{
     DbPool,
     diesel_async::RunQueryDsl,
-    models::incident::{self, IncidentRow, OutboxRow},
+    models::{
+        incident::{self, IncidentRow, OutboxRow},
+        notification_channel,
+    },
     schema::incidents,
 };
 use monitor_testkit::server::{ADMIN_TOKEN, AuthedChannel, READ_TOKEN, TestServer, WRITE_TOKEN};
@@ -57,6 +60,21 @@ fn rule(name: &str) -> AlertRule {
         name: name.into(),
         ..Default::default()
     }
+}
+
+/// A webhook channel written straight into the database (rules must name
+/// channels that exist).
+async fn insert_channel(pool: &DbPool, name: &str) -> Uuid {
+    let fields = notification_channel::ChannelFields {
+        name: name.into(),
+        kind: "webhook".into(),
+        settings: json!({"url": "https://hooks.example.com/in"}),
+        enabled: true,
+    };
+    notification_channel::insert(&mut pool.get().await.unwrap(), &fields)
+        .await
+        .unwrap()
+        .id
 }
 
 async fn create_rule(alerts: &mut AlertServiceClient<AuthedChannel>, rule: AlertRule) -> AlertRule {
@@ -109,7 +127,7 @@ async fn rules_round_trip_with_defaults_paging_masks_and_versions() {
     assert_eq!(got, created);
 
     let job = Uuid::now_v7().to_string();
-    let channel = Uuid::now_v7().to_string();
+    let channel = insert_channel(&server.pool, "web hook").await.to_string();
     create_rule(
         &mut alerts,
         AlertRule {
@@ -746,7 +764,7 @@ async fn outbox(pool: &DbPool, id: Uuid) -> Vec<OutboxRow> {
 async fn acknowledging_and_resolving_by_hand_record_who_the_timeline_and_one_notification_each() {
     let server = server_with_named_tokens().await;
     let mut alice = server.alerts_as(Some(WRITE_TOKEN));
-    let channel = Uuid::now_v7();
+    let channel = insert_channel(&server.pool, "web hook").await;
     let rule = create_rule(
         &mut alice,
         AlertRule {

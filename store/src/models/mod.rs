@@ -7,4 +7,6 @@ pub mod consumer_offsets;
 pub mod incident;
 pub mod job;
 pub mod job_metrics;
+pub mod notification_channel;
+pub mod notification_delivery;
 pub mod silence;

@@ -576,10 +576,21 @@ pub async fn run(args: AlertArgs, shutdown: watch::Receiver<bool>) -> anyhow::Re
     let pool = monitor_store::connect(args.consumer.database_url.expose(), 4)?;
     let mut registry = prometheus_client::registry::Registry::with_prefix("monitor");
     let metrics = AlertMetrics::register(&mut registry);
+    let dispatcher = if args.dispatch {
+        let metrics = crate::notify::DispatchMetrics::register(&mut registry);
+        let dispatcher = crate::notify::Dispatcher::new(pool.clone(), args.dispatch_config(), metrics)?;
+        Some(tokio::spawn(dispatcher.run(shutdown.clone())))
+    } else {
+        None
+    };
     let telemetry =
         StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.consumer.metrics_listen, registry, &shutdown)?;
     let evaluator = Evaluator::new(args, pool)?.with_metrics(metrics);
     let result = evaluator.run(shutdown).await;
+    if let Some(dispatcher) = dispatcher {
+        // It stops on the same signal, after the attempts in flight.
+        let _ = dispatcher.await;
+    }
     telemetry.stop();
     result.map(|_| ())
 }

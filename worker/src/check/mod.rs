@@ -9,14 +9,16 @@
 //! name or reached by a redirect.
 //!
 //! Modules:
-//! - [`blocklist`]: the networks the worker does not contact, and the exceptions.
+//! - [`blocklist`]: the networks the worker does not contact, and the
+//!   exceptions (`monitor_core::blocklist`, shared with the notification
+//!   dispatcher and the server's channel checks).
 //! - `resolve`: DNS resolution that drops blocklisted addresses.
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `tcp`: the TCP connect check.
 
-pub mod blocklist;
+pub use monitor_core::blocklist;
 
 mod assertions;
 mod http;

@@ -1,0 +1,30 @@
+//! Notification channels, shared by the server (it validates channels and
+//! sends test messages) and the dispatchers of the alert role (they deliver
+//! the outbox), so both send exactly the same requests.
+//!
+//! - [`settings`]: each channel kind's stored settings (secrets included;
+//!   `Debug` hides them).
+//! - [`payload`]: what an incident event looks like on the wire: the
+//!   documented webhook payload (version 1) and Slack's `text` + `blocks`.
+//! - [`signature`]: the `X-Monitor-Signature` HMAC-SHA256 header.
+//! - [`retry`]: which answers are retried and when the next attempt is due
+//!   (pure functions of the attempt, the answer and the time spent).
+//! - [`send`]: the HTTP sender: the blocklist on every address, no proxy, no
+//!   redirects, a timeout, and the delivery id header.
+
+pub mod payload;
+pub mod retry;
+pub mod send;
+pub mod settings;
+pub mod signature;
+
+/// Header naming the delivery, `<outbox dedup key>:<channel id>`: the same
+/// on every attempt, so a receiver can drop a repeat.
+pub const DELIVERY_HEADER: &str = "x-monitor-delivery";
+/// Header carrying the signature when the channel has a signing secret.
+pub const SIGNATURE_HEADER: &str = "x-monitor-signature";
+
+/// The delivery id of an outbox row's dedup key sent to a channel.
+pub fn delivery_id(dedup_key: &str, channel_id: uuid::Uuid) -> String {
+    format!("{dedup_key}:{channel_id}")
+}

@@ -1,0 +1,313 @@
+//! The notification dispatcher of the alert role: delivers the outbox to
+//! the channels each row names.
+//!
+//! Every `poll` it claims due (outbox row, channel) deliveries
+//! (`notification_delivery::claim`: `FOR UPDATE SKIP LOCKED` in one short
+//! statement that counts the attempt and leases the row), sends them at
+//! once, and records each attempt and what follows
+//! (`notification_delivery::finish`, fenced on the attempt number). The
+//! decisions (retry when, give up) are `monitor_notify::retry`'s pure
+//! functions; this loop only does I/O. A dispatcher killed while sending
+//! leaves its rows to come due again when their lease ends, so a row is
+//! sent again at most once more per crash, with the same delivery id.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use monitor_core::blocklist::Blocklist;
+use monitor_notify::{
+    delivery_id,
+    payload::IncidentNotice,
+    retry::{Decision, RetryPolicy, decide},
+    send::Sender,
+    settings::ChannelSettings,
+};
+use monitor_store::{
+    DbPool, StoreError,
+    models::{
+        incident::{self, OutboxRow},
+        notification_channel,
+        notification_delivery::{self, Attempt, Claim, Next},
+    },
+    schema::notification_outbox,
+};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+use tokio::sync::watch;
+
+/// The dispatcher's settings.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    /// How often due deliveries are looked for.
+    pub poll: Duration,
+    /// Most deliveries claimed (and sent at once) per poll.
+    pub batch: i64,
+    /// A claimed delivery is due again after this long if its dispatcher
+    /// never records the attempt (longer than the send timeout).
+    pub lease: Duration,
+    /// Longest one attempt may take.
+    pub send_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Networks channel URLs may not reach (as the server's).
+    pub blocklist: Blocklist,
+    /// Base of the incident links in payloads, e.g.
+    /// `https://monitor.example.com/ui/` (None: no links).
+    pub dashboard_url: Option<String>,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            poll: Duration::from_millis(500),
+            batch: 50,
+            lease: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+            blocklist: Blocklist::default(),
+            dashboard_url: None,
+        }
+    }
+}
+
+/// Metrics are labelled by channel kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+/// What the dispatcher counts.
+#[derive(Clone)]
+pub struct DispatchMetrics {
+    pub sent: Family<KindLabels, Counter>,
+    pub failed: Family<KindLabels, Counter>,
+    pub retried: Family<KindLabels, Counter>,
+    pub given_up: Family<KindLabels, Counter>,
+    pub latency: Family<KindLabels, Histogram>,
+}
+
+impl Default for DispatchMetrics {
+    fn default() -> Self {
+        DispatchMetrics {
+            sent: Family::default(),
+            failed: Family::default(),
+            retried: Family::default(),
+            given_up: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            }),
+        }
+    }
+}
+
+impl DispatchMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = DispatchMetrics::default();
+        registry.register(
+            "notify_sent",
+            "Notifications the far end accepted (2xx)",
+            metrics.sent.clone(),
+        );
+        registry.register(
+            "notify_failed",
+            "Attempts that failed (no answer or not 2xx)",
+            metrics.failed.clone(),
+        );
+        registry.register(
+            "notify_retried",
+            "Failed attempts scheduled again",
+            metrics.retried.clone(),
+        );
+        registry.register(
+            "notify_given_up",
+            "Deliveries given up (refused for good or out of time)",
+            metrics.given_up.clone(),
+        );
+        registry.register(
+            "notify_latency_seconds",
+            "Duration of one attempt",
+            metrics.latency.clone(),
+        );
+        metrics
+    }
+}
+
+/// Delivers the outbox.
+pub struct Dispatcher {
+    pool: DbPool,
+    sender: Sender,
+    config: DispatchConfig,
+    metrics: DispatchMetrics,
+}
+
+impl Dispatcher {
+    pub fn new(pool: DbPool, config: DispatchConfig, metrics: DispatchMetrics) -> anyhow::Result<Dispatcher> {
+        let sender = Sender::new(config.blocklist.clone(), config.send_timeout)?;
+        Ok(Dispatcher {
+            pool,
+            sender,
+            config,
+            metrics,
+        })
+    }
+
+    /// Polls until `shutdown`; attempts in flight then finish first.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut timer = tokio::time::interval(self.config.poll);
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = timer.tick() => {}
+            }
+            match self.dispatch_once().await {
+                // A full batch: more are probably due, go on at once.
+                Ok(claimed) if claimed as i64 >= self.config.batch => timer.reset_immediately(),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "notification dispatch failed; retrying at the next poll"),
+            }
+        }
+    }
+
+    /// Claims due deliveries and sends them; how many were claimed.
+    pub async fn dispatch_once(&self) -> Result<usize, StoreError> {
+        let claims = {
+            let mut conn = self.pool.get().await?;
+            notification_delivery::claim(&mut conn, self.config.lease, self.config.batch).await?
+        };
+        let count = claims.len();
+        futures::future::join_all(claims.into_iter().map(|claim| self.deliver(claim))).await;
+        Ok(count)
+    }
+
+    async fn deliver(&self, claim: Claim) {
+        if let Err(err) = self.try_deliver(&claim).await {
+            // The lease brings the delivery back.
+            tracing::warn!(outbox_id = claim.outbox_id, channel_id = %claim.channel_id, error = %err, "notification attempt not recorded");
+        }
+    }
+
+    async fn try_deliver(&self, claim: &Claim) -> Result<(), StoreError> {
+        use diesel::QueryDsl;
+        use diesel::SelectableHelper;
+        use monitor_store::diesel_async::RunQueryDsl;
+        let (row, channel, incident) = {
+            let mut conn = self.pool.get().await?;
+            let row: OutboxRow = notification_outbox::table
+                .find(claim.outbox_id)
+                .select(OutboxRow::as_select())
+                .get_result(&mut conn)
+                .await?;
+            let channel = notification_channel::get(&mut conn, claim.channel_id).await?;
+            let incident = incident::get(&mut conn, row.incident_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            (row, channel, incident)
+        };
+        let labels = KindLabels {
+            kind: channel.kind.clone(),
+        };
+        let now = Utc::now();
+        let elapsed = (now - claim.created_at).to_std().unwrap_or_default();
+        let (attempt, decision) = match ChannelSettings::from_stored(&channel.kind, &channel.settings) {
+            Err(err) => (
+                Attempt {
+                    at: now,
+                    http_status: None,
+                    error: err.to_string(),
+                    duration_ms: 0,
+                },
+                Decision::GiveUp("the channel's stored settings are unreadable".into()),
+            ),
+            Ok(settings) => {
+                let notice = IncidentNotice {
+                    event: row.event.clone(),
+                    dedup_key: row.dedup_key.clone(),
+                    occurred_at: row.created_at,
+                    incident_id: incident.id,
+                    cause: incident.cause.clone(),
+                    severity: incident.severity.clone(),
+                    job_id: incident.job_id,
+                    job_name: incident.job_name.clone(),
+                    rule_id: incident.rule_id,
+                    rule_name: incident.rule_name.clone(),
+                    failing_locations: incident.failing_locations.iter().flatten().cloned().collect(),
+                    first_failure: incident.first_failure.clone(),
+                    opened_at: incident.opened_at,
+                    acknowledged_at: incident.acknowledged_at,
+                    acknowledged_by: incident.acknowledged_by.clone(),
+                    resolved_at: incident.resolved_at,
+                    resolved_by: incident.resolved_by.clone(),
+                    dashboard_url: self
+                        .config
+                        .dashboard_url
+                        .as_ref()
+                        .map(|base| format!("{}/#/incidents/{}", base.trim_end_matches('/'), incident.id)),
+                };
+                let body = match settings {
+                    ChannelSettings::Webhook(_) => notice.webhook_body(),
+                    ChannelSettings::Slack(_) => notice.slack_body(),
+                };
+                let id = delivery_id(&row.dedup_key, channel.id);
+                let sent = self.sender.send(&settings, &body, &id, now).await;
+                self.metrics
+                    .latency
+                    .get_or_create(&labels)
+                    .observe(sent.duration.as_secs_f64());
+                let decision = decide(
+                    &self.config.retry,
+                    u32::try_from(claim.attempt).unwrap_or(1),
+                    &sent.answer,
+                    elapsed,
+                    rand::random::<f64>(),
+                );
+                (
+                    Attempt {
+                        at: now,
+                        http_status: sent.status().map(i32::from),
+                        error: sent.error.clone(),
+                        duration_ms: i64::try_from(sent.duration.as_millis()).unwrap_or(i64::MAX),
+                    },
+                    decision,
+                )
+            }
+        };
+        let next = match &decision {
+            Decision::Delivered => {
+                self.metrics.sent.get_or_create(&labels).inc();
+                Next::Delivered
+            }
+            Decision::Retry(wait) => {
+                self.metrics.failed.get_or_create(&labels).inc();
+                self.metrics.retried.get_or_create(&labels).inc();
+                Next::Retry(*wait)
+            }
+            Decision::GiveUp(reason) => {
+                self.metrics.failed.get_or_create(&labels).inc();
+                self.metrics.given_up.get_or_create(&labels).inc();
+                Next::GiveUp {
+                    incident_id: incident.id,
+                    detail: format!(
+                        "{} notification to channel {:?} ({}) given up after {} attempt(s): {reason}; last error: {}",
+                        row.event, channel.name, channel.id, claim.attempt, attempt.error
+                    ),
+                }
+            }
+        };
+        let mut conn = self.pool.get().await?;
+        let recorded = notification_delivery::finish(&mut conn, claim, &attempt, &next).await?;
+        tracing::info!(
+            outbox_id = claim.outbox_id,
+            channel_id = %claim.channel_id,
+            attempt = claim.attempt,
+            status = ?attempt.http_status,
+            error = %attempt.error,
+            outcome = ?decision,
+            fenced = !recorded,
+            "notification attempt"
+        );
+        Ok(())
+    }
+}
