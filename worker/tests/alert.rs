@@ -532,8 +532,7 @@ fn one_pass(
             location: result.location.clone(),
             start,
             end: start + chrono::Duration::milliseconds(120),
-            passed,
-            failure: FirstFailure {
+            failure: (!passed).then(|| FirstFailure {
                 check_id: result.check_id.clone(),
                 worker_id: result.worker_id.clone(),
                 location: result.location.clone(),
@@ -541,7 +540,7 @@ fn one_pass(
                 outcome: String::new(),
                 status_code: 0,
                 error: String::new(),
-            },
+            }),
         };
         for rule in rules {
             let state = states.entry((rule.id, job.id)).or_default();

@@ -91,9 +91,9 @@ pub struct Observed {
     pub start: DateTime<Utc>,
     /// Start plus duration.
     pub end: DateTime<Utc>,
-    pub passed: bool,
-    /// What the incident records if this opens it.
-    pub failure: FirstFailure,
+    /// None: the check passed. Else what the incident records if this
+    /// failure starts the run that opens it.
+    pub failure: Option<FirstFailure>,
 }
 
 /// An incident to insert.
@@ -190,26 +190,26 @@ pub fn on_result(subject: Subject<'_>, state: &mut AlertState, observed: &Observ
     }
     location.last_start = Some(observed.start);
     let mut changed = None;
-    if observed.passed {
+    if let Some(failure) = &observed.failure {
+        location.successes = 0;
+        location.failures = location.failures.saturating_add(1);
+        if location.first_failure.is_none() {
+            location.first_failure = Some(failure.clone());
+        }
+        if !location.failing && location.failures >= rule.failure_threshold {
+            location.failing = true;
+            changed = Some((
+                "location_failed",
+                format!("{} failed checks: {}", location.failures, failure.error),
+            ));
+        }
+    } else {
         location.failures = 0;
         location.first_failure = None;
         location.successes = location.successes.saturating_add(1);
         if location.failing && location.successes >= rule.success_threshold {
             location.failing = false;
             changed = Some(("location_recovered", format!("{} passed checks", location.successes)));
-        }
-    } else {
-        location.successes = 0;
-        location.failures = location.failures.saturating_add(1);
-        if location.first_failure.is_none() {
-            location.first_failure = Some(observed.failure.clone());
-        }
-        if !location.failing && location.failures >= rule.failure_threshold {
-            location.failing = true;
-            changed = Some((
-                "location_failed",
-                format!("{} failed checks: {}", location.failures, observed.failure.error),
-            ));
         }
     }
     state.last_result_end = state.last_result_end.max(Some(observed.end));
@@ -549,8 +549,7 @@ mod tests {
             location: location.into(),
             start: t(at),
             end: t(at) + chrono::Duration::milliseconds(250),
-            passed,
-            failure: FirstFailure {
+            failure: (!passed).then(|| FirstFailure {
                 check_id: format!("check-{at}"),
                 worker_id: "w1".into(),
                 location: location.into(),
@@ -558,7 +557,7 @@ mod tests {
                 outcome: "CHECK_OUTCOME_ASSERTION_FAILED".into(),
                 status_code: 500,
                 error: "status 500".into(),
-            },
+            }),
         }
     }
 

@@ -541,7 +541,8 @@ impl Evaluator {
     }
 }
 
-/// What alerting needs of a result.
+/// What alerting needs of a result: the failure record is built only for
+/// a failed check (most results pass).
 fn observed(start: DateTime<Utc>, result: &CheckResult) -> Observed {
     let duration = result
         .duration
@@ -550,24 +551,23 @@ fn observed(start: DateTime<Utc>, result: &CheckResult) -> Observed {
         .unwrap_or_default();
     let end = start + chrono::Duration::from_std(duration).unwrap_or_default();
     let outcome = CheckOutcome::try_from(result.outcome).unwrap_or(CheckOutcome::Unspecified);
-    let status_code = match &result.detail {
-        Some(Detail::Http(http)) => http.status_code,
-        _ => 0,
-    };
+    let failure = (outcome != CheckOutcome::Ok).then(|| FirstFailure {
+        check_id: result.check_id.clone(),
+        worker_id: result.worker_id.clone(),
+        location: result.location.clone(),
+        start_time: start,
+        outcome: outcome.as_str_name().to_owned(),
+        status_code: match &result.detail {
+            Some(Detail::Http(http)) => http.status_code,
+            _ => 0,
+        },
+        error: result.error.clone(),
+    });
     Observed {
         location: result.location.clone(),
         start,
         end,
-        passed: outcome == CheckOutcome::Ok,
-        failure: FirstFailure {
-            check_id: result.check_id.clone(),
-            worker_id: result.worker_id.clone(),
-            location: result.location.clone(),
-            start_time: start,
-            outcome: outcome.as_str_name().to_owned(),
-            status_code,
-            error: result.error.clone(),
-        },
+        failure,
     }
 }
 
