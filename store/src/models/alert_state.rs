@@ -61,19 +61,6 @@ pub struct AlertWrites {
     pub notifications: Vec<NewOutboxEntry>,
 }
 
-impl AlertWrites {
-    pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
-            && self.dropped_states.is_empty()
-            && self.opened.is_empty()
-            && self.failing.is_empty()
-            && self.flapping.is_empty()
-            && self.resolved.is_empty()
-            && self.events.is_empty()
-            && self.notifications.is_empty()
-    }
-}
-
 /// The state rows of `partition` (loaded when the evaluator takes it).
 pub async fn load_partition(conn: &mut AsyncPgConnection, partition: i32) -> Result<Vec<AlertStateRow>, StoreError> {
     Ok(alert_state::table
