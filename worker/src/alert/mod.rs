@@ -464,11 +464,13 @@ impl Evaluator {
             return;
         }
         let mut writes = AlertWrites::default();
+        let mut effects = Vec::new();
         for progress in &fence {
             if let Some(state) = self.partitions.get_mut(&progress.partition) {
-                state.take_writes(progress.partition, &mut writes);
+                state.take_writes(progress.partition, &mut writes, &mut effects);
             }
         }
+        partition::add_effects(effects, &mut writes);
         let started = Instant::now();
         let outcome = self.write(&fence, &store, &writes).await;
         match outcome {

@@ -55,8 +55,10 @@ impl PartitionState {
         !self.dirty.is_empty() || !self.dropped.is_empty() || !self.effects.is_empty()
     }
 
-    /// Takes what changed as writes (states serialised now).
-    pub fn take_writes(&mut self, partition: i32, writes: &mut AlertWrites) {
+    /// Takes what changed: state rows into `writes` (serialised now), the
+    /// decided effects onto `effects` (turned into rows by [`add_effects`]
+    /// once the flush has every partition's).
+    pub fn take_writes(&mut self, partition: i32, writes: &mut AlertWrites, effects: &mut Vec<Effect>) {
         for key in std::mem::take(&mut self.dirty) {
             if let Some(state) = self.states.get(&key) {
                 writes.states.push(AlertStateRow {
@@ -68,15 +70,17 @@ impl PartitionState {
             }
         }
         writes.dropped_states.extend(std::mem::take(&mut self.dropped));
-        add_effects(std::mem::take(&mut self.effects), writes);
+        effects.append(&mut self.effects);
     }
 }
 
-/// Turns effects into rows, merging updates of one incident (the last wins).
+/// Turns one flush's effects (of every partition it writes) into rows,
+/// merging updates of one incident (the last wins).
 pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
     let now = Utc::now();
-    let mut failing: BTreeMap<Uuid, Vec<String>> = writes.failing.drain(..).collect();
-    let mut flapping: BTreeMap<Uuid, bool> = writes.flapping.drain(..).collect();
+    let mut failing: BTreeMap<Uuid, Vec<String>> = BTreeMap::new();
+    let mut flapping: BTreeMap<Uuid, bool> = BTreeMap::new();
+    let mut resolved: BTreeMap<Uuid, DateTime<Utc>> = BTreeMap::new();
     for effect in effects {
         match effect {
             Effect::Open(new) => writes.opened.push(IncidentRow {
@@ -127,7 +131,7 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
                 at,
                 failing_locations,
             } => {
-                writes.resolved.push((incident, at));
+                resolved.insert(incident, at);
                 failing.insert(incident, failing_locations);
             }
             Effect::Notify {
@@ -146,8 +150,6 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
     // An incident opened in this flush is inserted as it ends up, resolved
     // included: each episode's row is complete before the next one's is
     // inserted (at most one open per rule and job, the database checks).
-    let resolved: BTreeMap<Uuid, DateTime<Utc>> = writes.resolved.drain(..).collect();
-    let mut resolved_later = resolved.clone();
     for row in &mut writes.opened {
         if let Some(locations) = failing.remove(&row.id) {
             row.failing_locations = locations.into_iter().map(Some).collect();
@@ -155,15 +157,12 @@ pub fn add_effects(effects: Vec<Effect>, writes: &mut AlertWrites) {
         if let Some(mark) = flapping.remove(&row.id) {
             row.flapping = mark;
         }
-        if let Some(at) = resolved_later.remove(&row.id) {
+        if let Some(at) = resolved.remove(&row.id) {
             row.resolved_at = Some(at);
             row.resolved_by = Some(RESOLVED_BY_EVALUATOR.to_owned());
         }
     }
-    writes.resolved = resolved
-        .into_iter()
-        .filter(|(id, _)| resolved_later.contains_key(id))
-        .collect();
+    writes.resolved = resolved.into_iter().collect();
     writes.failing = failing.into_iter().collect();
     writes.flapping = flapping.into_iter().collect();
 }
