@@ -135,6 +135,7 @@ diesel::table! {
         version -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        group_wait_ms -> Int4,
     }
 }
 
@@ -174,6 +175,7 @@ diesel::table! {
         given_up_at -> Nullable<Timestamptz>,
         last_error -> Text,
         created_at -> Timestamptz,
+        batch_id -> Nullable<Uuid>,
     }
 }
 

@@ -73,6 +73,7 @@ async fn channel(pool: &DbPool, name: &str, url: &str) -> Uuid {
         kind: "webhook".into(),
         settings: json!({"url": url, "signing_secret": "0123456789abcdef"}),
         enabled: true,
+        group_wait_ms: 0,
     };
     notification_channel::insert(&mut pool.get().await.unwrap(), &fields)
         .await

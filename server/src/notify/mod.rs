@@ -30,7 +30,7 @@ use crate::{
 use validate::{redact, validate_channel};
 
 /// Fields UpdateNotificationChannel may name in its update mask.
-pub const CHANNEL_UPDATABLE_FIELDS: &[&str] = &["name", "enabled", "webhook", "slack"];
+pub const CHANNEL_UPDATABLE_FIELDS: &[&str] = &["name", "enabled", "group_wait", "webhook", "slack"];
 
 /// How the server reaches channels (test sends and URL checks).
 #[derive(Debug, Clone)]
@@ -69,6 +69,7 @@ fn channel_from_row(row: ChannelRow) -> Result<NotificationChannel, ApiError> {
         version: row.version,
         create_time: Some(row.created_at.into()),
         update_time: Some(row.updated_at.into()),
+        group_wait: Some(monitor_proto::duration::from_millis(i64::from(row.group_wait_ms))),
     })
 }
 
@@ -270,6 +271,9 @@ fn merge(mut current: NotificationChannel, changes: NotificationChannel, paths: 
     }
     if named("enabled") {
         current.enabled = changes.enabled;
+    }
+    if named("group_wait") {
+        current.group_wait = changes.group_wait;
     }
     let kind_named = match &changes.kind {
         Some(Kind::Webhook(_)) => named("webhook"),

@@ -30,6 +30,10 @@ pub const MAX_HEADERS: usize = 20;
 pub const MAX_HEADER_VALUE_BYTES: usize = 4096;
 /// Signing secrets: long enough to resist guessing, short enough to type.
 pub const SIGNING_SECRET_CHARS: std::ops::RangeInclusive<usize> = 16..=256;
+/// `group_wait` when a write leaves it unset.
+pub const DEFAULT_GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest `group_wait`.
+pub const MAX_GROUP_WAIT: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Headers the sender sets itself, which a channel may not override.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
@@ -150,14 +154,37 @@ pub fn validate_channel(
             Some(ChannelSettings::Slack(SlackSettings { webhook_url }))
         }
     };
+    let group_wait_ms = group_wait(channel.group_wait.as_ref(), &mut v);
     match settings {
         Some(settings) if v.is_empty() => Ok(ChannelFields {
             name: channel.name.clone(),
             kind: settings.kind().to_owned(),
             settings: settings.to_json(),
             enabled: channel.enabled.unwrap_or(true),
+            group_wait_ms,
         }),
         _ => Err(ApiError::InvalidArgument(v)),
+    }
+}
+
+/// The stored `group_wait_ms` of a written `group_wait` (unset: the default).
+fn group_wait(written: Option<&pbjson_types::Duration>, v: &mut Vec<FieldViolation>) -> i32 {
+    let Some(written) = written else {
+        return DEFAULT_GROUP_WAIT.as_millis() as i32;
+    };
+    match std::time::Duration::try_from(written.clone()) {
+        Ok(wait) if wait <= MAX_GROUP_WAIT && wait.subsec_micros() % 1000 == 0 => wait.as_millis() as i32,
+        Ok(wait) if wait <= MAX_GROUP_WAIT => {
+            v.push(FieldViolation::new("group_wait", "must be whole milliseconds"));
+            0
+        }
+        _ => {
+            v.push(FieldViolation::new(
+                "group_wait",
+                format!("must be between 0s and {}s", MAX_GROUP_WAIT.as_secs()),
+            ));
+            0
+        }
     }
 }
 

@@ -70,6 +70,7 @@ async fn insert_channel(pool: &DbPool, name: &str) -> Uuid {
         kind: "webhook".into(),
         settings: json!({"url": "https://hooks.example.com/in"}),
         enabled: true,
+        group_wait_ms: 0,
     };
     notification_channel::insert(&mut pool.get().await.unwrap(), &fields)
         .await

@@ -23,6 +23,8 @@ pub struct ChannelRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Events due within this long of the first are sent together (0: alone).
+    pub group_wait_ms: i32,
 }
 
 /// Settings hold secrets: never in a log line.
@@ -46,6 +48,7 @@ pub struct ChannelFields {
     pub kind: String,
     pub settings: serde_json::Value,
     pub enabled: bool,
+    pub group_wait_ms: i32,
 }
 
 impl std::fmt::Debug for ChannelFields {
@@ -66,6 +69,7 @@ impl ChannelRow {
             kind: self.kind.clone(),
             settings: self.settings.clone(),
             enabled: self.enabled,
+            group_wait_ms: self.group_wait_ms,
         }
     }
 }
