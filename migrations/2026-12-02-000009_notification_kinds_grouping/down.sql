@@ -1,3 +1,4 @@
+ALTER TABLE notification_deliveries DROP COLUMN reply;
 DROP INDEX outbox_deliveries_channel_due_idx;
 DROP INDEX outbox_deliveries_batch_idx;
 ALTER TABLE outbox_deliveries DROP COLUMN batch_id;

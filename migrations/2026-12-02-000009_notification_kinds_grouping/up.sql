@@ -22,3 +22,7 @@ ALTER TABLE outbox_deliveries ADD COLUMN batch_id uuid;
 CREATE INDEX outbox_deliveries_batch_idx ON outbox_deliveries (batch_id) WHERE batch_id IS NOT NULL;
 CREATE INDEX outbox_deliveries_channel_due_idx ON outbox_deliveries (channel_id, next_attempt_at)
     WHERE delivered_at IS NULL AND given_up_at IS NULL;
+
+-- What the far end answered, at most 1 KiB: the start of an HTTP body, or
+-- an SMTP server's last reply ("250 2.0.0 Ok: queued as ...").
+ALTER TABLE notification_deliveries ADD COLUMN reply text NOT NULL DEFAULT '';

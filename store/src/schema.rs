@@ -150,6 +150,7 @@ diesel::table! {
         error -> Text,
         duration_ms -> Int8,
         outcome -> Text,
+        reply -> Text,
     }
 }
 

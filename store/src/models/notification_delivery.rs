@@ -81,6 +81,8 @@ pub struct Attempt {
     pub http_status: Option<i32>,
     /// Why it failed ("" when it was delivered).
     pub error: String,
+    /// What the far end answered (at most 1 KiB; "" when it did not).
+    pub reply: String,
     pub duration_ms: i64,
 }
 
@@ -122,6 +124,7 @@ pub async fn finish(
                 notification_deliveries::at.eq(attempt.at),
                 notification_deliveries::http_status.eq(attempt.http_status),
                 notification_deliveries::error.eq(&attempt.error),
+                notification_deliveries::reply.eq(&attempt.reply),
                 notification_deliveries::duration_ms.eq(attempt.duration_ms),
                 notification_deliveries::outcome.eq(outcome),
             ))
@@ -219,6 +222,7 @@ pub struct AttemptRow {
     pub error: String,
     pub duration_ms: i64,
     pub outcome: String,
+    pub reply: String,
 }
 
 /// An outbox row's attempts, oldest first.
