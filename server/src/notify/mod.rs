@@ -13,7 +13,7 @@ use monitor_notify::{delivery_id, payload::test_body, send::Sender, settings::Ch
 use monitor_proto::v1::{
     ChannelTestResult, CreateNotificationChannelRequest, DeleteNotificationChannelRequest,
     ListNotificationChannelsRequest, ListNotificationChannelsResponse, NotificationChannel,
-    UpdateNotificationChannelRequest, notification_channel::Kind,
+    UpdateNotificationChannelRequest,
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
@@ -276,8 +276,7 @@ fn merge(mut current: NotificationChannel, changes: NotificationChannel, paths: 
         current.group_wait = changes.group_wait;
     }
     let kind_named = match &changes.kind {
-        Some(Kind::Webhook(_)) => named("webhook"),
-        Some(Kind::Slack(_)) => named("slack"),
+        Some(kind) => named(validate::kind_field(kind)),
         None => all,
     };
     if kind_named {

@@ -153,6 +153,14 @@ pub fn validate_channel(
             }
             Some(ChannelSettings::Slack(SlackSettings { webhook_url }))
         }
+        Some(other) => {
+            let field = kind_field(other);
+            v.push(FieldViolation::new(
+                field,
+                format!("{field} channels are not delivered by this server version yet"),
+            ));
+            None
+        }
     };
     let group_wait_ms = group_wait(channel.group_wait.as_ref(), &mut v);
     match settings {
@@ -185,6 +193,19 @@ fn group_wait(written: Option<&pbjson_types::Duration>, v: &mut Vec<FieldViolati
             ));
             0
         }
+    }
+}
+
+/// The field name of a channel kind, as update masks and errors name it.
+pub fn kind_field(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Webhook(_) => "webhook",
+        Kind::Slack(_) => "slack",
+        Kind::Discord(_) => "discord",
+        Kind::Teams(_) => "teams",
+        Kind::Telegram(_) => "telegram",
+        Kind::Pagerduty(_) => "pagerduty",
+        Kind::Email(_) => "email",
     }
 }
 
