@@ -21,7 +21,8 @@ use rustls_platform_verifier::BuilderVerifierExt as _;
 use url::{Host, Url};
 
 use crate::{
-    DELIVERY_HEADER, SIGNATURE_HEADER,
+    DELIVERY_HEADER, SIGNATURE_HEADER, message,
+    payload::IncidentNotice,
     retry::{Answer, parse_retry_after},
     settings::ChannelSettings,
     signature,
@@ -189,6 +190,18 @@ impl Sender {
     /// The blocklist this sender applies.
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
+    }
+
+    /// Sends the one message `notices` (at least one) make for the channel.
+    pub async fn deliver(
+        &self,
+        settings: &ChannelSettings,
+        notices: &[IncidentNotice],
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> Sent {
+        self.send(settings, &message::body(settings, notices), delivery_id, now)
+            .await
     }
 
     /// POSTs `body` to the channel with the delivery id header (and the
