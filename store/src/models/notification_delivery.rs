@@ -351,6 +351,8 @@ pub struct DeliveryRow {
     pub given_up_at: Option<DateTime<Utc>>,
     pub last_error: String,
     pub created_at: DateTime<Utc>,
+    /// The batch it was sent in (a channel with a `group_wait`).
+    pub batch_id: Option<Uuid>,
 }
 
 /// An outbox row's deliveries, by channel.
