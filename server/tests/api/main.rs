@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod alerts;
+mod deliveries;
 mod fuzz;
 mod grpcurl;
 mod harness;
