@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use monitor_core::blocklist::Blocklist;
 use monitor_notify::{
-    delivery_id,
+    delivery_id, kinds,
     payload::IncidentNotice,
     retry::{Decision, RetryPolicy, decide},
     send::Sender,
@@ -250,6 +250,12 @@ impl Dispatcher {
                 let body = match settings {
                     ChannelSettings::Webhook(_) => notice.webhook_body(),
                     ChannelSettings::Slack(_) => notice.slack_body(),
+                    ChannelSettings::Discord(_) => kinds::discord::body(std::slice::from_ref(&notice)),
+                    ChannelSettings::Teams(_) => kinds::teams::body(std::slice::from_ref(&notice)),
+                    ChannelSettings::Telegram(telegram) => {
+                        kinds::telegram::body(telegram, std::slice::from_ref(&notice))
+                    }
+                    ChannelSettings::PagerDuty(pagerduty) => kinds::pagerduty::event(pagerduty, &notice),
                 };
                 let id = delivery_id(&row.dedup_key, channel.id);
                 let sent = self.sender.send(&settings, &body, &id, now).await;
