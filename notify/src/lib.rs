@@ -12,10 +12,13 @@
 //! - [`signature`]: the `X-Monitor-Signature` HMAC-SHA256 header.
 //! - [`retry`]: which answers are retried and when the next attempt is due
 //!   (pure functions of the attempt, the answer and the time spent).
+//! - [`message`]: the one message a channel gets for a batch of notices
+//!   (one notice, or several grouped), by kind.
 //! - [`send`]: the HTTP sender: the blocklist on every address, no proxy, no
 //!   redirects, a timeout, and the delivery id header.
 
 pub mod kinds;
+pub mod message;
 pub mod payload;
 pub mod retry;
 pub mod send;

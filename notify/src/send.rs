@@ -23,6 +23,8 @@ use url::{Host, Url};
 use crate::{
     DELIVERY_HEADER, SIGNATURE_HEADER,
     kinds::{Reply, interpret_reply},
+    message,
+    payload::IncidentNotice,
     retry::{Answer, parse_retry_after},
     settings::ChannelSettings,
     signature,
@@ -191,6 +193,18 @@ impl Sender {
     /// The blocklist this sender applies.
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
+    }
+
+    /// Sends the one message `notices` (at least one) make for the channel.
+    pub async fn deliver(
+        &self,
+        settings: &ChannelSettings,
+        notices: &[IncidentNotice],
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> Sent {
+        self.send(settings, &message::body(settings, notices), delivery_id, now)
+            .await
     }
 
     /// POSTs `body` to the channel with the delivery id header (and the

@@ -224,7 +224,7 @@ fn discord(body: &Value) -> Result<(), Problem> {
         at_most(&at("author.name"), &embed["author"]["name"], 256)?;
         total += chars(&embed["author"]["name"]);
         if let Some(color) = embed.get("color")
-            && !color.as_u64().is_some_and(|c| c <= 0xFF_FFFF)
+            && color.as_u64().is_none_or(|c| c > 0xFF_FFFF)
         {
             return Err(format!("`{}` must be an integer from 0 to 16777215", at("color")));
         }
@@ -437,7 +437,7 @@ fn pagerduty(body: &Value) -> Result<(), Problem> {
     }
     match optional_string(body, "dedup_key")? {
         Some(key) if key.chars().count() > 255 => return Err("`dedup_key` is longer than 255 characters".into()),
-        Some(key) if key.is_empty() => return Err("`dedup_key` must not be empty".into()),
+        Some("") => return Err("`dedup_key` must not be empty".into()),
         None if action != "trigger" => return Err(format!("`dedup_key` is required to {action}")),
         _ => {}
     }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Reply, batch_summary, icon, listed, status_error, truncate};
-use crate::payload::{IncidentNotice, first_failure_words, time};
+use super::{Reply, icon, listed, status_error, truncate};
+use crate::payload::{IncidentNotice, first_failure_words, group_summary, time};
 
 /// Discord's limits that the bodies keep to.
 pub const MAX_CONTENT_CHARS: usize = 2000;
@@ -39,7 +39,7 @@ pub fn body(notices: &[IncidentNotice]) -> Value {
                 }
                 line
             });
-            let summary = batch_summary(many);
+            let summary = group_summary(many);
             json!({
                 "content": truncate(&summary, MAX_CONTENT_CHARS),
                 "embeds": [{
@@ -160,7 +160,7 @@ mod tests {
     fn many_notices_are_one_listed_embed() {
         let body = body(&many(500));
         assert_eq!(body["embeds"].as_array().unwrap().len(), 1);
-        assert_eq!(body["content"], "500 incident updates: 500 opened");
+        assert_eq!(body["content"], "500 incident events: 500 opened");
         let description = body["embeds"][0]["description"].as_str().unwrap();
         assert!(description.chars().count() <= MAX_DESCRIPTION_CHARS);
         assert_eq!(description.lines().count(), 21, "{description}");

@@ -5,7 +5,7 @@
 //! `payload`.
 //!
 //! A chat message lists the notices it carries: one reads as the incident,
-//! several as a list of at most [`LISTED_NOTICES`] lines and "… and N
+//! several as a list of at most [`MAX_LISTED`] lines and "… and N
 //! more", so an outage that downs 500 jobs stays one readable message
 //! within every service's size limit.
 //!
@@ -20,10 +20,10 @@ pub mod telegram;
 
 use std::time::Duration;
 
-use crate::{payload::IncidentNotice, settings::ChannelSettings};
-
-/// Most notices a chat message lists one by one; the rest are counted.
-pub const LISTED_NOTICES: usize = 20;
+use crate::{
+    payload::{IncidentNotice, MAX_LISTED},
+    settings::ChannelSettings,
+};
 
 /// An emoji for what a notice says (the chat kinds have no Slack emoji codes).
 pub(crate) fn icon(notice: &IncidentNotice) -> &'static str {
@@ -33,23 +33,6 @@ pub(crate) fn icon(notice: &IncidentNotice) -> &'static str {
         _ if notice.severity == "critical" => "\u{1F534}",
         _ => "\u{1F7E0}",
     }
-}
-
-/// "3 incident updates: 2 opened, 1 resolved" (events in order of first
-/// appearance).
-pub(crate) fn batch_summary(notices: &[IncidentNotice]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for notice in notices {
-        match counts.iter_mut().find(|(event, _)| *event == notice.event) {
-            Some((_, count)) => *count += 1,
-            None => counts.push((&notice.event, 1)),
-        }
-    }
-    let parts: Vec<String> = counts
-        .iter()
-        .map(|(event, count)| format!("{count} {}", event.replace('_', " ")))
-        .collect();
-    format!("{} incident updates: {}", notices.len(), parts.join(", "))
 }
 
 /// `text` cut to at most `max` characters, ending in "…" when cut.
@@ -63,7 +46,7 @@ pub(crate) fn truncate(text: &str, max: usize) -> String {
 }
 
 /// The lines of a list message: one per notice while they fit in
-/// `budget` characters (at most [`LISTED_NOTICES`]), then "… and N more".
+/// `budget` characters (at most [`MAX_LISTED`]), then "… and N more".
 pub(crate) fn listed(
     notices: &[IncidentNotice],
     budget: usize,
@@ -71,7 +54,7 @@ pub(crate) fn listed(
 ) -> Vec<String> {
     let mut lines = Vec::new();
     let mut used = 0;
-    for notice in notices.iter().take(LISTED_NOTICES) {
+    for notice in notices.iter().take(MAX_LISTED) {
         let next = line(notice);
         // Room is kept for the "more" line.
         if used + next.chars().count() + 1 > budget.saturating_sub(40) {
@@ -177,20 +160,9 @@ mod tests {
     use super::{fixtures::*, *};
 
     #[test]
-    fn summaries_count_events_in_order() {
-        let mut notices = many(3);
-        notices[1].event = "resolved".into();
-        notices.push(notice("flapping_ended"));
-        assert_eq!(
-            batch_summary(&notices),
-            "4 incident updates: 2 opened, 1 resolved, 1 flapping ended"
-        );
-    }
-
-    #[test]
     fn lists_stop_at_twenty_or_the_budget_and_count_the_rest() {
         let lines = listed(&many(500), 100_000, |n| n.job_name.clone());
-        assert_eq!(lines.len(), LISTED_NOTICES + 1);
+        assert_eq!(lines.len(), MAX_LISTED + 1);
         assert_eq!(lines.last().unwrap(), "… and 480 more");
         let short = listed(&many(5), 100, |_| "x".repeat(25));
         assert_eq!(short, ["x".repeat(25), "x".repeat(25), "… and 3 more".into()]);

@@ -7,8 +7,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{batch_summary, listed, truncate};
-use crate::payload::{IncidentNotice, first_failure_words, time};
+use super::{listed, truncate};
+use crate::payload::{IncidentNotice, first_failure_words, group_summary, time};
 
 /// The attachment's content type, as Teams requires it.
 pub const ADAPTIVE_CARD_CONTENT_TYPE: &str = "application/vnd.microsoft.card.adaptive";
@@ -41,7 +41,7 @@ pub fn body(notices: &[IncidentNotice]) -> Value {
         }
         many => {
             let mut body = vec![
-                json!({ "type": "TextBlock", "text": batch_summary(many), "weight": "Bolder", "size": "Medium", "wrap": true }),
+                json!({ "type": "TextBlock", "text": group_summary(many), "weight": "Bolder", "size": "Medium", "wrap": true }),
             ];
             let lines = listed(many, TEXT_BUDGET, |notice| {
                 let mut line = format!(
@@ -137,7 +137,7 @@ mod tests {
     fn many_notices_list_twenty_and_count_the_rest() {
         let body = body(&many(500));
         let blocks = body["attachments"][0]["content"]["body"].as_array().unwrap();
-        assert_eq!(blocks[0]["text"], "500 incident updates: 500 opened");
+        assert_eq!(blocks[0]["text"], "500 incident events: 500 opened");
         assert_eq!(blocks.len(), 1 + 20 + 1);
         assert_eq!(blocks.last().unwrap()["text"], "… and 480 more");
         assert!(serde_json::to_vec(&body).unwrap().len() < 28_000);

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{Reply, batch_summary, icon, listed, status_error, truncate};
-use crate::payload::{IncidentNotice, first_failure_words, time};
+use super::{Reply, icon, listed, status_error, truncate};
+use crate::payload::{IncidentNotice, first_failure_words, group_summary, time};
 use crate::settings::TelegramSettings;
 
 /// Longest message text Telegram takes.
@@ -45,7 +45,7 @@ pub fn body(settings: &TelegramSettings, notices: &[IncidentNotice]) -> Value {
         many => {
             // The HTML is longer than the text Telegram counts, so a list
             // within the budget in HTML is within it as text too.
-            let header = format!("<b>{}</b>", escape(&batch_summary(many)));
+            let header = format!("<b>{}</b>", escape(&group_summary(many)));
             let lines = listed(many, MAX_TEXT_CHARS - header.chars().count() - 1, |notice| {
                 let mut line = format!(
                     "{} [{}] {}",
@@ -169,7 +169,7 @@ mod tests {
         let body = body(&settings(), &many(500));
         let text = body["text"].as_str().unwrap();
         assert!(text.chars().count() <= MAX_TEXT_CHARS, "{}", text.chars().count());
-        assert!(text.starts_with("<b>500 incident updates: 500 opened</b>\n"), "{text}");
+        assert!(text.starts_with("<b>500 incident events: 500 opened</b>\n"), "{text}");
         assert!(text.ends_with("… and 480 more"), "{text}");
         let mut long = many(30);
         for notice in &mut long {

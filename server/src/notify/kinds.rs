@@ -388,7 +388,7 @@ mod tests {
             let field = format!("{}.webhook_url", settings.kind());
             assert_eq!(
                 fields(validate_channel(&channel(shown), None, &loopback()).unwrap_err()),
-                [field.clone()]
+                std::slice::from_ref(&field)
             );
             let blank = match settings {
                 ChannelSettings::Discord(_) => Kind::Discord(DiscordChannel::default()),
