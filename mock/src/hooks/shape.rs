@@ -4,7 +4,7 @@
 //!
 //! | kind | what is checked |
 //! |---|---|
-//! | `webhook` | the monitor's payload version 1: `version` 1, a known `event`, `occurred_at` RFC 3339, `incident`/`job`/`rule` objects with their ids and names (null for `event: "test"`, which has a `message`) |
+//! | `webhook` | the monitor's payload version 1: `version` 1, a known `event`, `occurred_at` RFC 3339, `incident`/`job`/`rule` objects with their ids and names (null for `event: "test"`, which has a `message`); `event: "group"` with `count` and `events`, each a version-1 incident event |
 //! | `slack` | `text` (1 to 40 000 characters) or `blocks` (at most 50, each with a `type`; section text at most 3000) |
 //! | `discord` | `content` (at most 2000) or `embeds` (at most 10; title ≤ 256, description ≤ 4096, ≤ 25 fields with non-empty name ≤ 256 and value ≤ 1024, footer ≤ 2048, 6000 characters in all; `color` 0 to 0xFFFFFF) |
 //! | `teams` | `type` "message", `attachments` (1 or more), each `contentType` `application/vnd.microsoft.card.adaptive` with `content` an `AdaptiveCard` of version 1.0 to 1.5 whose `body` elements have a `type`; at most 28 KB |
@@ -123,6 +123,7 @@ const WEBHOOK_EVENTS: &[&str] = &[
     "flapping",
     "flapping_ended",
     "test",
+    "group",
 ];
 
 fn webhook(body: &Value) -> Result<(), Problem> {
@@ -134,6 +135,22 @@ fn webhook(body: &Value) -> Result<(), Problem> {
         return Err(format!("`event` {event:?} is not one of {}", WEBHOOK_EVENTS.join(", ")));
     }
     rfc3339("occurred_at", string(body, "occurred_at")?)?;
+    if event == "group" {
+        let events = body["events"]
+            .as_array()
+            .filter(|events| events.len() >= 2)
+            .ok_or("`events` of a group must be an array of at least 2")?;
+        if body["count"].as_u64() != Some(events.len() as u64) {
+            return Err("`count` must be the number of `events`".into());
+        }
+        for (i, member) in events.iter().enumerate() {
+            if matches!(member["event"].as_str(), Some("group" | "test")) {
+                return Err(format!("events[{i}]: a group holds incident events only"));
+            }
+            webhook(member).map_err(|problem| format!("events[{i}]: {problem}"))?;
+        }
+        return Ok(());
+    }
     if event == "test" {
         string(body, "message")?;
         for field in ["incident", "job", "rule"] {
@@ -519,6 +536,15 @@ mod tests {
         at["occurred_at"] = json!("yesterday");
         assert!(refused(Kind::Webhook, at).contains("occurred_at"));
         assert!(refused(Kind::Webhook, json!([1])).contains("object"));
+        let group = json!({"version": 1, "event": "group", "count": 2, "occurred_at": "2026-12-01T10:05:00Z",
+                           "events": [webhook_body(), webhook_body()]});
+        check(Kind::Webhook, &group, None).unwrap();
+        let mut miscounted = group.clone();
+        miscounted["count"] = json!(3);
+        assert!(refused(Kind::Webhook, miscounted).contains("count"));
+        let mut bad_member = group;
+        bad_member["events"][1]["job"] = json!(null);
+        assert!(refused(Kind::Webhook, bad_member).starts_with("events[1]"));
     }
 
     #[test]
