@@ -5,9 +5,9 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
-use monitor_mock::{
-    Config, HookLog, HookScript, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener,
-};
+use monitor_mock::{Config, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
+/// The recording receiver's log and script, for tests that read them.
+pub use monitor_mock::{HookLog, HookRequest, HookScript};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// A running mock; stops when dropped.
