@@ -12,6 +12,7 @@ mod job_cache;
 mod job_service;
 mod jobs_file;
 mod metrics;
+mod notification_kinds;
 mod notifications;
 mod prometheus;
 mod rest;
