@@ -39,6 +39,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".monitor.v1.WebhookChannel",
             ".monitor.v1.WebhookHeader",
             ".monitor.v1.SlackChannel",
+            ".monitor.v1.DiscordChannel",
+            ".monitor.v1.TeamsChannel",
+            ".monitor.v1.TelegramChannel",
+            ".monitor.v1.PagerDutyChannel",
         ])
         .compile_well_known_types(true)
         .extern_path(".google.protobuf.Timestamp", "crate::wkt::Timestamp")

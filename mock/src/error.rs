@@ -42,6 +42,8 @@ pub enum RequestError {
     BodyTooLarge { limit: u64 },
     #[error("could not read the request body: {detail}")]
     BodyUnreadable { detail: String },
+    #[error("{detail}")]
+    InvalidBody { detail: String },
 }
 
 /// The JSON body of every error response.
@@ -60,7 +62,8 @@ impl RequestError {
             | RequestError::MissingParameter { .. }
             | RequestError::UnknownParameter { .. }
             | RequestError::RepeatedParameter { .. }
-            | RequestError::BodyUnreadable { .. } => StatusCode::BAD_REQUEST,
+            | RequestError::BodyUnreadable { .. }
+            | RequestError::InvalidBody { .. } => StatusCode::BAD_REQUEST,
             RequestError::NotFound { .. } | RequestError::Unavailable { .. } => StatusCode::NOT_FOUND,
             RequestError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             RequestError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -11,6 +11,8 @@
 //! Modules:
 //! - [`config`]: the command line and environment, parsed into domain types.
 //! - [`draw`]: the seeded generator and what it draws.
+//! - [`hooks`]: the recording receiver of notifications (webhook, Slack,
+//!   Discord, Teams, Telegram, PagerDuty): shape checks, scripted failures.
 //! - [`limits`]: the bounds every flag and parameter is checked against.
 //! - [`routes`]: what each route answers (the route table is there).
 //! - [`stats`]: the served counts behind `/__stats`.
@@ -24,6 +26,7 @@
 pub mod config;
 pub mod draw;
 pub mod error;
+pub mod hooks;
 pub mod limits;
 mod query;
 pub mod routes;
@@ -39,6 +42,7 @@ use tracing::info;
 
 pub use config::{Config, MockConfig, TlsConfig};
 pub use draw::{Draw, DrawPlan};
+pub use hooks::{HookLog, HookRequest, Script as HookScript};
 pub use routes::EchoReport;
 pub use stats::{RouteSnapshot, StatsSnapshot};
 pub use tls::{SelfSignedCertificate, TlsError, TlsListener};
@@ -62,6 +66,7 @@ pub async fn run_with_tls(
         stats: stats::Stats::new(),
         shutdown: CancellationToken::new(),
         certificate_pem: tls.as_ref().map(|tls| tls.certificate_pem().to_owned()),
+        hooks: hooks::Hooks::default(),
     });
     let address = |address: std::io::Result<std::net::SocketAddr>| {
         address.map_or_else(|_| "unknown".to_owned(), |address| address.to_string())

@@ -16,9 +16,11 @@
 //! | `GET /__stats` | [`StatsSnapshot`] as JSON |
 //! | `POST /__reset` | zeroes the stats and restarts both sequences; 204 |
 //! | `GET /__cert.pem` | the TLS listener's certificate (404 without `--tls-listen`) |
+//! | `POST /hooks/{kind}/{name}`, `/__hooks/...` | the recording receiver of notifications (see [`crate::hooks`]) |
 //!
-//! Every traffic route takes any method; none takes a query parameter it
-//! does not name (except `/echo`, which reflects whatever it gets).
+//! Every traffic route takes any method (but `/hooks`, POST only); none
+//! takes a query parameter it does not name (except `/echo`, which
+//! reflects whatever it gets, and `/hooks`, which records it).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -74,6 +76,8 @@ pub(crate) struct Site {
     pub(crate) shutdown: CancellationToken,
     /// PEM of the TLS certificate, when the TLS listener runs.
     pub(crate) certificate_pem: Option<String>,
+    /// The recording receivers' logs and scripts.
+    pub(crate) hooks: crate::hooks::Hooks,
 }
 
 /// Where a request path leads; path arguments are still unparsed text.
@@ -87,6 +91,10 @@ enum Target<'a> {
     Hang,
     Reset,
     Echo,
+    /// `/hooks/<rest>`: a delivery to a recording receiver.
+    Hook(&'a str),
+    /// `/__hooks` and `/__hooks/<rest>`: the receivers' control routes.
+    HookControl(&'a str),
     Ping,
     Stats,
     ResetStats,
@@ -106,6 +114,9 @@ impl<'a> Target<'a> {
             "/__stats" => Target::Stats,
             "/__reset" => Target::ResetStats,
             "/__cert.pem" => Target::Certificate,
+            "/__hooks" => Target::HookControl(""),
+            _ if path.starts_with("/hooks/") => Target::Hook(&path["/hooks/".len()..]),
+            _ if path.starts_with("/__hooks/") => Target::HookControl(&path["/__hooks/".len()..]),
             _ => match path.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
                 Some((name, argument)) if !argument.is_empty() && !argument.contains('/') => match name {
                     "status" => Target::Status(argument),
@@ -131,8 +142,9 @@ impl<'a> Target<'a> {
             Target::Hang => Route::Hang,
             Target::Reset => Route::Reset,
             Target::Echo => Route::Echo,
+            Target::Hook(_) => Route::Hooks,
             Target::Unknown => Route::NotFound,
-            Target::Ping | Target::Stats | Target::ResetStats | Target::Certificate => {
+            Target::Ping | Target::Stats | Target::ResetStats | Target::Certificate | Target::HookControl(_) => {
                 return None;
             }
         })
@@ -143,6 +155,11 @@ impl<'a> Target<'a> {
 pub(crate) async fn handle(request: Request<Incoming>, site: &Site, connection: &ConnectionControl) -> Response<Body> {
     let (parts, body) = request.into_parts();
     let target = Target::of(parts.uri.path());
+    if let Target::HookControl(rest) = target {
+        return crate::hooks::control(rest, &parts, body, site)
+            .await
+            .unwrap_or_else(RequestError::into_response);
+    }
     let Some(route) = target.counted_route() else {
         return control(target, &parts, site).unwrap_or_else(RequestError::into_response);
     };
@@ -177,6 +194,7 @@ async fn serve(
         Target::Hang => hang(&parts.method, query, site, connection).await,
         Target::Reset => reset(&parts.method, query, site, connection).await,
         Target::Echo => echo(parts, body).await,
+        Target::Hook(rest) => crate::hooks::deliver(rest, parts, body, site, connection).await,
         _ => Err(RequestError::NotFound {
             path: parts.uri.path().to_owned(),
         }),
@@ -376,7 +394,8 @@ fn control(target: Target<'_>, parts: &Parts, site: &Site) -> Result<Response<Bo
         Target::Stats => Err(not_allowed("/__stats", "GET, HEAD")),
         Target::ResetStats if parts.method == Method::POST => {
             site.stats.reset();
-            debug!("stats and sequences reset");
+            site.hooks.reset();
+            debug!("stats, sequences and hook receivers reset");
             Ok(text_response(StatusCode::NO_CONTENT, Bytes::new()))
         }
         Target::ResetStats => Err(not_allowed("/__reset", "POST")),
@@ -436,6 +455,14 @@ mod tests {
             assert!(matches!(Target::of(unknown), Target::Unknown), "{unknown}");
         }
         assert!(Target::of("/__stats").counted_route().is_none());
+        assert!(matches!(Target::of("/hooks/slack/ops"), Target::Hook("slack/ops")));
+        assert!(matches!(
+            Target::of("/__hooks/ops/received"),
+            Target::HookControl("ops/received")
+        ));
+        assert!(matches!(Target::of("/__hooks"), Target::HookControl("")));
+        assert!(Target::of("/__hooks/ops").counted_route().is_none());
+        assert_eq!(Target::of("/hooks/x").counted_route(), Some(Route::Hooks));
         assert_eq!(Target::of("/elsewhere").counted_route(), Some(Route::NotFound));
     }
 }

@@ -27,12 +27,13 @@ pub enum Route {
     Hang,
     Reset,
     Echo,
+    Hooks,
     NotFound,
 }
 
 impl Route {
     /// Every route, in declaration order (which is the counters' order).
-    pub const ALL: [Route; 10] = [
+    pub const ALL: [Route; 11] = [
         Route::WebsiteMock,
         Route::Status,
         Route::Delay,
@@ -42,6 +43,7 @@ impl Route {
         Route::Hang,
         Route::Reset,
         Route::Echo,
+        Route::Hooks,
         Route::NotFound,
     ];
 
@@ -57,6 +59,7 @@ impl Route {
             Route::Hang => "hang",
             Route::Reset => "reset",
             Route::Echo => "echo",
+            Route::Hooks => "hooks",
             Route::NotFound => "not_found",
         }
     }

@@ -6,6 +6,9 @@
 //!   `Debug` hides them).
 //! - [`payload`]: what an incident event looks like on the wire: the
 //!   documented webhook payload (version 1) and Slack's `text` + `blocks`.
+//! - [`kinds`]: the Discord, Teams, Telegram and PagerDuty bodies, and
+//!   what their answers mean (Telegram's `ok: false`, `retry_after`s in
+//!   bodies).
 //! - [`signature`]: the `X-Monitor-Signature` HMAC-SHA256 header.
 //! - [`retry`]: which answers are retried and when the next attempt is due
 //!   (pure functions of the attempt, the answer and the time spent).
@@ -14,6 +17,7 @@
 //! - [`send`]: the HTTP sender: the blocklist on every address, no proxy, no
 //!   redirects, a timeout, and the delivery id header.
 
+pub mod kinds;
 pub mod message;
 pub mod payload;
 pub mod retry;

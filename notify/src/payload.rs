@@ -5,11 +5,14 @@
 //! version 1; a change that breaks a reader becomes version 2. Everything
 //! in it comes from the outbox row and the incident, so every attempt of a
 //! delivery sends the same body. Slack gets `text` (what notifications and
-//! old clients show) plus `blocks`.
+//! old clients show) plus `blocks`; Discord, Teams, Telegram and PagerDuty
+//! bodies are in `kinds`.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+use crate::{kinds, settings::ChannelSettings};
 
 /// The payload version webhooks receive.
 pub const PAYLOAD_VERSION: u32 = 1;
@@ -44,7 +47,7 @@ pub struct IncidentNotice {
     pub dashboard_url: Option<String>,
 }
 
-fn time(at: DateTime<Utc>) -> String {
+pub(crate) fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -201,7 +204,7 @@ pub fn slack_group_body(notices: &[IncidentNotice]) -> Value {
 }
 
 /// The first failure in a few words: "HTTP 500 from eu-1" or the error.
-fn first_failure_words(failure: &Value) -> Option<String> {
+pub(crate) fn first_failure_words(failure: &Value) -> Option<String> {
     let location = failure.get("location").and_then(Value::as_str).unwrap_or_default();
     let status = failure.get("status_code").and_then(Value::as_u64).unwrap_or(0);
     let error = failure.get("error").and_then(Value::as_str).unwrap_or_default();
@@ -234,15 +237,20 @@ fn slack_escape(text: &str) -> String {
 }
 
 /// The body a test send posts: a webhook gets `event: "test"` with no
-/// incident, Slack a line saying it works.
-pub fn test_body(kind: &str, channel_name: &str, at: DateTime<Utc>) -> Value {
+/// incident, the chat kinds a line saying it works, PagerDuty an `info`
+/// trigger (`kinds::pagerduty::test_body`).
+pub fn test_body(settings: &ChannelSettings, channel_name: &str, at: DateTime<Utc>) -> Value {
     let text = format!("Test notification from monitor for channel {channel_name:?}: it works.");
-    match kind {
-        crate::settings::KIND_SLACK => json!({
+    match settings {
+        ChannelSettings::Slack(_) => json!({
             "text": text,
             "blocks": [ { "type": "section", "text": { "type": "mrkdwn", "text": slack_escape(&text) } } ],
         }),
-        _ => json!({
+        ChannelSettings::Discord(_) => kinds::discord::test_body(&text, at),
+        ChannelSettings::Teams(_) => kinds::teams::test_body(&text, at),
+        ChannelSettings::Telegram(telegram) => kinds::telegram::test_body(telegram, &text, at),
+        ChannelSettings::PagerDuty(pagerduty) => kinds::pagerduty::test_body(pagerduty, channel_name, &text, at),
+        ChannelSettings::Webhook(_) => json!({
             "version": PAYLOAD_VERSION,
             "event": "test",
             "occurred_at": time(at),
@@ -355,13 +363,43 @@ mod tests {
 
     #[test]
     fn test_bodies() {
+        use crate::settings::*;
         let at = Utc::now();
-        assert_eq!(test_body("webhook", "ops", at)["event"], "test");
+        let webhook = ChannelSettings::Webhook(WebhookSettings::default());
+        assert_eq!(test_body(&webhook, "ops", at)["event"], "test");
+        let slack = ChannelSettings::Slack(SlackSettings::default());
         assert!(
-            test_body("slack", "ops", at)["text"]
+            test_body(&slack, "ops", at)["text"]
                 .as_str()
                 .unwrap()
                 .contains("\"ops\"")
         );
+        let telegram = ChannelSettings::Telegram(TelegramSettings {
+            chat_id: "@ops".into(),
+            ..TelegramSettings::default()
+        });
+        let sent = test_body(&telegram, "<ops>", at);
+        assert_eq!(sent["chat_id"], "@ops");
+        assert!(
+            sent["text"].as_str().unwrap().contains("&quot;&lt;ops&gt;&quot;"),
+            "{sent}"
+        );
+        let pagerduty = ChannelSettings::PagerDuty(PagerDutySettings {
+            routing_key: "k".repeat(32),
+            events_url: String::new(),
+        });
+        let sent = test_body(&pagerduty, "ops", at);
+        assert_eq!(sent["event_action"], "trigger");
+        assert_eq!(sent["dedup_key"], "monitor-test:ops");
+        assert_eq!(sent["payload"]["severity"], "info");
+        let discord = ChannelSettings::Discord(DiscordSettings::default());
+        assert!(
+            test_body(&discord, "ops", at)["content"]
+                .as_str()
+                .unwrap()
+                .contains("ops")
+        );
+        let teams = ChannelSettings::Teams(TeamsSettings::default());
+        assert_eq!(test_body(&teams, "ops", at)["type"], "message");
     }
 }

@@ -21,7 +21,9 @@ use rustls_platform_verifier::BuilderVerifierExt as _;
 use url::{Host, Url};
 
 use crate::{
-    DELIVERY_HEADER, SIGNATURE_HEADER, message,
+    DELIVERY_HEADER, SIGNATURE_HEADER,
+    kinds::{Reply, interpret_reply},
+    message,
     payload::IncidentNotice,
     retry::{Answer, parse_retry_after},
     settings::ChannelSettings,
@@ -139,7 +141,8 @@ pub struct Sent {
 }
 
 impl Sent {
-    /// The far end's status, if it answered.
+    /// The far end's status, if it answered (Telegram's `error_code` when
+    /// it answered 2xx with `ok` false: see `kinds::telegram`).
     pub fn status(&self) -> Option<u16> {
         match self.answer {
             Answer::Status { code, .. } => Some(code),
@@ -220,7 +223,7 @@ impl Sender {
             error,
             duration: started.elapsed(),
         };
-        let url = match check_url(&self.blocklist, settings.url()) {
+        let url = match check_url(&self.blocklist, &settings.url()) {
             Ok(url) => url,
             Err(err) => return refused(format!("url {err}")),
         };
@@ -263,11 +266,11 @@ impl Sender {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, Utc::now()));
         let body_excerpt = excerpt(response).await;
-        let error = if (200..300).contains(&code) {
-            String::new()
-        } else {
-            format!("HTTP {code}")
-        };
+        let Reply {
+            code,
+            retry_after,
+            error,
+        } = interpret_reply(settings, code, retry_after, &body_excerpt);
         Sent {
             answer: Answer::Status { code, retry_after },
             body_excerpt,

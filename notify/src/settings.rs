@@ -1,6 +1,7 @@
 //! Each channel kind's settings as stored in `notification_channels.settings`
-//! (JSON). They hold secrets (the Slack webhook URL, secret header values,
-//! the signing secret), so their `Debug` shows none of them; the API
+//! (JSON). They hold secrets (the Slack, Discord and Teams webhook URLs,
+//! secret header values, the signing secret, the Telegram bot token, the
+//! PagerDuty routing key), so their `Debug` shows none of them; the API
 //! answers with the redaction marker instead (the server's
 //! `notify::secrets`).
 
@@ -9,12 +10,25 @@ use serde::{Deserialize, Serialize};
 /// The stored kind names.
 pub const KIND_WEBHOOK: &str = "webhook";
 pub const KIND_SLACK: &str = "slack";
+pub const KIND_DISCORD: &str = "discord";
+pub const KIND_TEAMS: &str = "teams";
+pub const KIND_TELEGRAM: &str = "telegram";
+pub const KIND_PAGERDUTY: &str = "pagerduty";
+
+/// Telegram's Bot API, when a channel names no other.
+pub const TELEGRAM_API_URL: &str = "https://api.telegram.org";
+/// PagerDuty's Events API v2 endpoint, when a channel names no other.
+pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
 
 /// A channel's settings, by kind.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ChannelSettings {
     Webhook(WebhookSettings),
     Slack(SlackSettings),
+    Discord(DiscordSettings),
+    Teams(TeamsSettings),
+    Telegram(TelegramSettings),
+    PagerDuty(PagerDutySettings),
 }
 
 impl std::fmt::Debug for ChannelSettings {
@@ -27,6 +41,17 @@ impl std::fmt::Debug for ChannelSettings {
                 .field("signed", &!webhook.signing_secret.is_empty())
                 .finish(),
             ChannelSettings::Slack(_) => f.write_str("Slack"),
+            ChannelSettings::Discord(_) => f.write_str("Discord"),
+            ChannelSettings::Teams(_) => f.write_str("Teams"),
+            ChannelSettings::Telegram(telegram) => f
+                .debug_struct("Telegram")
+                .field("chat_id", &telegram.chat_id)
+                .field("api_url", &telegram.api_url)
+                .finish_non_exhaustive(),
+            ChannelSettings::PagerDuty(pagerduty) => f
+                .debug_struct("PagerDuty")
+                .field("events_url", &pagerduty.events_url)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -59,6 +84,73 @@ pub struct SlackSettings {
     pub webhook_url: String,
 }
 
+/// A Discord webhook; its URL (which holds the webhook's token) is the secret.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiscordSettings {
+    pub webhook_url: String,
+}
+
+/// A Teams Workflows webhook; its URL carries the workflow's signature
+/// (`sig=`), so it is the secret.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TeamsSettings {
+    pub webhook_url: String,
+}
+
+/// A Telegram chat reached through a bot.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TelegramSettings {
+    /// The bot's token (secret); it is part of the request path.
+    pub bot_token: String,
+    /// A numeric chat id or `@channelusername`.
+    pub chat_id: String,
+    /// The Bot API's base URL; empty: [`TELEGRAM_API_URL`].
+    #[serde(default)]
+    pub api_url: String,
+}
+
+impl TelegramSettings {
+    /// The base URL requests go to (the default when none is set).
+    pub fn base_url(&self) -> &str {
+        if self.api_url.is_empty() {
+            TELEGRAM_API_URL
+        } else {
+            &self.api_url
+        }
+    }
+
+    /// `<api_url>/bot<token>/sendMessage`: it holds the token, so it is
+    /// never logged or answered.
+    pub fn send_message_url(&self) -> String {
+        format!(
+            "{}/bot{}/sendMessage",
+            self.base_url().trim_end_matches('/'),
+            self.bot_token
+        )
+    }
+}
+
+/// A PagerDuty Events API v2 integration.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PagerDutySettings {
+    /// The integration's routing key (secret), sent in the body.
+    pub routing_key: String,
+    /// Where events go; empty: [`PAGERDUTY_EVENTS_URL`].
+    #[serde(default)]
+    pub events_url: String,
+}
+
+impl PagerDutySettings {
+    /// Where events are POSTed (the default when none is set).
+    pub fn url(&self) -> &str {
+        if self.events_url.is_empty() {
+            PAGERDUTY_EVENTS_URL
+        } else {
+            &self.events_url
+        }
+    }
+}
+
 /// Stored settings that do not decode as their kind.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -78,14 +170,24 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Webhook(_) => KIND_WEBHOOK,
             ChannelSettings::Slack(_) => KIND_SLACK,
+            ChannelSettings::Discord(_) => KIND_DISCORD,
+            ChannelSettings::Teams(_) => KIND_TEAMS,
+            ChannelSettings::Telegram(_) => KIND_TELEGRAM,
+            ChannelSettings::PagerDuty(_) => KIND_PAGERDUTY,
         }
     }
 
-    /// Where requests go.
-    pub fn url(&self) -> &str {
+    /// Where requests go. It may hold a secret (a Slack, Discord or Teams
+    /// URL, a Telegram token): never log or answer it.
+    pub fn url(&self) -> std::borrow::Cow<'_, str> {
+        use std::borrow::Cow;
         match self {
-            ChannelSettings::Webhook(webhook) => &webhook.url,
-            ChannelSettings::Slack(slack) => &slack.webhook_url,
+            ChannelSettings::Webhook(webhook) => Cow::Borrowed(&webhook.url),
+            ChannelSettings::Slack(slack) => Cow::Borrowed(&slack.webhook_url),
+            ChannelSettings::Discord(discord) => Cow::Borrowed(&discord.webhook_url),
+            ChannelSettings::Teams(teams) => Cow::Borrowed(&teams.webhook_url),
+            ChannelSettings::Telegram(telegram) => Cow::Owned(telegram.send_message_url()),
+            ChannelSettings::PagerDuty(pagerduty) => Cow::Borrowed(pagerduty.url()),
         }
     }
 
@@ -94,25 +196,29 @@ impl ChannelSettings {
         let value = match self {
             ChannelSettings::Webhook(webhook) => serde_json::to_value(webhook),
             ChannelSettings::Slack(slack) => serde_json::to_value(slack),
+            ChannelSettings::Discord(discord) => serde_json::to_value(discord),
+            ChannelSettings::Teams(teams) => serde_json::to_value(teams),
+            ChannelSettings::Telegram(telegram) => serde_json::to_value(telegram),
+            ChannelSettings::PagerDuty(pagerduty) => serde_json::to_value(pagerduty),
         };
         value.expect("settings serialize")
     }
 
     /// Decodes stored settings of `kind`.
     pub fn from_stored(kind: &str, settings: &serde_json::Value) -> Result<Self, SettingsError> {
+        fn decode<T: serde::de::DeserializeOwned>(
+            kind: &'static str,
+            settings: &serde_json::Value,
+        ) -> Result<T, SettingsError> {
+            serde_json::from_value(settings.clone()).map_err(|source| SettingsError::Decode { kind, source })
+        }
         match kind {
-            KIND_WEBHOOK => serde_json::from_value(settings.clone())
-                .map(ChannelSettings::Webhook)
-                .map_err(|source| SettingsError::Decode {
-                    kind: KIND_WEBHOOK,
-                    source,
-                }),
-            KIND_SLACK => serde_json::from_value(settings.clone())
-                .map(ChannelSettings::Slack)
-                .map_err(|source| SettingsError::Decode {
-                    kind: KIND_SLACK,
-                    source,
-                }),
+            KIND_WEBHOOK => decode(KIND_WEBHOOK, settings).map(ChannelSettings::Webhook),
+            KIND_SLACK => decode(KIND_SLACK, settings).map(ChannelSettings::Slack),
+            KIND_DISCORD => decode(KIND_DISCORD, settings).map(ChannelSettings::Discord),
+            KIND_TEAMS => decode(KIND_TEAMS, settings).map(ChannelSettings::Teams),
+            KIND_TELEGRAM => decode(KIND_TELEGRAM, settings).map(ChannelSettings::Telegram),
+            KIND_PAGERDUTY => decode(KIND_PAGERDUTY, settings).map(ChannelSettings::PagerDuty),
             other => Err(SettingsError::UnknownKind(other.to_owned())),
         }
     }
@@ -140,6 +246,49 @@ mod tests {
         });
         assert_eq!(ChannelSettings::from_stored("slack", &slack.to_json()).unwrap(), slack);
         assert!(ChannelSettings::from_stored("email", &stored).is_err());
+        assert!(ChannelSettings::from_stored("telegram", &stored).is_err());
+        for settings in [
+            ChannelSettings::Discord(DiscordSettings {
+                webhook_url: "https://discord.com/api/webhooks/1/tok".into(),
+            }),
+            ChannelSettings::Teams(TeamsSettings {
+                webhook_url: "https://prod.westeurope.logic.azure.com/workflows/x?sig=abc".into(),
+            }),
+            ChannelSettings::Telegram(TelegramSettings {
+                bot_token: "123:ABC".into(),
+                chat_id: "-100".into(),
+                api_url: String::new(),
+            }),
+            ChannelSettings::PagerDuty(PagerDutySettings {
+                routing_key: "0123456789abcdef0123456789abcdef".into(),
+                events_url: String::new(),
+            }),
+        ] {
+            assert_eq!(
+                ChannelSettings::from_stored(settings.kind(), &settings.to_json()).unwrap(),
+                settings
+            );
+        }
+    }
+
+    #[test]
+    fn default_urls_apply_when_none_is_set() {
+        let mut telegram = TelegramSettings {
+            bot_token: "123:ABC".into(),
+            chat_id: "@ops".into(),
+            api_url: String::new(),
+        };
+        assert_eq!(
+            ChannelSettings::Telegram(telegram.clone()).url(),
+            "https://api.telegram.org/bot123:ABC/sendMessage"
+        );
+        telegram.api_url = "http://127.0.0.1:8081/hooks/telegram/ops/".into();
+        assert_eq!(
+            telegram.send_message_url(),
+            "http://127.0.0.1:8081/hooks/telegram/ops/bot123:ABC/sendMessage"
+        );
+        let pagerduty = PagerDutySettings::default();
+        assert_eq!(pagerduty.url(), PAGERDUTY_EVENTS_URL);
     }
 
     #[test]
@@ -156,7 +305,35 @@ mod tests {
         let slack = ChannelSettings::Slack(SlackSettings {
             webhook_url: "https://hooks.slack.com/services/T/B/X".into(),
         });
-        let shown = format!("{webhook:?} {slack:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("whsec") && !shown.contains("services"));
+        let others = [
+            ChannelSettings::Discord(DiscordSettings {
+                webhook_url: "https://discord.com/api/webhooks/1/discordtok".into(),
+            }),
+            ChannelSettings::Teams(TeamsSettings {
+                webhook_url: "https://x.logic.azure.com/workflows/x?sig=teamssig".into(),
+            }),
+            ChannelSettings::Telegram(TelegramSettings {
+                bot_token: "123:telegramtok".into(),
+                chat_id: "@ops".into(),
+                api_url: String::new(),
+            }),
+            ChannelSettings::PagerDuty(PagerDutySettings {
+                routing_key: "routingkey0123456789abcdef012345".into(),
+                events_url: String::new(),
+            }),
+        ];
+        let shown = format!("{webhook:?} {slack:?} {others:?}");
+        for secret in [
+            "s3cret",
+            "whsec",
+            "services",
+            "discordtok",
+            "teamssig",
+            "telegramtok",
+            "routingkey",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("@ops"), "{shown}");
     }
 }

@@ -219,6 +219,42 @@ impl fmt::Debug for crate::v1::SlackChannel {
     }
 }
 
+impl fmt::Debug for crate::v1::DiscordChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordChannel")
+            .field("webhook_url", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+impl fmt::Debug for crate::v1::TeamsChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TeamsChannel")
+            .field("webhook_url", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// The chat id and API URL are not secret; the bot token is.
+impl fmt::Debug for crate::v1::TelegramChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramChannel")
+            .field("bot_token", &format_args!("{REDACTED}"))
+            .field("chat_id", &self.chat_id)
+            .field("api_url", &redact_userinfo(&self.api_url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for crate::v1::PagerDutyChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PagerDutyChannel")
+            .field("routing_key", &format_args!("{REDACTED}"))
+            .field("events_url", &redact_userinfo(&self.events_url))
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +336,32 @@ mod tests {
             !header.contains("hunter2") && header.contains("Authorization"),
             "{header}"
         );
+    }
+
+    #[test]
+    fn channel_debug_hides_the_secrets() {
+        use crate::v1::{DiscordChannel, PagerDutyChannel, TeamsChannel, TelegramChannel};
+        let shown = format!(
+            "{:?} {:?} {:?} {:?}",
+            DiscordChannel {
+                webhook_url: "https://discord.com/api/webhooks/1/discordtok".into()
+            },
+            TeamsChannel {
+                webhook_url: "https://x.logic.azure.com/w?sig=teamssig".into()
+            },
+            TelegramChannel {
+                bot_token: "1:telegramtok".into(),
+                chat_id: "@ops".into(),
+                api_url: String::new()
+            },
+            PagerDutyChannel {
+                routing_key: "routingkey".into(),
+                events_url: String::new()
+            },
+        );
+        for secret in ["discordtok", "teamssig", "telegramtok", "routingkey"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("@ops"), "{shown}");
     }
 }

@@ -6,6 +6,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
 use monitor_mock::{Config, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
+/// The recording receiver's log and script, for tests that read them.
+pub use monitor_mock::{HookLog, HookRequest, HookScript};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// A running mock; stops when dropped.
@@ -96,6 +98,31 @@ impl MockServer {
         let response = self.get("/__stats").await;
         assert_eq!(response.status(), 200);
         response.json().await.expect("stats are JSON")
+    }
+
+    /// The URL of recording receiver `name` as `kind` (`/hooks/{kind}/{name}`);
+    /// for Telegram, the `api_url` to give a channel.
+    pub fn hook_url(&self, kind: &str, name: &str) -> String {
+        self.url(&format!("/hooks/{kind}/{name}"))
+    }
+
+    /// Makes the next deliveries to receiver `name` fail as `script` says.
+    pub async fn script_hook(&self, name: &str, script: &HookScript) {
+        let response = self
+            .client
+            .put(self.url(&format!("/__hooks/{name}/script")))
+            .json(script)
+            .send()
+            .await
+            .expect("the mock answers");
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap_or_default());
+    }
+
+    /// What receiver `name` has recorded.
+    pub async fn received(&self, name: &str) -> HookLog {
+        let response = self.get(&format!("/__hooks/{name}/received")).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("a hook log is JSON")
     }
 
     /// Begins shutdown and returns the task that ends when the mock has.

@@ -4,6 +4,7 @@
 //! message) in `monitor_notify`, the same code the dispatchers use.
 
 pub mod deliveries;
+pub mod kinds;
 pub mod validate;
 
 use std::time::Duration;
@@ -34,7 +35,17 @@ use crate::{
 use validate::{redact, validate_channel};
 
 /// Fields UpdateNotificationChannel may name in its update mask.
-pub const CHANNEL_UPDATABLE_FIELDS: &[&str] = &["name", "enabled", "group_wait", "webhook", "slack"];
+pub const CHANNEL_UPDATABLE_FIELDS: &[&str] = &[
+    "name",
+    "enabled",
+    "group_wait",
+    "webhook",
+    "slack",
+    "discord",
+    "teams",
+    "telegram",
+    "pagerduty",
+];
 
 /// How the server reaches channels (test sends and URL checks).
 #[derive(Debug, Clone)]
@@ -277,7 +288,7 @@ impl ChannelCatalog {
         };
         let settings = stored_settings(&row)?;
         let now = Utc::now();
-        let body = test_body(&row.kind, &row.name, now);
+        let body = test_body(&settings, &row.name, now);
         let delivery = delivery_id(&format!("test:{}", Uuid::now_v7()), id);
         let sent = self.sender.send(&settings, &body, &delivery, now).await;
         tracing::info!(channel_id = %id, status = ?sent.status(), error = %sent.error, "notification channel tested");

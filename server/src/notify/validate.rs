@@ -1,4 +1,5 @@
-//! What a notification channel may be, and its write-only secrets.
+//! What a notification channel may be, and its write-only secrets (the
+//! Discord, Teams, Telegram and PagerDuty rules are in `notify::kinds`).
 //!
 //! A write is checked field by field (every violation named, e.g.
 //! `webhook.headers[1].name`) and turned into the stored settings. Secrets
@@ -20,6 +21,7 @@ use monitor_proto::{
 };
 use monitor_store::models::notification_channel::ChannelFields;
 
+use super::kinds;
 use crate::error::{ApiError, FieldViolation};
 
 /// Longest channel name, in characters.
@@ -72,6 +74,7 @@ pub fn redact(settings: &ChannelSettings) -> Kind {
         ChannelSettings::Slack(_) => Kind::Slack(SlackChannel {
             webhook_url: REDACTED.to_owned(),
         }),
+        other => super::kinds::redact(other).expect("every other kind is redacted in notify::kinds"),
     }
 }
 
@@ -153,6 +156,10 @@ pub fn validate_channel(
             }
             Some(ChannelSettings::Slack(SlackSettings { webhook_url }))
         }
+        Some(Kind::Discord(discord)) => Some(kinds::discord(discord, stored, blocklist, &mut v)),
+        Some(Kind::Teams(teams)) => Some(kinds::teams(teams, stored, blocklist, &mut v)),
+        Some(Kind::Telegram(telegram)) => Some(kinds::telegram(telegram, stored, blocklist, &mut v)),
+        Some(Kind::Pagerduty(pagerduty)) => Some(kinds::pagerduty(pagerduty, stored, blocklist, &mut v)),
         Some(other) => {
             let field = kind_field(other);
             v.push(FieldViolation::new(
@@ -162,7 +169,10 @@ pub fn validate_channel(
             None
         }
     };
-    let group_wait_ms = group_wait(channel.group_wait.as_ref(), &mut v);
+    let group_wait_ms = match &channel.kind {
+        Some(Kind::Pagerduty(_)) => kinds::ungrouped_wait(channel.group_wait.as_ref(), &mut v),
+        _ => group_wait(channel.group_wait.as_ref(), &mut v),
+    };
     match settings {
         Some(settings) if v.is_empty() => Ok(ChannelFields {
             name: channel.name.clone(),
@@ -209,7 +219,7 @@ pub fn kind_field(kind: &Kind) -> &'static str {
     }
 }
 
-fn url(v: &mut Vec<FieldViolation>, field: &str, raw: &str, blocklist: &Blocklist) {
+pub(super) fn url(v: &mut Vec<FieldViolation>, field: &str, raw: &str, blocklist: &Blocklist) {
     if raw.is_empty() {
         v.push(FieldViolation::new(field, "is required"));
     } else if raw.len() > 2048 {
@@ -220,7 +230,7 @@ fn url(v: &mut Vec<FieldViolation>, field: &str, raw: &str, blocklist: &Blocklis
 }
 
 /// scheme://host:port of a URL, to tell whether secrets may be kept.
-fn origin(raw: &str) -> Option<String> {
+pub(super) fn origin(raw: &str) -> Option<String> {
     url::Url::parse(raw).ok().map(|url| url.origin().ascii_serialization())
 }
 

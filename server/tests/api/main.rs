@@ -13,6 +13,7 @@ mod job_cache;
 mod job_service;
 mod jobs_file;
 mod metrics;
+mod notification_kinds;
 mod notifications;
 mod prometheus;
 mod rest;
