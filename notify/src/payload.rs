@@ -139,7 +139,7 @@ impl IncidentNotice {
 }
 
 /// The first failure in a few words: "HTTP 500 from eu-1" or the error.
-fn first_failure_words(failure: &Value) -> Option<String> {
+pub(crate) fn first_failure_words(failure: &Value) -> Option<String> {
     let location = failure.get("location").and_then(Value::as_str).unwrap_or_default();
     let status = failure.get("status_code").and_then(Value::as_u64).unwrap_or(0);
     let error = failure.get("error").and_then(Value::as_str).unwrap_or_default();

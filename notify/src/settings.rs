@@ -1,6 +1,6 @@
 //! Each channel kind's settings as stored in `notification_channels.settings`
 //! (JSON). They hold secrets (the Slack webhook URL, secret header values,
-//! the signing secret), so their `Debug` shows none of them; the API
+//! the signing secret, the SMTP password), so their `Debug` shows none of them; the API
 //! answers with the redaction marker instead (the server's
 //! `notify::secrets`).
 
@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 /// The stored kind names.
 pub const KIND_WEBHOOK: &str = "webhook";
 pub const KIND_SLACK: &str = "slack";
+pub const KIND_EMAIL: &str = "email";
 
 /// A channel's settings, by kind.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ChannelSettings {
     Webhook(WebhookSettings),
     Slack(SlackSettings),
+    Email(EmailSettings),
 }
 
 impl std::fmt::Debug for ChannelSettings {
@@ -27,6 +29,7 @@ impl std::fmt::Debug for ChannelSettings {
                 .field("signed", &!webhook.signing_secret.is_empty())
                 .finish(),
             ChannelSettings::Slack(_) => f.write_str("Slack"),
+            ChannelSettings::Email(email) => email.fmt(f),
         }
     }
 }
@@ -59,6 +62,66 @@ pub struct SlackSettings {
     pub webhook_url: String,
 }
 
+/// How an SMTP connection is secured; plain text is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// Plain text upgraded with STARTTLS, which the server must offer.
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+impl EmailTls {
+    /// The port used when a channel names none: 587 (submission) for
+    /// STARTTLS, 465 (submissions) for implicit TLS.
+    pub fn default_port(self) -> u16 {
+        match self {
+            EmailTls::Starttls => 587,
+            EmailTls::Implicit => 465,
+        }
+    }
+}
+
+/// Email over SMTP; the password is the secret.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EmailSettings {
+    /// The SMTP server's host name or IP address.
+    pub host: String,
+    /// Never 0 once stored (the server stores the default port).
+    pub port: u16,
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// Empty: no login.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// The sender ("Monitor <monitor@example.com>" or a bare address).
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// A PEM CA trusted besides the system roots; empty: none.
+    #[serde(default)]
+    pub ca_certificate_pem: String,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("ca_certificate", &!self.ca_certificate_pem.is_empty())
+            .finish()
+    }
+}
+
 /// Stored settings that do not decode as their kind.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -78,14 +141,17 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Webhook(_) => KIND_WEBHOOK,
             ChannelSettings::Slack(_) => KIND_SLACK,
+            ChannelSettings::Email(_) => KIND_EMAIL,
         }
     }
 
-    /// Where requests go.
+    /// Where requests go (HTTP kinds; empty for email, which is sent by
+    /// `Sender::send_mail` to its host instead).
     pub fn url(&self) -> &str {
         match self {
             ChannelSettings::Webhook(webhook) => &webhook.url,
             ChannelSettings::Slack(slack) => &slack.webhook_url,
+            ChannelSettings::Email(_) => "",
         }
     }
 
@@ -94,6 +160,7 @@ impl ChannelSettings {
         let value = match self {
             ChannelSettings::Webhook(webhook) => serde_json::to_value(webhook),
             ChannelSettings::Slack(slack) => serde_json::to_value(slack),
+            ChannelSettings::Email(email) => serde_json::to_value(email),
         };
         value.expect("settings serialize")
     }
@@ -111,6 +178,12 @@ impl ChannelSettings {
                 .map(ChannelSettings::Slack)
                 .map_err(|source| SettingsError::Decode {
                     kind: KIND_SLACK,
+                    source,
+                }),
+            KIND_EMAIL => serde_json::from_value(settings.clone())
+                .map(ChannelSettings::Email)
+                .map_err(|source| SettingsError::Decode {
+                    kind: KIND_EMAIL,
                     source,
                 }),
             other => Err(SettingsError::UnknownKind(other.to_owned())),
@@ -140,6 +213,38 @@ mod tests {
         });
         assert_eq!(ChannelSettings::from_stored("slack", &slack.to_json()).unwrap(), slack);
         assert!(ChannelSettings::from_stored("email", &stored).is_err());
+        assert!(ChannelSettings::from_stored("pigeon", &stored).is_err());
+    }
+
+    fn email() -> ChannelSettings {
+        ChannelSettings::Email(EmailSettings {
+            host: "smtp.example.com".into(),
+            port: 465,
+            tls: EmailTls::Implicit,
+            username: "monitor".into(),
+            password: "smtp-pass-w0rd".into(),
+            from: "Monitor <monitor@example.com>".into(),
+            to: vec!["ops@example.com".into(), "oncall@example.com".into()],
+            ca_certificate_pem: String::new(),
+        })
+    }
+
+    #[test]
+    fn email_settings_round_trip_and_read_their_stored_names() {
+        let email = email();
+        let stored = email.to_json();
+        assert_eq!(stored["tls"], "implicit");
+        assert_eq!(stored["port"], 465);
+        assert_eq!(ChannelSettings::from_stored("email", &stored).unwrap(), email);
+        // Optional fields may be absent; STARTTLS is the default.
+        let minimal = serde_json::json!({"host": "h", "port": 587, "from": "a@b.c", "to": ["d@e.f"]});
+        let ChannelSettings::Email(minimal) = ChannelSettings::from_stored("email", &minimal).unwrap() else {
+            panic!("not email")
+        };
+        assert_eq!(minimal.tls, EmailTls::Starttls);
+        assert!(minimal.username.is_empty() && minimal.password.is_empty());
+        assert_eq!(EmailTls::Starttls.default_port(), 587);
+        assert_eq!(EmailTls::Implicit.default_port(), 465);
     }
 
     #[test]
@@ -156,7 +261,10 @@ mod tests {
         let slack = ChannelSettings::Slack(SlackSettings {
             webhook_url: "https://hooks.slack.com/services/T/B/X".into(),
         });
-        let shown = format!("{webhook:?} {slack:?}");
+        let email = email();
+        let shown = format!("{webhook:?} {slack:?} {email:?}");
         assert!(!shown.contains("s3cret") && !shown.contains("whsec") && !shown.contains("services"));
+        assert!(!shown.contains("smtp-pass-w0rd"), "{shown}");
+        assert!(shown.contains("smtp.example.com"), "{shown}");
     }
 }
