@@ -290,7 +290,9 @@ async fn exchange(
             ));
         }
         if let Err(err) = connection.starttls(tls, &hello).await {
-            connection.abort().await;
+            // Dropped, not aborted: after a failed handshake lettre has no
+            // stream left, and `abort` (which sends QUIT) would panic.
+            drop(connection);
             return failed("STARTTLS", err);
         }
     }

@@ -1,4 +1,5 @@
-//! What a notification channel may be, and its write-only secrets.
+//! What a notification channel may be, and its write-only secrets (email
+//! channels' rules are in [`super::email`]).
 //!
 //! A write is checked field by field (every violation named, e.g.
 //! `webhook.headers[1].name`) and turned into the stored settings. Secrets
@@ -72,6 +73,7 @@ pub fn redact(settings: &ChannelSettings) -> Kind {
         ChannelSettings::Slack(_) => Kind::Slack(SlackChannel {
             webhook_url: REDACTED.to_owned(),
         }),
+        ChannelSettings::Email(email) => Kind::Email(super::email::redact(email)),
     }
 }
 
@@ -152,6 +154,25 @@ pub fn validate_channel(
                 url(&mut v, "slack.webhook_url", &webhook_url, blocklist);
             }
             Some(ChannelSettings::Slack(SlackSettings { webhook_url }))
+        }
+        Some(Kind::Email(email)) => {
+            let stored = match stored {
+                Some(ChannelSettings::Email(stored)) => Some(stored),
+                Some(other) => {
+                    v.push(FieldViolation::new(
+                        "email",
+                        format!(
+                            "the channel is a {} channel; its kind cannot change (delete it and create another)",
+                            other.kind()
+                        ),
+                    ));
+                    None
+                }
+                None => None,
+            };
+            Some(ChannelSettings::Email(super::email::email_settings(
+                email, stored, blocklist, &mut v,
+            )))
         }
         Some(other) => {
             let field = kind_field(other);

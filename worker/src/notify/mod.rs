@@ -17,6 +17,7 @@ use chrono::Utc;
 use monitor_core::blocklist::Blocklist;
 use monitor_notify::{
     delivery_id,
+    email::incident_mail,
     payload::IncidentNotice,
     retry::{Decision, RetryPolicy, decide},
     send::Sender,
@@ -247,12 +248,20 @@ impl Dispatcher {
                         .as_ref()
                         .map(|base| format!("{}/#/incidents/{}", base.trim_end_matches('/'), incident.id)),
                 };
-                let body = match settings {
-                    ChannelSettings::Webhook(_) => notice.webhook_body(),
-                    ChannelSettings::Slack(_) => notice.slack_body(),
-                };
                 let id = delivery_id(&row.dedup_key, channel.id);
-                let sent = self.sender.send(&settings, &body, &id, now).await;
+                let sent = match &settings {
+                    ChannelSettings::Email(email) => {
+                        let mail = incident_mail(std::slice::from_ref(&notice));
+                        self.sender.send_mail(email, &mail, &id).await
+                    }
+                    ChannelSettings::Webhook(_) | ChannelSettings::Slack(_) => {
+                        let body = match settings {
+                            ChannelSettings::Slack(_) => notice.slack_body(),
+                            _ => notice.webhook_body(),
+                        };
+                        self.sender.send(&settings, &body, &id, now).await
+                    }
+                };
                 self.metrics
                     .latency
                     .get_or_create(&labels)
