@@ -9,6 +9,8 @@
 //! - [`signature`]: the `X-Monitor-Signature` HMAC-SHA256 header.
 //! - [`retry`]: which answers are retried and when the next attempt is due
 //!   (pure functions of the attempt, the answer and the time spent).
+//! - [`message`]: the one message a channel gets for a batch of notices
+//!   (one notice, or several grouped), by kind.
 //! - [`send`]: the HTTP sender: the blocklist on every address, no proxy, no
 //!   redirects, a timeout, and the delivery id header.
 //! - [`email`]: what an email says (subject, plain text and HTML bodies,
@@ -17,6 +19,7 @@
 //!   always (implicit or a required STARTTLS), optional login, a timeout.
 
 pub mod email;
+pub mod message;
 pub mod payload;
 pub mod retry;
 pub mod send;

@@ -107,14 +107,19 @@ impl IncidentNotice {
         }
     }
 
-    /// The Slack incoming-webhook body: `text` plus `blocks`.
-    pub fn slack_body(&self) -> Value {
-        let icon = match self.event.as_str() {
+    /// Slack's emoji for the event.
+    fn slack_icon(&self) -> &'static str {
+        match self.event.as_str() {
             "resolved" | "flapping_ended" => ":large_green_circle:",
             "acknowledged" => ":eyes:",
             _ if self.severity == "critical" => ":red_circle:",
             _ => ":large_orange_circle:",
-        };
+        }
+    }
+
+    /// The Slack incoming-webhook body: `text` plus `blocks`.
+    pub fn slack_body(&self) -> Value {
+        let icon = self.slack_icon();
         let text = format!("{icon} [{}] {}", self.severity.to_uppercase(), self.headline());
         let mut context = format!(
             "rule {} · opened {}",
@@ -136,6 +141,63 @@ impl IncidentNotice {
             ],
         })
     }
+}
+
+/// Most events a grouped chat message lists one by one; the rest are counted.
+pub const MAX_LISTED: usize = 20;
+
+/// The webhook body of several events sent together (`event: "group"`):
+/// `events` holds each one's own version-1 body, oldest first.
+pub fn webhook_group_body(notices: &[IncidentNotice]) -> Value {
+    json!({
+        "version": PAYLOAD_VERSION,
+        "event": "group",
+        "count": notices.len(),
+        "occurred_at": notices.iter().map(|notice| notice.occurred_at).max().map(time),
+        "events": notices.iter().map(IncidentNotice::webhook_body).collect::<Vec<_>>(),
+    })
+}
+
+/// "3 incident events: 2 opened, 1 resolved" (events counted in the order
+/// they first appear).
+pub fn group_summary(notices: &[IncidentNotice]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for notice in notices {
+        match counts.iter_mut().find(|(event, _)| *event == notice.event) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((&notice.event, 1)),
+        }
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(event, count)| format!("{count} {}", event.replace('_', " ")))
+        .collect();
+    format!("{} incident events: {}", notices.len(), parts.join(", "))
+}
+
+/// The Slack body of several events: the summary as `text`, then a line
+/// for each of the first [`MAX_LISTED`] and a count of the rest.
+pub fn slack_group_body(notices: &[IncidentNotice]) -> Value {
+    let summary = group_summary(notices);
+    let mut blocks = vec![
+        json!({ "type": "section", "text": { "type": "mrkdwn", "text": format!("*{}*", slack_escape(&summary)) } }),
+    ];
+    for notice in notices.iter().take(MAX_LISTED) {
+        let mut line = format!(
+            "{} [{}] {}",
+            notice.slack_icon(),
+            notice.severity.to_uppercase(),
+            slack_escape(&notice.headline())
+        );
+        if let Some(url) = &notice.dashboard_url {
+            line.push_str(&format!(" <{url}|View>"));
+        }
+        blocks.push(json!({ "type": "section", "text": { "type": "mrkdwn", "text": line } }));
+    }
+    if notices.len() > MAX_LISTED {
+        blocks.push(json!({ "type": "context", "elements": [ { "type": "mrkdwn", "text": format!("and {} more", notices.len() - MAX_LISTED) } ] }));
+    }
+    json!({ "text": summary, "blocks": blocks })
 }
 
 /// The first failure in a few words: "HTTP 500 from eu-1" or the error.
@@ -270,6 +332,25 @@ mod tests {
         no_data.cause = "no_data".into();
         assert_eq!(no_data.headline(), "shop <eu> sends no results");
         assert_eq!(words(7500), "2h 5m");
+    }
+
+    #[test]
+    fn groups_list_every_event_for_webhooks_and_the_first_twenty_for_slack() {
+        let mut notices: Vec<IncidentNotice> = (0..25).map(|_| notice("opened")).collect();
+        notices[3].event = "resolved".into();
+        notices[3].resolved_at = Some(notices[3].occurred_at);
+        let body = webhook_group_body(&notices);
+        assert_eq!(body["event"], "group");
+        assert_eq!(body["count"], 25);
+        assert_eq!(body["events"].as_array().unwrap().len(), 25);
+        assert_eq!(body["events"][3], notices[3].webhook_body());
+        assert_eq!(group_summary(&notices), "25 incident events: 24 opened, 1 resolved");
+        let slack = slack_group_body(&notices);
+        assert_eq!(slack["text"], "25 incident events: 24 opened, 1 resolved");
+        let blocks = slack["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 1 + MAX_LISTED + 1);
+        assert_eq!(blocks[21]["elements"][0]["text"], "and 5 more");
+        assert!(blocks[4]["text"]["text"].as_str().unwrap().contains("recovered"));
     }
 
     #[test]

@@ -22,7 +22,9 @@ use url::{Host, Url};
 
 use crate::{
     DELIVERY_HEADER, SIGNATURE_HEADER,
-    email::Mail,
+    email::{Mail, incident_mail},
+    message,
+    payload::IncidentNotice,
     retry::{Answer, parse_retry_after},
     settings::{ChannelSettings, EmailSettings},
     signature,
@@ -205,6 +207,25 @@ impl Sender {
     /// The blocklist this sender applies.
     pub fn blocklist(&self) -> &Blocklist {
         &self.blocklist
+    }
+
+    /// Sends the one message `notices` (at least one) make for the channel:
+    /// an email lists them all in one mail, the HTTP kinds post
+    /// [`message::body`].
+    pub async fn deliver(
+        &self,
+        settings: &ChannelSettings,
+        notices: &[IncidentNotice],
+        delivery_id: &str,
+        now: DateTime<Utc>,
+    ) -> Sent {
+        match settings {
+            ChannelSettings::Email(email) => self.send_mail(email, &incident_mail(notices), delivery_id).await,
+            _ => {
+                self.send(settings, &message::body(settings, notices), delivery_id, now)
+                    .await
+            }
+        }
     }
 
     /// Mails `mail` to an email channel's recipients over SMTP

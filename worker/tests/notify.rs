@@ -2,7 +2,12 @@
 //! recording receiver on loopback: an incident's outbox row reaches the
 //! webhook with the documented shape, a valid signature and the delivery
 //! id; a 500 is retried with the same id; a 400 is given up at once, logged
-//! and put on the incident's timeline; a blocked address is refused.
+//! and put on the incident's timeline; a blocked address is refused; a
+//! channel's `group_wait` makes one message of many events, retried whole;
+//! and a dispatcher process killed -9 while sending is followed by exactly
+//! one more send with the same delivery id.
+
+mod common;
 
 use std::{
     sync::{Arc, Mutex},
@@ -24,6 +29,11 @@ use monitor_store::{
     schema::incidents,
     testing::TestDb,
 };
+use monitor_testkit::{
+    fresh,
+    kafka::{create_topic, shared_brokers},
+    wait_until,
+};
 use monitor_worker::notify::{DispatchConfig, DispatchMetrics, Dispatcher};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -31,7 +41,11 @@ use uuid::Uuid;
 /// What the receiver got: (delivery id, signature, body).
 type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
 
-/// A receiver answering the statuses of `answers` in turn (then 200).
+/// [`receiver`]'s answer meaning: record the request, never answer it.
+const HANG: u16 = 0;
+
+/// A receiver answering the statuses of `answers` in turn (then 200;
+/// [`HANG`]: no answer at all).
 async fn receiver(answers: Vec<u16>) -> (String, Received) {
     let received: Received = Arc::default();
     let answers = Arc::new(Mutex::new(answers.into_iter()));
@@ -56,6 +70,9 @@ async fn receiver(answers: Vec<u16>) -> (String, Received) {
                         json!({"raw": body_text, "json": serde_json::from_slice::<Value>(&body).unwrap()}),
                     ));
                     let code = answers.lock().unwrap().next().unwrap_or(200);
+                    if code == HANG {
+                        std::future::pending::<()>().await;
+                    }
                     (StatusCode::from_u16(code).unwrap(), "ok")
                 }
             }),
@@ -68,12 +85,17 @@ async fn receiver(answers: Vec<u16>) -> (String, Received) {
 }
 
 async fn channel(pool: &DbPool, name: &str, url: &str) -> Uuid {
+    grouping_channel(pool, name, url, 0).await
+}
+
+/// A signed webhook channel sending what is due within `group_wait_ms` together.
+async fn grouping_channel(pool: &DbPool, name: &str, url: &str, group_wait_ms: i32) -> Uuid {
     let fields = ChannelFields {
         name: name.into(),
         kind: "webhook".into(),
         settings: json!({"url": url, "signing_secret": "0123456789abcdef"}),
         enabled: true,
-        group_wait_ms: 0,
+        group_wait_ms,
     };
     notification_channel::insert(&mut pool.get().await.unwrap(), &fields)
         .await
@@ -83,7 +105,29 @@ async fn channel(pool: &DbPool, name: &str, url: &str) -> Uuid {
 
 /// An open incident and its `opened` outbox row to `channels`; the outbox id.
 async fn incident_to(pool: &DbPool, channels: &[Uuid]) -> (Uuid, i64) {
+    incident_in(&mut pool.get().await.unwrap(), channels).await
+}
+
+/// `n` open incidents and their outbox rows to `channels`, written in one
+/// transaction, so all are due at the same instant (`now()` of the
+/// transaction): whatever claims the first after a `group_wait` finds
+/// them all due.
+async fn incidents_to(pool: &DbPool, channels: &[Uuid], n: usize) -> Vec<(Uuid, i64)> {
+    use monitor_store::diesel_async::AsyncConnection;
+    let channels = channels.to_vec();
     let mut conn = pool.get().await.unwrap();
+    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        let mut written = Vec::new();
+        for _ in 0..n {
+            written.push(incident_in(conn, &channels).await);
+        }
+        Ok(written)
+    })
+    .await
+    .unwrap()
+}
+
+async fn incident_in(conn: &mut monitor_store::diesel_async::AsyncPgConnection, channels: &[Uuid]) -> (Uuid, i64) {
     let id = Uuid::now_v7();
     let now = Utc::now();
     let row = IncidentRow {
@@ -110,11 +154,11 @@ async fn incident_to(pool: &DbPool, channels: &[Uuid]) -> (Uuid, i64) {
     };
     diesel::insert_into(incidents::table)
         .values(&row)
-        .execute(&mut conn)
+        .execute(conn)
         .await
         .unwrap();
     incident::enqueue(
-        &mut conn,
+        conn,
         &NewOutboxEntry {
             dedup_key: incident::dedup_key(id, "opened"),
             incident_id: id,
@@ -124,7 +168,7 @@ async fn incident_to(pool: &DbPool, channels: &[Uuid]) -> (Uuid, i64) {
     )
     .await
     .unwrap();
-    let outbox = incident::outbox(&mut conn, id).await.unwrap();
+    let outbox = incident::outbox(conn, id).await.unwrap();
     (id, outbox[0].id)
 }
 
@@ -282,4 +326,252 @@ async fn two_dispatchers_never_send_a_row_twice() {
     ids.dedup();
     assert_eq!(before, 40, "every row sent");
     assert_eq!(ids.len(), 40, "none twice");
+}
+
+/// Dispatches until every delivery of `outbox_ids` is done (at most 10 s).
+async fn drain_all(dispatcher: &Dispatcher, pool: &DbPool, outbox_ids: &[i64]) {
+    for _ in 0..200 {
+        dispatcher.dispatch_once().await.unwrap();
+        if all_done(pool, outbox_ids).await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("deliveries still pending");
+}
+
+async fn all_done(pool: &DbPool, outbox_ids: &[i64]) -> bool {
+    let mut conn = pool.get().await.unwrap();
+    for outbox_id in outbox_ids {
+        let rows = notification_delivery::deliveries(&mut conn, *outbox_id).await.unwrap();
+        if rows
+            .iter()
+            .any(|row| row.delivered_at.is_none() && row.given_up_at.is_none())
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The incident ids a webhook body tells of (one, or a group's).
+fn incident_ids(body: &Value) -> Vec<String> {
+    match body["event"].as_str() {
+        Some("group") => body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| event["incident"]["id"].as_str().unwrap().to_owned())
+            .collect(),
+        _ => vec![body["incident"]["id"].as_str().unwrap().to_owned()],
+    }
+}
+
+#[tokio::test]
+async fn events_due_within_the_group_wait_go_out_as_one_message_retried_whole() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let (url, received) = receiver(vec![500]).await;
+    let hook = grouping_channel(&pool, "grouped", &url, 300).await;
+    let written = incidents_to(&pool, &[hook], 30).await;
+    let outbox_ids: Vec<i64> = written.iter().map(|(_, outbox)| *outbox).collect();
+    drain_all(&dispatcher(&pool, loopback()), &pool, &outbox_ids).await;
+
+    let mut conn = pool.get().await.unwrap();
+    let mut batches = Vec::new();
+    for outbox_id in &outbox_ids {
+        let rows = notification_delivery::deliveries(&mut conn, *outbox_id).await.unwrap();
+        batches.push(rows[0].batch_id.expect("sent in a batch"));
+        let attempts = notification_delivery::attempts(&mut conn, *outbox_id).await.unwrap();
+        let seen: Vec<_> = attempts
+            .iter()
+            .map(|a| (a.attempt, a.http_status, a.outcome.as_str()))
+            .collect();
+        assert_eq!(seen, [(1, Some(500), "retry"), (2, Some(200), "delivered")]);
+    }
+    batches.dedup();
+    assert_eq!(batches.len(), 1, "all 30 in one batch");
+
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "one message, failed once and sent again");
+    let delivery = format!("group:{}:{hook}", batches[0]);
+    for (id, sig, body) in &received {
+        assert_eq!(id, &delivery);
+        assert!(signature::verify(
+            "0123456789abcdef",
+            sig,
+            body["raw"].as_str().unwrap().as_bytes()
+        ));
+    }
+    assert_eq!(received[0].2["raw"], received[1].2["raw"], "the same batch both times");
+    let body = &received[1].2["json"];
+    assert_eq!(body["event"], "group");
+    assert_eq!(body["count"], 30);
+    let mut told = incident_ids(body);
+    told.sort();
+    let mut expected: Vec<String> = written.iter().map(|(id, _)| id.to_string()).collect();
+    expected.sort();
+    assert_eq!(told, expected);
+}
+
+#[tokio::test]
+async fn events_after_a_batch_went_out_make_the_next_one_and_a_lone_event_its_own_body() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let (url, received) = receiver(vec![]).await;
+    let hook = grouping_channel(&pool, "grouped", &url, 200).await;
+    let dispatcher = dispatcher(&pool, loopback());
+    let mut sent_counts = Vec::new();
+    for n in [5, 3, 1] {
+        let written = incidents_to(&pool, &[hook], n).await;
+        let outbox_ids: Vec<i64> = written.iter().map(|(_, outbox)| *outbox).collect();
+        drain_all(&dispatcher, &pool, &outbox_ids).await;
+        let received = received.lock().unwrap().clone();
+        let (id, _, last) = received.last().unwrap();
+        sent_counts.push(incident_ids(&last["json"]).len());
+        if n == 1 {
+            assert_eq!(
+                last["json"]["event"], "opened",
+                "a batch of one is the event's own body"
+            );
+            assert_eq!(id, &format!("{}:opened:{hook}", written[0].0));
+        }
+    }
+    assert_eq!(sent_counts, [5, 3, 1]);
+    assert_eq!(received.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_channel_without_group_wait_gets_each_event_alone() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let (url, received) = receiver(vec![]).await;
+    let hook = channel(&pool, "single", &url).await;
+    let written = incidents_to(&pool, &[hook], 4).await;
+    let outbox_ids: Vec<i64> = written.iter().map(|(_, outbox)| *outbox).collect();
+    drain_all(&dispatcher(&pool, loopback()), &pool, &outbox_ids).await;
+    let received = received.lock().unwrap().clone();
+    let mut ids: Vec<String> = received.iter().map(|(id, _, _)| id.clone()).collect();
+    ids.sort();
+    let mut expected: Vec<String> = written
+        .iter()
+        .map(|(incident, _)| format!("{incident}:opened:{hook}"))
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+/// Kills -9 a dispatcher process while the receiver holds its request for
+/// `n` events open (to a channel with `group_wait_ms`), starts another and
+/// checks the message went out exactly once more, the same.
+async fn kill_drill(group_wait_ms: i32, n: usize) {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    // The first request is held open until the dispatcher dies.
+    let (url, received) = receiver(vec![HANG]).await;
+    let hook = grouping_channel(&pool, "hook", &url, group_wait_ms).await;
+    let topic = fresh("notify-checks");
+    create_topic(&shared_brokers(), &topic, 1, 1).await;
+    let group = fresh("notify");
+    let brokers = shared_brokers();
+    let flags = [
+        "--database-url",
+        &db.url,
+        "--kafka-brokers",
+        &brokers,
+        "--kafka-topic",
+        &topic,
+        "--group-id",
+        &group,
+        "--dispatch-poll-ms",
+        "50",
+        "--dispatch-lease-ms",
+        "1000",
+        "--notify-timeout-ms",
+        "500",
+        "--notify-allow-net",
+        "127.0.0.0/8",
+    ];
+    let first = common::spawn_worker("alert", &flags);
+    let written = incidents_to(&pool, &[hook], n).await;
+    let outbox_ids: Vec<i64> = written.iter().map(|(_, outbox)| *outbox).collect();
+    wait_until(
+        "the first attempt reaches the receiver",
+        Duration::from_secs(30),
+        || async {
+            if received.lock().unwrap().is_empty() {
+                Err("nothing received".to_string())
+            } else {
+                Ok(())
+            }
+        },
+    )
+    .await;
+    first.kill_9().await;
+
+    let second = common::spawn_worker("alert", &flags);
+    wait_until("the deliveries are recorded", Duration::from_secs(30), || async {
+        if all_done(&pool, &outbox_ids).await {
+            Ok(())
+        } else {
+            Err("still pending".to_string())
+        }
+    })
+    .await;
+    let log = second.terminate().await;
+
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 2, "sent once more after the crash, not again: {log}");
+    let mut conn = pool.get().await.unwrap();
+    let delivery = match n {
+        1 => format!("{}:opened:{hook}", written[0].0),
+        _ => {
+            let rows = notification_delivery::deliveries(&mut conn, outbox_ids[0])
+                .await
+                .unwrap();
+            format!("group:{}:{hook}", rows[0].batch_id.unwrap())
+        }
+    };
+    assert!(received.iter().all(|(id, _, _)| id == &delivery));
+    assert_eq!(received[0].2["raw"], received[1].2["raw"]);
+    assert_eq!(incident_ids(&received[1].2["json"]).len(), n);
+    for outbox_id in &outbox_ids {
+        let attempts = notification_delivery::attempts(&mut conn, *outbox_id).await.unwrap();
+        let seen: Vec<_> = attempts
+            .iter()
+            .map(|a| (a.attempt, a.http_status, a.outcome.as_str()))
+            .collect();
+        // The killed attempt was never recorded; the second claim's was.
+        assert_eq!(seen, [(2, Some(200), "delivered")]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_killed_while_sending_is_followed_by_one_more_send_with_the_same_id() {
+    kill_drill(0, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_killed_while_sending_a_batch_is_followed_by_the_same_batch_once_more() {
+    kill_drill(200, 12).await;
+}
+
+#[tokio::test]
+async fn two_dispatchers_never_split_or_repeat_a_batch() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let (url, received) = receiver(vec![]).await;
+    let hook = grouping_channel(&pool, "grouped", &url, 200).await;
+    let written = incidents_to(&pool, &[hook], 40).await;
+    let outbox_ids: Vec<i64> = written.iter().map(|(_, outbox)| *outbox).collect();
+    let (a, b) = (dispatcher(&pool, loopback()), dispatcher(&pool, loopback()));
+    while !all_done(&pool, &outbox_ids).await {
+        let (x, y) = tokio::join!(a.dispatch_once(), b.dispatch_once());
+        x.unwrap();
+        y.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let received = received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "one message");
+    assert_eq!(incident_ids(&received[0].2["json"]).len(), 40);
 }

@@ -201,7 +201,7 @@ fn group_wait(written: Option<&pbjson_types::Duration>, v: &mut Vec<FieldViolati
     let Some(written) = written else {
         return DEFAULT_GROUP_WAIT.as_millis() as i32;
     };
-    match std::time::Duration::try_from(written.clone()) {
+    match std::time::Duration::try_from(*written) {
         Ok(wait) if wait <= MAX_GROUP_WAIT && wait.subsec_micros() % 1000 == 0 => wait.as_millis() as i32,
         Ok(wait) if wait <= MAX_GROUP_WAIT => {
             v.push(FieldViolation::new("group_wait", "must be whole milliseconds"));

@@ -424,3 +424,51 @@ async fn test_send_reports_the_far_ends_answer() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn group_wait_defaults_to_ten_seconds_is_bounded_and_can_change_alone() {
+    let server = server().await;
+    let (status, created) = call(
+        &server,
+        "POST",
+        "/v1/notification-channels",
+        WRITE_TOKEN,
+        Some(webhook("grouped", "https://hooks.example.com/in")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["channel"]["groupWait"], "10s");
+    let id = created["channel"]["id"].as_str().unwrap().to_owned();
+
+    let mut alone = webhook("alone", "https://hooks.example.com/in");
+    alone["groupWait"] = json!("0s");
+    let (status, created) = call(&server, "POST", "/v1/notification-channels", WRITE_TOKEN, Some(alone)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["channel"]["groupWait"], "0s");
+
+    for bad in ["3601s", "0.0005s"] {
+        let mut channel = webhook("bad", "https://hooks.example.com/in");
+        channel["groupWait"] = json!(bad);
+        let (status, answer) = call(&server, "POST", "/v1/notification-channels", WRITE_TOKEN, Some(channel)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {answer}");
+        assert_eq!(violated(&answer), ["channel.group_wait"], "{bad}: {answer}");
+    }
+
+    let (status, updated) = call(
+        &server,
+        "PATCH",
+        &format!("/v1/notification-channels/{id}"),
+        WRITE_TOKEN,
+        Some(json!({"version": "1", "groupWait": "1.5s"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["channel"]["groupWait"], "1.500s");
+    assert_eq!(updated["channel"]["name"], "grouped");
+    let mut conn = server.pool.get().await.unwrap();
+    let row = monitor_store::models::notification_channel::get(&mut conn, id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.group_wait_ms, 1500);
+    assert_eq!(row.settings["signing_secret"], "0123456789abcdef-signing");
+}

@@ -2,25 +2,27 @@
 //! row, channel), made by a trigger when the outbox row is written) and
 //! `notification_deliveries` (one row per attempt).
 //!
-//! A dispatcher [`claim`]s due deliveries in one statement (`FOR UPDATE SKIP
-//! LOCKED`, so several dispatchers never take the same one), which counts
-//! the attempt and moves the row's due time past a lease; it sends, then
-//! [`finish`]es the attempt. A dispatcher that dies in between leaves the
-//! row to become due again when the lease ends. The attempt count is the
-//! fencing token: only the claim that set it records an outcome.
+//! A dispatcher [`claim`]s what is due (it locks the channels with `FOR
+//! UPDATE SKIP LOCKED`, so several dispatchers never take the same
+//! delivery), which counts the attempt and moves the rows' due time past a
+//! lease; it sends, then [`finish`]es the attempt. A dispatcher that dies
+//! in between leaves the rows to become due again when the lease ends. The
+//! attempt count is the fencing token: only the claim that set it records
+//! an outcome. A channel with a `group_wait` gets its deliveries in
+//! batches: one message for all of them, attempt after attempt.
 
 use chrono::{DateTime, Utc};
 use diesel::{
     ExpressionMethods, QueryDsl, SelectableHelper,
     prelude::*,
-    sql_types::{BigInt, Integer, Interval, Timestamptz, Uuid as SqlUuid},
+    sql_types::{Array, BigInt, Bool, Integer, Interval, Nullable, Text, Timestamptz, Uuid as SqlUuid},
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::{
     StoreError,
-    schema::{incident_events, notification_deliveries, outbox_deliveries},
+    schema::{notification_deliveries, outbox_deliveries},
 };
 
 /// Timeline kind written when a notification is given up.
@@ -31,46 +33,201 @@ pub const OUTCOME_DELIVERED: &str = "delivered";
 pub const OUTCOME_RETRY: &str = "retry";
 pub const OUTCOME_GIVEN_UP: &str = "given_up";
 
-/// A delivery a dispatcher has claimed.
+/// An outbox row in a claim.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct Claim {
+pub struct Member {
     #[diesel(sql_type = BigInt)]
     pub outbox_id: i64,
-    #[diesel(sql_type = SqlUuid)]
-    pub channel_id: Uuid,
-    /// This attempt's number (1 for the first), the claim's fencing token.
-    #[diesel(sql_type = Integer)]
-    pub attempt: i32,
     /// When the delivery was first due: what the give-up time counts from.
     #[diesel(sql_type = Timestamptz)]
     pub created_at: DateTime<Utc>,
 }
 
+/// One message a dispatcher has claimed: a single delivery, or a batch of
+/// a channel's deliveries sent together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub channel_id: Uuid,
+    /// Set when the members are a batch (a channel with a `group_wait`);
+    /// every attempt of a batch sends the same members.
+    pub batch_id: Option<Uuid>,
+    /// This attempt's number (1 for the first), the claim's fencing token.
+    pub attempt: i32,
+    /// Oldest first (by outbox id); at least one.
+    pub members: Vec<Member>,
+}
+
+impl Claim {
+    /// When the first member was first due.
+    pub fn first_due(&self) -> DateTime<Utc> {
+        self.members
+            .iter()
+            .map(|member| member.created_at)
+            .min()
+            .unwrap_or_else(Utc::now)
+    }
+
+    /// The members' outbox ids.
+    pub fn outbox_ids(&self) -> Vec<i64> {
+        self.members.iter().map(|member| member.outbox_id).collect()
+    }
+}
+
+/// Most deliveries one batch sends together.
+pub const MAX_BATCH: i64 = 1000;
+
 fn interval(duration: std::time::Duration) -> diesel::pg::data_types::PgInterval {
     diesel::pg::data_types::PgInterval::from_microseconds(i64::try_from(duration.as_micros()).unwrap_or(i64::MAX))
 }
 
-/// Claims at most `limit` due deliveries, oldest due first, for `lease`:
-/// each one's attempt is counted and it is not due again before the lease
-/// ends. Rows another dispatcher holds locked are skipped.
+/// A channel with something due, as [`claim`] locks it.
+#[derive(QueryableByName)]
+struct DueChannel {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    /// Its oldest ungrouped delivery has waited out the `group_wait`.
+    #[diesel(sql_type = Bool)]
+    group_ready: bool,
+}
+
+/// A claimed delivery row.
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = BigInt)]
+    outbox_id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    channel_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    batch_id: Option<Uuid>,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+    #[diesel(sql_type = Timestamptz)]
+    created_at: DateTime<Utc>,
+}
+
+/// Not delivered and not given up (on the row being updated, so a row a
+/// concurrent `finish` just closed is re-checked and left alone).
+const OPEN: &str = "d.delivered_at IS NULL AND d.given_up_at IS NULL";
+
+/// Claims what is due for at most `channels` channels, for `lease`: each
+/// claimed delivery's attempt is counted and it is not due again before
+/// the lease ends.
+///
+/// Channels are locked (`FOR UPDATE SKIP LOCKED`) for the transaction, so
+/// one dispatcher at a time claims a channel's deliveries and batches are
+/// never split between dispatchers. What is claimed for a locked channel:
+/// - single deliveries due (a channel without `group_wait`, or a delivery
+///   first tried before the channel had one): one claim each, at most
+///   `channels` in all;
+/// - batches due again (a retry, or a lease that ran out): the whole batch;
+/// - once the channel's oldest ungrouped delivery has been due for its
+///   `group_wait`, every ungrouped delivery due by now (at most
+///   [`MAX_BATCH`]) becomes one new batch.
 pub async fn claim(
     conn: &mut AsyncPgConnection,
     lease: std::time::Duration,
-    limit: i64,
+    channels: i64,
 ) -> Result<Vec<Claim>, StoreError> {
-    Ok(diesel::sql_query(
-        "UPDATE outbox_deliveries d \
-         SET attempts = d.attempts + 1, next_attempt_at = clock_timestamp() + $1 \
-         FROM (SELECT outbox_id, channel_id FROM outbox_deliveries \
-               WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= clock_timestamp() \
-               ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due \
-         WHERE d.outbox_id = due.outbox_id AND d.channel_id = due.channel_id \
-         RETURNING d.outbox_id, d.channel_id, d.attempts AS attempt, d.created_at",
-    )
-    .bind::<Interval, _>(interval(lease))
-    .bind::<BigInt, _>(limit)
-    .load(conn)
-    .await?)
+    conn.transaction(async move |conn| {
+        let due: Vec<DueChannel> = diesel::sql_query(format!(
+            "SELECT c.id, EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.channel_id = c.id AND {OPEN} \
+                 AND d.attempts = 0 AND d.batch_id IS NULL AND c.group_wait_ms > 0 \
+                 AND d.next_attempt_at + c.group_wait_ms * interval '1 millisecond' <= clock_timestamp()) AS group_ready \
+             FROM notification_channels c \
+             WHERE EXISTS (SELECT 1 FROM outbox_deliveries d WHERE d.channel_id = c.id AND {OPEN} \
+                 AND d.next_attempt_at + CASE WHEN d.attempts = 0 AND d.batch_id IS NULL \
+                     THEN c.group_wait_ms * interval '1 millisecond' ELSE interval '0' END <= clock_timestamp()) \
+             ORDER BY c.id LIMIT $1 FOR UPDATE OF c SKIP LOCKED"
+        ))
+        .bind::<BigInt, _>(channels)
+        .load(conn)
+        .await?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = due.iter().map(|channel| channel.id).collect();
+        // Singles: each claimed alone.
+        let singles: Vec<Claimed> = diesel::sql_query(format!(
+            "UPDATE outbox_deliveries d SET attempts = d.attempts + 1, next_attempt_at = clock_timestamp() + $1 \
+             FROM (SELECT x.outbox_id, x.channel_id FROM outbox_deliveries x \
+                   JOIN notification_channels c ON c.id = x.channel_id \
+                   WHERE x.channel_id = ANY($2) AND x.delivered_at IS NULL AND x.given_up_at IS NULL \
+                     AND x.batch_id IS NULL AND x.next_attempt_at <= clock_timestamp() \
+                     AND (x.attempts > 0 OR c.group_wait_ms = 0) \
+                   ORDER BY x.next_attempt_at LIMIT $3) due \
+             WHERE d.outbox_id = due.outbox_id AND d.channel_id = due.channel_id AND {OPEN} AND d.batch_id IS NULL \
+             RETURNING d.outbox_id, d.channel_id, d.batch_id, d.attempts, d.created_at"
+        ))
+        .bind::<Interval, _>(interval(lease))
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .bind::<BigInt, _>(channels)
+        .load(conn)
+        .await?;
+        // Batches due again: all their members.
+        let mut batched: Vec<Claimed> = diesel::sql_query(format!(
+            "UPDATE outbox_deliveries d SET attempts = d.attempts + 1, next_attempt_at = clock_timestamp() + $1 \
+             WHERE d.channel_id = ANY($2) AND {OPEN} AND d.batch_id IN \
+                 (SELECT x.batch_id FROM outbox_deliveries x WHERE x.channel_id = ANY($2) AND x.batch_id IS NOT NULL \
+                  AND x.delivered_at IS NULL AND x.given_up_at IS NULL AND x.next_attempt_at <= clock_timestamp()) \
+             RETURNING d.outbox_id, d.channel_id, d.batch_id, d.attempts, d.created_at"
+        ))
+        .bind::<Interval, _>(interval(lease))
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .load(conn)
+        .await?;
+        // New batches.
+        for channel in due.iter().filter(|channel| channel.group_ready) {
+            let formed: Vec<Claimed> = diesel::sql_query(format!(
+                "UPDATE outbox_deliveries d SET attempts = 1, batch_id = $1, next_attempt_at = clock_timestamp() + $2 \
+                 FROM (SELECT x.outbox_id FROM outbox_deliveries x WHERE x.channel_id = $3 \
+                       AND x.delivered_at IS NULL AND x.given_up_at IS NULL AND x.attempts = 0 AND x.batch_id IS NULL \
+                       AND x.next_attempt_at <= clock_timestamp() ORDER BY x.next_attempt_at, x.outbox_id LIMIT $4) due \
+                 WHERE d.channel_id = $3 AND d.outbox_id = due.outbox_id AND {OPEN} AND d.attempts = 0 AND d.batch_id IS NULL \
+                 RETURNING d.outbox_id, d.channel_id, d.batch_id, d.attempts, d.created_at"
+            ))
+            .bind::<SqlUuid, _>(Uuid::now_v7())
+            .bind::<Interval, _>(interval(lease))
+            .bind::<SqlUuid, _>(channel.id)
+            .bind::<BigInt, _>(MAX_BATCH)
+            .load(conn)
+            .await?;
+            batched.extend(formed);
+        }
+        let mut claims: Vec<Claim> = singles
+            .into_iter()
+            .map(|row| Claim {
+                channel_id: row.channel_id,
+                batch_id: None,
+                attempt: row.attempts,
+                members: vec![Member {
+                    outbox_id: row.outbox_id,
+                    created_at: row.created_at,
+                }],
+            })
+            .collect();
+        let mut batches: std::collections::BTreeMap<(Uuid, Uuid, i32), Vec<Member>> = Default::default();
+        for row in batched {
+            let batch_id = row.batch_id.expect("batched rows carry their batch");
+            batches
+                .entry((batch_id, row.channel_id, row.attempts))
+                .or_default()
+                .push(Member {
+                    outbox_id: row.outbox_id,
+                    created_at: row.created_at,
+                });
+        }
+        for ((batch_id, channel_id, attempt), mut members) in batches {
+            members.sort_by_key(|member| member.outbox_id);
+            claims.push(Claim {
+                channel_id,
+                batch_id: Some(batch_id),
+                attempt,
+                members,
+            });
+        }
+        Ok(claims)
+    })
+    .await
 }
 
 /// What one attempt saw.
@@ -92,17 +249,17 @@ pub enum Next {
     Delivered,
     /// Due again after this long.
     Retry(std::time::Duration),
-    /// No more attempts; the incident's timeline says so with this detail.
+    /// No more attempts; the timeline of every member's incident says so
+    /// with this detail.
     GiveUp {
-        incident_id: Uuid,
         detail: String,
     },
 }
 
-/// Records `attempt` of `claim` and what follows, in one transaction; false
-/// when the claim was fenced (its lease ran out and another dispatcher
-/// claimed the delivery since): the attempt is logged, the state left to
-/// the newer claim.
+/// Records `attempt` of `claim` (in every member's log) and what follows,
+/// in one transaction; false when the claim was fenced (its lease ran out
+/// and another dispatcher claimed the delivery since): the attempt is
+/// logged, the state left to the newer claim.
 pub async fn finish(
     conn: &mut AsyncPgConnection,
     claim: &Claim,
@@ -116,69 +273,66 @@ pub async fn finish(
             Next::Retry(_) => OUTCOME_RETRY,
             Next::GiveUp { .. } => OUTCOME_GIVEN_UP,
         };
+        let outbox_ids = claim.outbox_ids();
+        let logged: Vec<_> = outbox_ids
+            .iter()
+            .map(|outbox_id| {
+                (
+                    notification_deliveries::outbox_id.eq(*outbox_id),
+                    notification_deliveries::channel_id.eq(claim.channel_id),
+                    notification_deliveries::attempt.eq(claim.attempt),
+                    notification_deliveries::at.eq(attempt.at),
+                    notification_deliveries::http_status.eq(attempt.http_status),
+                    notification_deliveries::error.eq(&attempt.error),
+                    notification_deliveries::reply.eq(&attempt.reply),
+                    notification_deliveries::duration_ms.eq(attempt.duration_ms),
+                    notification_deliveries::outcome.eq(outcome),
+                )
+            })
+            .collect();
         diesel::insert_into(notification_deliveries::table)
-            .values((
-                notification_deliveries::outbox_id.eq(claim.outbox_id),
-                notification_deliveries::channel_id.eq(claim.channel_id),
-                notification_deliveries::attempt.eq(claim.attempt),
-                notification_deliveries::at.eq(attempt.at),
-                notification_deliveries::http_status.eq(attempt.http_status),
-                notification_deliveries::error.eq(&attempt.error),
-                notification_deliveries::reply.eq(&attempt.reply),
-                notification_deliveries::duration_ms.eq(attempt.duration_ms),
-                notification_deliveries::outcome.eq(outcome),
-            ))
+            .values(logged)
             .execute(conn)
             .await?;
-        let row = outbox_deliveries::table
-            .find((claim.outbox_id, claim.channel_id))
-            .filter(outbox_deliveries::attempts.eq(claim.attempt));
-        let updated = match &next {
-            Next::Delivered => {
-                diesel::update(row)
-                    .set((
-                        outbox_deliveries::delivered_at.eq(diesel::dsl::now),
-                        outbox_deliveries::last_error.eq(""),
-                    ))
-                    .execute(conn)
-                    .await?
-            }
-            Next::Retry(delay) => {
-                diesel::sql_query(
-                    "UPDATE outbox_deliveries SET next_attempt_at = clock_timestamp() + $1, last_error = $2 \
-                     WHERE outbox_id = $3 AND channel_id = $4 AND attempts = $5",
-                )
-                .bind::<Interval, _>(interval(*delay))
-                .bind::<diesel::sql_types::Text, _>(&attempt.error)
-                .bind::<BigInt, _>(claim.outbox_id)
-                .bind::<SqlUuid, _>(claim.channel_id)
-                .bind::<Integer, _>(claim.attempt)
-                .execute(conn)
-                .await?
-            }
-            Next::GiveUp { .. } => {
-                diesel::update(row)
-                    .set((
-                        outbox_deliveries::given_up_at.eq(diesel::dsl::now),
-                        outbox_deliveries::last_error.eq(&attempt.error),
-                    ))
-                    .execute(conn)
-                    .await?
-            }
+        // The claim's rows, still at its attempt.
+        let (next_attempt_in, delivered, given_up) = match &next {
+            Next::Delivered => (None, true, false),
+            Next::Retry(delay) => (Some(interval(*delay)), false, false),
+            Next::GiveUp { .. } => (None, false, true),
         };
+        let updated = diesel::sql_query(
+            "UPDATE outbox_deliveries SET \
+                 next_attempt_at = COALESCE(clock_timestamp() + $1, next_attempt_at), \
+                 delivered_at = CASE WHEN $2 THEN now() END, \
+                 given_up_at = CASE WHEN $3 THEN now() END, \
+                 last_error = $4 \
+             WHERE channel_id = $5 AND attempts = $6 AND delivered_at IS NULL AND given_up_at IS NULL \
+               AND (CASE WHEN $7::uuid IS NULL THEN batch_id IS NULL AND outbox_id = ANY($8) ELSE batch_id = $7 END)",
+        )
+        .bind::<Nullable<Interval>, _>(next_attempt_in)
+        .bind::<Bool, _>(delivered)
+        .bind::<Bool, _>(given_up)
+        .bind::<Text, _>(if delivered { "" } else { attempt.error.as_str() })
+        .bind::<SqlUuid, _>(claim.channel_id)
+        .bind::<Integer, _>(claim.attempt)
+        .bind::<Nullable<SqlUuid>, _>(claim.batch_id)
+        .bind::<Array<BigInt>, _>(&outbox_ids)
+        .execute(conn)
+        .await?;
         if updated == 0 {
             return Ok(false);
         }
-        if let Next::GiveUp { incident_id, detail } = next {
-            diesel::insert_into(incident_events::table)
-                .values((
-                    incident_events::incident_id.eq(incident_id),
-                    incident_events::at.eq(attempt.at),
-                    incident_events::kind.eq(EVENT_NOTIFICATION_GIVEN_UP),
-                    incident_events::detail.eq(detail),
-                ))
-                .execute(conn)
-                .await?;
+        if let Next::GiveUp { detail } = next {
+            diesel::sql_query(
+                "INSERT INTO incident_events (incident_id, at, kind, detail) \
+                 SELECT DISTINCT o.incident_id, $1, $2, $3 FROM notification_outbox o WHERE o.id = ANY($4)",
+            )
+            .bind::<Timestamptz, _>(attempt.at)
+            .bind::<Text, _>(EVENT_NOTIFICATION_GIVEN_UP)
+            .bind::<Text, _>(&detail)
+            .bind::<Array<BigInt>, _>(&outbox_ids)
+            .execute(conn)
+            .await?;
         }
         Ok(true)
     })
@@ -197,6 +351,8 @@ pub struct DeliveryRow {
     pub given_up_at: Option<DateTime<Utc>>,
     pub last_error: String,
     pub created_at: DateTime<Utc>,
+    /// The batch it was sent in (a channel with a `group_wait`).
+    pub batch_id: Option<Uuid>,
 }
 
 /// An outbox row's deliveries, by channel.

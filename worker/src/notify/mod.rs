@@ -1,23 +1,25 @@
 //! The notification dispatcher of the alert role: delivers the outbox to
 //! the channels each row names.
 //!
-//! Every `poll` it claims due (outbox row, channel) deliveries
-//! (`notification_delivery::claim`: `FOR UPDATE SKIP LOCKED` in one short
-//! statement that counts the attempt and leases the row), sends them at
-//! once, and records each attempt and what follows
+//! Every `poll` it claims what is due (`notification_delivery::claim`: it
+//! locks channels with `FOR UPDATE SKIP LOCKED`, counts the attempt and
+//! leases the rows): single deliveries, and for a channel with a
+//! `group_wait` batches (everything due to it within that wait of the
+//! first, sent as one message). It sends each claim's one message at once
+//! and records each attempt and what follows
 //! (`notification_delivery::finish`, fenced on the attempt number). The
 //! decisions (retry when, give up) are `monitor_notify::retry`'s pure
 //! functions; this loop only does I/O. A dispatcher killed while sending
 //! leaves its rows to come due again when their lease ends, so a row is
-//! sent again at most once more per crash, with the same delivery id.
+//! sent again at most once more per crash, with the same delivery id (a
+//! batch keeps its members and its id, `group:<batch>:<channel>`).
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::Utc;
 use monitor_core::blocklist::Blocklist;
 use monitor_notify::{
     delivery_id,
-    email::incident_mail,
     payload::IncidentNotice,
     retry::{Decision, RetryPolicy, decide},
     send::Sender,
@@ -26,11 +28,11 @@ use monitor_notify::{
 use monitor_store::{
     DbPool, StoreError,
     models::{
-        incident::{self, OutboxRow},
+        incident::{IncidentRow, OutboxRow},
         notification_channel,
         notification_delivery::{self, Attempt, Claim, Next},
     },
-    schema::notification_outbox,
+    schema::{incidents, notification_outbox},
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -44,7 +46,8 @@ use tokio::sync::watch;
 pub struct DispatchConfig {
     /// How often due deliveries are looked for.
     pub poll: Duration,
-    /// Most deliveries claimed (and sent at once) per poll.
+    /// Most channels served, and most single deliveries claimed, per poll
+    /// (all sent at once).
     pub batch: i64,
     /// A claimed delivery is due again after this long if its dispatcher
     /// never records the attempt (longer than the send timeout).
@@ -183,35 +186,78 @@ impl Dispatcher {
         Ok(count)
     }
 
+    /// What `row` tells of `incident`, as channels receive it.
+    fn notice(&self, row: &OutboxRow, incident: &IncidentRow) -> IncidentNotice {
+        IncidentNotice {
+            event: row.event.clone(),
+            dedup_key: row.dedup_key.clone(),
+            occurred_at: row.created_at,
+            incident_id: incident.id,
+            cause: incident.cause.clone(),
+            severity: incident.severity.clone(),
+            job_id: incident.job_id,
+            job_name: incident.job_name.clone(),
+            rule_id: incident.rule_id,
+            rule_name: incident.rule_name.clone(),
+            failing_locations: incident.failing_locations.iter().flatten().cloned().collect(),
+            first_failure: incident.first_failure.clone(),
+            opened_at: incident.opened_at,
+            acknowledged_at: incident.acknowledged_at,
+            acknowledged_by: incident.acknowledged_by.clone(),
+            resolved_at: incident.resolved_at,
+            resolved_by: incident.resolved_by.clone(),
+            dashboard_url: self
+                .config
+                .dashboard_url
+                .as_ref()
+                .map(|base| format!("{}/#/incidents/{}", base.trim_end_matches('/'), incident.id)),
+        }
+    }
+
     async fn deliver(&self, claim: Claim) {
         if let Err(err) = self.try_deliver(&claim).await {
             // The lease brings the delivery back.
-            tracing::warn!(outbox_id = claim.outbox_id, channel_id = %claim.channel_id, error = %err, "notification attempt not recorded");
+            tracing::warn!(outbox_ids = ?claim.outbox_ids(), channel_id = %claim.channel_id, error = %err, "notification attempt not recorded");
         }
     }
 
     async fn try_deliver(&self, claim: &Claim) -> Result<(), StoreError> {
-        use diesel::QueryDsl;
-        use diesel::SelectableHelper;
+        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
         use monitor_store::diesel_async::RunQueryDsl;
-        let (row, channel, incident) = {
+        let outbox_ids = claim.outbox_ids();
+        let (rows, channel, incidents) = {
             let mut conn = self.pool.get().await?;
-            let row: OutboxRow = notification_outbox::table
-                .find(claim.outbox_id)
+            let rows: Vec<OutboxRow> = notification_outbox::table
+                .filter(notification_outbox::id.eq_any(&outbox_ids))
+                .order(notification_outbox::id)
                 .select(OutboxRow::as_select())
-                .get_result(&mut conn)
+                .load(&mut conn)
                 .await?;
             let channel = notification_channel::get(&mut conn, claim.channel_id).await?;
-            let incident = incident::get(&mut conn, row.incident_id)
+            let incident_ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.incident_id).collect();
+            let incidents: HashMap<uuid::Uuid, IncidentRow> = incidents::table
+                .filter(incidents::id.eq_any(&incident_ids))
+                .select(IncidentRow::as_select())
+                .load(&mut conn)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            (row, channel, incident)
+                .into_iter()
+                .map(|incident| (incident.id, incident))
+                .collect();
+            (rows, channel, incidents)
         };
+        let notices: Vec<IncidentNotice> = rows
+            .iter()
+            .filter_map(|row| Some(self.notice(row, incidents.get(&row.incident_id)?)))
+            .collect();
+        if notices.is_empty() {
+            // The outbox rows went with their incidents; nothing left to tell.
+            return Err(StoreError::NotFound);
+        }
         let labels = KindLabels {
             kind: channel.kind.clone(),
         };
         let now = Utc::now();
-        let elapsed = (now - claim.created_at).to_std().unwrap_or_default();
+        let elapsed = (now - claim.first_due()).to_std().unwrap_or_default();
         let (attempt, decision) = match ChannelSettings::from_stored(&channel.kind, &channel.settings) {
             Err(err) => (
                 Attempt {
@@ -224,44 +270,11 @@ impl Dispatcher {
                 Decision::GiveUp("the channel's stored settings are unreadable".into()),
             ),
             Ok(settings) => {
-                let notice = IncidentNotice {
-                    event: row.event.clone(),
-                    dedup_key: row.dedup_key.clone(),
-                    occurred_at: row.created_at,
-                    incident_id: incident.id,
-                    cause: incident.cause.clone(),
-                    severity: incident.severity.clone(),
-                    job_id: incident.job_id,
-                    job_name: incident.job_name.clone(),
-                    rule_id: incident.rule_id,
-                    rule_name: incident.rule_name.clone(),
-                    failing_locations: incident.failing_locations.iter().flatten().cloned().collect(),
-                    first_failure: incident.first_failure.clone(),
-                    opened_at: incident.opened_at,
-                    acknowledged_at: incident.acknowledged_at,
-                    acknowledged_by: incident.acknowledged_by.clone(),
-                    resolved_at: incident.resolved_at,
-                    resolved_by: incident.resolved_by.clone(),
-                    dashboard_url: self
-                        .config
-                        .dashboard_url
-                        .as_ref()
-                        .map(|base| format!("{}/#/incidents/{}", base.trim_end_matches('/'), incident.id)),
+                let id = match (&claim.batch_id, rows.as_slice()) {
+                    (Some(batch_id), [_, _, ..]) => format!("group:{batch_id}:{}", channel.id),
+                    _ => delivery_id(&rows[0].dedup_key, channel.id),
                 };
-                let id = delivery_id(&row.dedup_key, channel.id);
-                let sent = match &settings {
-                    ChannelSettings::Email(email) => {
-                        let mail = incident_mail(std::slice::from_ref(&notice));
-                        self.sender.send_mail(email, &mail, &id).await
-                    }
-                    ChannelSettings::Webhook(_) | ChannelSettings::Slack(_) => {
-                        let body = match settings {
-                            ChannelSettings::Slack(_) => notice.slack_body(),
-                            _ => notice.webhook_body(),
-                        };
-                        self.sender.send(&settings, &body, &id, now).await
-                    }
-                };
+                let sent = self.sender.deliver(&settings, &notices, &id, now).await;
                 self.metrics
                     .latency
                     .get_or_create(&labels)
@@ -298,11 +311,14 @@ impl Dispatcher {
             Decision::GiveUp(reason) => {
                 self.metrics.failed.get_or_create(&labels).inc();
                 self.metrics.given_up.get_or_create(&labels).inc();
+                let what = match rows.as_slice() {
+                    [row] => format!("{} notification", row.event),
+                    rows => format!("grouped notification of {} events", rows.len()),
+                };
                 Next::GiveUp {
-                    incident_id: incident.id,
                     detail: format!(
-                        "{} notification to channel {:?} ({}) given up after {} attempt(s): {reason}; last error: {}",
-                        row.event, channel.name, channel.id, claim.attempt, attempt.error
+                        "{what} to channel {:?} ({}) given up after {} attempt(s): {reason}; last error: {}",
+                        channel.name, channel.id, claim.attempt, attempt.error
                     ),
                 }
             }
@@ -310,7 +326,8 @@ impl Dispatcher {
         let mut conn = self.pool.get().await?;
         let recorded = notification_delivery::finish(&mut conn, claim, &attempt, &next).await?;
         tracing::info!(
-            outbox_id = claim.outbox_id,
+            outbox_ids = ?outbox_ids,
+            batch_id = ?claim.batch_id,
             channel_id = %claim.channel_id,
             attempt = claim.attempt,
             status = ?attempt.http_status,
