@@ -2,9 +2,10 @@
 //! (`tests/smtp/server.py`) in a child process, with a throw-away
 //! certificate for localhost and 127.0.0.1 made here, listening on three
 //! ports: STARTTLS required then a login, implicit TLS then a login, and
-//! plain text without STARTTLS. Each accepted message is a JSON file the
+//! plain text without STARTTLS. Each message received is a JSON file the
 //! test reads back ([`ReceivedMail`]); recipients named at start are
-//! refused with 550. Killed when dropped.
+//! refused with 550, and the first N messages may be answered 451 (try
+//! again later). Killed when dropped.
 //!
 //! aiosmtpd lives in a venv that `scripts/test` installs
 //! (`scripts/lib.sh`, `ensure_smtp_server`) under `.tools/smtp`;
@@ -29,7 +30,7 @@ pub const SMTP_USER: &str = "monitor-test";
 /// Its password.
 pub const SMTP_PASSWORD: &str = "smtp-test-password-7f3a";
 
-/// One message the server accepted.
+/// One message the server received (all of it, after DATA).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReceivedMail {
     /// "starttls", "implicit" or "plain".
@@ -51,8 +52,11 @@ pub struct ReceivedMail {
     pub html: Option<String>,
     /// The message as it arrived.
     pub raw: String,
-    /// When the server accepted it (Unix seconds).
+    /// When the server received it (Unix seconds).
     pub received_at: f64,
+    /// What the server answered: "250 2.0.0 Ok: queued as …", or 451 for
+    /// the first `fail_first` messages.
+    pub reply: String,
 }
 
 /// A running SMTP server; killed when dropped.
@@ -91,6 +95,12 @@ pub fn python() -> PathBuf {
 impl SmtpServer {
     /// Starts the server refusing `reject` (recipient addresses) with 550.
     pub async fn start(reject: &[&str]) -> SmtpServer {
+        SmtpServer::start_failing(reject, 0).await
+    }
+
+    /// As [`SmtpServer::start`], answering the first `fail_first` messages
+    /// 451 after DATA (a transient refusal; they are recorded with it).
+    pub async fn start_failing(reject: &[&str], fail_first: usize) -> SmtpServer {
         let python = python();
         assert!(
             python.exists(),
@@ -116,6 +126,7 @@ impl SmtpServer {
         for address in reject {
             command.args(["--reject", address]);
         }
+        command.args(["--fail-first", &fail_first.to_string()]);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("creating the SMTP server's log"))
@@ -161,7 +172,7 @@ impl SmtpServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Every message accepted so far, in order.
+    /// Every message received so far, in order.
     pub fn received(&self) -> Vec<ReceivedMail> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.out)
             .expect("reading the message directory")

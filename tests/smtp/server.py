@@ -8,15 +8,16 @@ Listens on 127.0.0.1 on three ports the kernel picks:
 - plain: no STARTTLS offered and no login, so a client that requires
   STARTTLS has something real to refuse.
 
-Recipients named by --reject are refused with 550 at RCPT TO. Every message
-accepted is saved as <out>/<n>.json (envelope, the listener, whether it came
+Recipients named by --reject are refused with 550 at RCPT TO; the first
+--fail-first messages are answered 451 (try again later) after DATA. Every
+message received is saved, with the reply it got, as <out>/<n>.json (envelope, the listener, whether it came
 over TLS, the login, the raw message and its decoded subject, Message-ID,
 plain-text and HTML parts), written whole and then renamed, so a reader never
 sees half a file. Once listening it prints one JSON line with the ports and
 then serves until killed.
 
 Usage: server.py --cert CERT --key KEY --user U --password P --out DIR
-                 [--reject ADDRESS]...
+                 [--reject ADDRESS]... [--fail-first N]
 """
 
 import argparse
@@ -36,11 +37,13 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 class Recorder:
     """Saves what it accepts; refuses the --reject recipients."""
 
-    def __init__(self, listener, out, reject, counter):
+    def __init__(self, listener, out, reject, counter, failures):
         self.listener = listener
         self.out = out
         self.reject = {address.lower() for address in reject}
         self.counter = counter
+        # Shared by the listeners: [how many more to answer 451].
+        self.failures = failures
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.reject:
@@ -50,6 +53,11 @@ class Recorder:
 
     async def handle_DATA(self, server, session, envelope):
         n = next(self.counter)
+        if self.failures[0] > 0:
+            self.failures[0] -= 1
+            reply = "451 4.3.0 Temporary failure, try again later"
+        else:
+            reply = f"250 2.0.0 Ok: queued as {self.listener}-{n:06d}"
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode()
@@ -74,12 +82,13 @@ class Recorder:
             "html": part("html"),
             "raw": raw.decode("utf-8", "replace"),
             "received_at": time.time(),
+            "reply": reply,
         }
         path = os.path.join(self.out, f"{n:06d}.json")
         with open(path + ".tmp", "w", encoding="utf-8") as f:
             json.dump(record, f)
         os.rename(path + ".tmp", path)
-        return f"250 2.0.0 Ok: queued as {self.listener}-{n:06d}"
+        return reply
 
 
 def authenticator(user, password):
@@ -102,16 +111,18 @@ async def main():
     parser.add_argument("--password", required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--reject", action="append", default=[])
+    parser.add_argument("--fail-first", type=int, default=0)
     args = parser.parse_args()
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(args.cert, args.key)
     counter = itertools.count(1)
+    failures = [args.fail_first]
     loop = asyncio.get_running_loop()
     check = authenticator(args.user, args.password)
 
     def factory(listener, **kwargs):
-        handler = Recorder(listener, args.out, args.reject, counter)
+        handler = Recorder(listener, args.out, args.reject, counter, failures)
         return lambda: SMTP(handler, hostname="smtp.test", ident="monitor test SMTP", **kwargs)
 
     servers = {

@@ -3,8 +3,9 @@
 //! an incident's email over STARTTLS with a login reaches the server
 //! from and to the configured addresses with both bodies; implicit TLS
 //! works; a wrong password, a refused recipient and a server without
-//! STARTTLS are given up with errors saying so; an unreachable port and an
-//! untrusted certificate are retried; a blocked address is refused before
+//! STARTTLS are given up with errors saying so; an unreachable port, an
+//! untrusted certificate and a 451 are retried (a batch as one email with
+//! the same Message-ID); a blocked address is refused before
 //! any connection. Tests needing the SMTP server have `smtp` in their name
 //! (scripts/test skips only those when aiosmtpd cannot be installed).
 
@@ -24,7 +25,10 @@ use monitor_store::{
     schema::incidents,
     testing::TestDb,
 };
-use monitor_testkit::smtp::{SMTP_PASSWORD, SMTP_USER, SmtpServer};
+use monitor_testkit::{
+    smtp::{SMTP_PASSWORD, SMTP_USER, SmtpServer},
+    wait_until,
+};
 use monitor_worker::notify::{DispatchConfig, DispatchMetrics, Dispatcher};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -45,12 +49,16 @@ fn email(host: &str, port: u16, tls: &str, smtp: &SmtpServer) -> Value {
 }
 
 async fn channel(pool: &DbPool, name: &str, settings: Value) -> Uuid {
+    grouping_channel(pool, name, settings, 0).await
+}
+
+async fn grouping_channel(pool: &DbPool, name: &str, settings: Value, group_wait_ms: i32) -> Uuid {
     let fields = ChannelFields {
         name: name.into(),
         kind: "email".into(),
         settings,
         enabled: true,
-        group_wait_ms: 0,
+        group_wait_ms,
     };
     notification_channel::insert(&mut pool.get().await.unwrap(), &fields)
         .await
@@ -61,6 +69,11 @@ async fn channel(pool: &DbPool, name: &str, settings: Value) -> Uuid {
 /// An open incident of job `shop <eu>` and its `opened` outbox row to
 /// `channel`: (incident id, outbox id).
 async fn incident_to(pool: &DbPool, channel: Uuid) -> (Uuid, i64) {
+    incident_of(pool, channel, "shop <eu>").await
+}
+
+/// An open incident of job `job_name` and its `opened` outbox row to `channel`.
+async fn incident_of(pool: &DbPool, channel: Uuid, job_name: &str) -> (Uuid, i64) {
     let mut conn = pool.get().await.unwrap();
     let id = Uuid::now_v7();
     let now = Utc::now();
@@ -69,7 +82,7 @@ async fn incident_to(pool: &DbPool, channel: Uuid) -> (Uuid, i64) {
         rule_id: None,
         rule_name: "web down".into(),
         job_id: Uuid::now_v7(),
-        job_name: "shop <eu>".into(),
+        job_name: job_name.into(),
         severity: "critical".into(),
         cause: "down".into(),
         opened_at: now,
@@ -109,10 +122,14 @@ async fn incident_to(pool: &DbPool, channel: Uuid) -> (Uuid, i64) {
 /// A dispatcher whose retries wait a minute (so a test sees exactly the
 /// first attempt of a retried delivery).
 fn dispatcher(pool: &DbPool, blocklist: Blocklist) -> Dispatcher {
+    dispatcher_retrying(pool, blocklist, Duration::from_secs(60))
+}
+
+fn dispatcher_retrying(pool: &DbPool, blocklist: Blocklist, wait: Duration) -> Dispatcher {
     let config = DispatchConfig {
         retry: RetryPolicy {
-            base: Duration::from_secs(60),
-            max: Duration::from_secs(60),
+            base: wait,
+            max: wait,
             give_up_after: Duration::from_secs(3600),
         },
         send_timeout: Duration::from_secs(10),
@@ -344,4 +361,67 @@ async fn email_to_a_blocked_address_is_refused_before_connecting() {
     );
     let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
     assert!(accepted.is_err(), "no connection was made");
+}
+
+#[tokio::test]
+async fn smtp_a_batch_is_one_email_listing_every_event_and_a_451_is_retried() {
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let smtp = SmtpServer::start_failing(&[], 1).await;
+    let settings = email("localhost", smtp.starttls_port, "starttls", &smtp);
+    let mail = grouping_channel(&pool, "grouped mail", settings, 300).await;
+    let mut outbox_ids = Vec::new();
+    for i in 0..30 {
+        outbox_ids.push(incident_of(&pool, mail, &format!("job-{i:02}")).await.1);
+    }
+    let dispatcher = dispatcher_retrying(&pool, loopback(), Duration::from_millis(50));
+    wait_until("the batch delivered", Duration::from_secs(60), || async {
+        dispatcher.dispatch_once().await.map_err(|err| err.to_string())?;
+        let mut conn = pool.get().await.map_err(|err| err.to_string())?;
+        for outbox_id in &outbox_ids {
+            let rows = notification_delivery::deliveries(&mut conn, *outbox_id)
+                .await
+                .map_err(|err| err.to_string())?;
+            if rows[0].delivered_at.is_none() {
+                return Err(format!("{outbox_id} pending: {:?}", rows[0].last_error));
+            }
+        }
+        Ok(())
+    })
+    .await;
+
+    let mut conn = pool.get().await.unwrap();
+    let mut batches = Vec::new();
+    for outbox_id in &outbox_ids {
+        let rows = notification_delivery::deliveries(&mut conn, *outbox_id).await.unwrap();
+        batches.push(rows[0].batch_id.expect("sent in a batch"));
+        let attempts = notification_delivery::attempts(&mut conn, *outbox_id).await.unwrap();
+        let seen: Vec<_> = attempts.iter().map(|a| (a.attempt, a.outcome.as_str())).collect();
+        assert_eq!(seen, [(1, "retry"), (2, "delivered")]);
+        assert!(attempts[0].reply.starts_with("451 4.3.0"), "{}", attempts[0].reply);
+        assert_eq!(attempts[0].http_status, None);
+    }
+    batches.dedup();
+    assert_eq!(batches.len(), 1, "all 30 in one batch");
+
+    let received = smtp.received();
+    assert_eq!(received.len(), 2, "one email for the batch, refused once and sent again");
+    assert!(received[0].reply.starts_with("451 "), "{}", received[0].reply);
+    assert!(received[1].reply.starts_with("250 "), "{}", received[1].reply);
+    assert_eq!(received[0].message_id, received[1].message_id, "the same Message-ID on the retry");
+    assert_eq!(received[0].text, received[1].text, "the same batch both times");
+    let got = &received[1];
+    assert_eq!(got.message_id, format!("<group.{}.{mail}@monitor>", batches[0]));
+    assert_eq!(
+        got.subject,
+        "[monitor] 30 incidents: 30 opened (job-00, job-01, job-02 and 27 more)"
+    );
+    let text = got.text.as_deref().unwrap();
+    let html = got.html.as_deref().unwrap();
+    assert!(text.starts_with("30 incidents: 30 opened."), "{text}");
+    for i in 0..30 {
+        assert!(text.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")), "job-{i:02}: {text}");
+        assert!(html.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")), "job-{i:02}");
+    }
+    assert_eq!(html.matches("<li>").count(), 30);
 }
