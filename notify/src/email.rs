@@ -131,9 +131,7 @@ pub fn incident_mail(notices: &[IncidentNotice]) -> Mail {
     }
     text.push_str("-- \nSent by monitor.\n");
 
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n",
-    );
+    let mut html = String::from("<!DOCTYPE html>\n<html><body style=\"font-family: sans-serif\">\n");
     if let Some(summary) = &summary {
         html.push_str(&format!("<p><strong>{}</strong></p>\n", escape(summary)));
     }
@@ -239,14 +237,32 @@ mod tests {
     fn one_event_names_itself_in_both_bodies() {
         let mail = incident_mail(&[notice("opened", "shop <eu> & co", 1)]);
         assert_eq!(mail.subject, "[monitor] [CRITICAL] shop <eu> & co is down (eu-1)");
-        assert!(mail.text.contains("[CRITICAL] shop <eu> & co is down (eu-1)\n"), "{}", mail.text);
-        assert!(mail.text.contains("  Event: opened at 2026-12-01T10:05:00.000Z\n"), "{}", mail.text);
-        assert!(mail.text.contains("  First failure: HTTP 500 from eu-1\n"), "{}", mail.text);
-        assert!(mail.text.contains("https://monitor.example.com/ui/#/incidents/1?a=1&b=2"));
+        assert!(
+            mail.text.contains("[CRITICAL] shop <eu> & co is down (eu-1)\n"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains("  Event: opened at 2026-12-01T10:05:00.000Z\n"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text.contains("  First failure: HTTP 500 from eu-1\n"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text
+                .contains("https://monitor.example.com/ui/#/incidents/1?a=1&b=2")
+        );
         // HTML: every piece of text escaped, the link's attribute too.
         assert!(mail.html.contains("shop &lt;eu&gt; &amp; co is down"), "{}", mail.html);
         assert!(mail.html.contains("Rule: web &lt;down&gt;"), "{}", mail.html);
-        assert!(mail.html.contains("href=\"https://monitor.example.com/ui/#/incidents/1?a=1&amp;b=2\""));
+        assert!(
+            mail.html
+                .contains("href=\"https://monitor.example.com/ui/#/incidents/1?a=1&amp;b=2\"")
+        );
         assert!(!mail.html.contains("<eu>") && !mail.html.contains("<down>"));
     }
 

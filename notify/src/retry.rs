@@ -108,7 +108,9 @@ pub fn decide(policy: &RetryPolicy, attempt: u32, answer: &Answer, elapsed: Dura
             ));
         }
         Answer::Mail { code } => {
-            return Decision::GiveUp(format!("SMTP {code} does not end an exchange (the server is not speaking SMTP)"));
+            return Decision::GiveUp(format!(
+                "SMTP {code} does not end an exchange (the server is not speaking SMTP)"
+            ));
         }
         Answer::NoAnswer => backoff(policy, attempt, jitter),
         Answer::Refused => return Decision::GiveUp("the request cannot be sent".into()),

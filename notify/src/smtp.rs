@@ -192,7 +192,9 @@ fn message(settings: &EmailSettings, mail: &Mail, delivery_id: &str) -> Result<M
 fn tls_parameters(settings: &EmailSettings) -> Result<TlsParameters, String> {
     let mut builder = TlsParameters::builder(settings.host.clone());
     if !settings.ca_certificate_pem.is_empty() {
-        for der in parse_ca_pem(&settings.ca_certificate_pem).map_err(|err| format!("email.ca_certificate_pem {err}"))? {
+        for der in
+            parse_ca_pem(&settings.ca_certificate_pem).map_err(|err| format!("email.ca_certificate_pem {err}"))?
+        {
             let certificate = Certificate::from_der(der.to_vec())
                 .map_err(|err| format!("email.ca_certificate_pem is not usable: {err}"))?;
             builder = builder.add_root_certificate(certificate);
@@ -337,10 +339,16 @@ mod tests {
         assert_eq!(check_host(&blocklist, "192.0.2.10"), Ok(()));
         assert_eq!(check_host(&blocklist, ""), Err(HostError::Empty));
         for bad in ["smtp example.com", "smtp.example.com:587", "a/b", "[::1]"] {
-            assert!(matches!(check_host(&blocklist, bad), Err(HostError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(check_host(&blocklist, bad), Err(HostError::Invalid(_))),
+                "{bad}"
+            );
         }
         let blocked = check_host(&blocklist, "127.0.0.1").unwrap_err();
-        assert!(blocked.to_string().contains("--notify-allow-net 127.0.0.0/8"), "{blocked}");
+        assert!(
+            blocked.to_string().contains("--notify-allow-net 127.0.0.0/8"),
+            "{blocked}"
+        );
         let open = Blocklist::with_defaults([], vec!["127.0.0.0/8".parse().unwrap()]);
         assert_eq!(check_host(&open, "127.0.0.1"), Ok(()));
     }
@@ -348,7 +356,10 @@ mod tests {
     #[test]
     fn mailboxes_take_a_name_or_not() {
         assert_eq!(
-            parse_mailbox("Monitor <monitor@example.com>").unwrap().email.to_string(),
+            parse_mailbox("Monitor <monitor@example.com>")
+                .unwrap()
+                .email
+                .to_string(),
             "monitor@example.com"
         );
         assert!(parse_mailbox("ops@example.com").is_ok());

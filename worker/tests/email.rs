@@ -160,7 +160,12 @@ async fn smtp_starttls_with_login_delivers_both_bodies() {
     let smtp = SmtpServer::start(&[]).await;
     // "localhost": resolved here (::1 dropped by the blocklist), the
     // certificate verified against the name.
-    let mail = channel(&pool, "ops mail", email("localhost", smtp.starttls_port, "starttls", &smtp)).await;
+    let mail = channel(
+        &pool,
+        "ops mail",
+        email("localhost", smtp.starttls_port, "starttls", &smtp),
+    )
+    .await;
     let (incident_id, outbox_id) = incident_to(&pool, mail).await;
     let attempts = dispatch(&pool, loopback(), outbox_id).await;
 
@@ -214,7 +219,12 @@ async fn smtp_implicit_tls_delivers() {
     let pool = db.pool();
     let smtp = SmtpServer::start(&[]).await;
     // An IP literal: the certificate must name 127.0.0.1.
-    let mail = channel(&pool, "tls mail", email("127.0.0.1", smtp.implicit_port, "implicit", &smtp)).await;
+    let mail = channel(
+        &pool,
+        "tls mail",
+        email("127.0.0.1", smtp.implicit_port, "implicit", &smtp),
+    )
+    .await;
     let (_, outbox_id) = incident_to(&pool, mail).await;
     let attempts = dispatch(&pool, loopback(), outbox_id).await;
     assert_eq!(attempts[0].outcome, "delivered", "{}", attempts[0].error);
@@ -274,7 +284,9 @@ async fn smtp_unreachable_port_is_retried() {
     assert_eq!(attempts.len(), 1);
     assert_eq!(attempts[0].outcome, "retry");
     assert!(
-        attempts[0].error.contains(&format!("connecting with TLS to 127.0.0.1:{port}")),
+        attempts[0]
+            .error
+            .contains(&format!("connecting with TLS to 127.0.0.1:{port}")),
         "{}",
         attempts[0].error
     );
@@ -297,7 +309,11 @@ async fn smtp_untrusted_certificate_is_retried_naming_tls() {
     let attempts = dispatch(&pool, loopback(), outbox_id).await;
     assert!(smtp.received().is_empty());
     assert_eq!(attempts[0].outcome, "retry");
-    assert!(attempts[0].error.starts_with("STARTTLS failed"), "{}", attempts[0].error);
+    assert!(
+        attempts[0].error.starts_with("STARTTLS failed"),
+        "{}",
+        attempts[0].error
+    );
     assert!(attempts[0].error.contains("certificate"), "{}", attempts[0].error);
 }
 
@@ -306,7 +322,12 @@ async fn smtp_refused_recipient_is_given_up() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let smtp = SmtpServer::start(&["oncall@example.com"]).await;
-    let mail = channel(&pool, "one unknown", email("localhost", smtp.starttls_port, "starttls", &smtp)).await;
+    let mail = channel(
+        &pool,
+        "one unknown",
+        email("localhost", smtp.starttls_port, "starttls", &smtp),
+    )
+    .await;
     let (_, outbox_id) = incident_to(&pool, mail).await;
     let attempts = dispatch(&pool, loopback(), outbox_id).await;
     assert!(smtp.received().is_empty(), "nothing accepted");
@@ -326,13 +347,20 @@ async fn smtp_starttls_not_offered_is_refused() {
     let db = TestDb::new().await;
     let pool = db.pool();
     let smtp = SmtpServer::start(&[]).await;
-    let mail = channel(&pool, "no starttls", email("localhost", smtp.plain_port, "starttls", &smtp)).await;
+    let mail = channel(
+        &pool,
+        "no starttls",
+        email("localhost", smtp.plain_port, "starttls", &smtp),
+    )
+    .await;
     let (_, outbox_id) = incident_to(&pool, mail).await;
     let attempts = dispatch(&pool, loopback(), outbox_id).await;
     assert!(smtp.received().is_empty(), "never sent in plain text");
     assert_eq!(attempts[0].outcome, "given_up");
     assert!(
-        attempts[0].error.contains("does not offer STARTTLS, which this channel requires"),
+        attempts[0]
+            .error
+            .contains("does not offer STARTTLS, which this channel requires"),
         "{}",
         attempts[0].error
     );
@@ -405,10 +433,17 @@ async fn smtp_a_batch_is_one_email_listing_every_event_and_a_451_is_retried() {
     assert_eq!(batches.len(), 1, "all 30 in one batch");
 
     let received = smtp.received();
-    assert_eq!(received.len(), 2, "one email for the batch, refused once and sent again");
+    assert_eq!(
+        received.len(),
+        2,
+        "one email for the batch, refused once and sent again"
+    );
     assert!(received[0].reply.starts_with("451 "), "{}", received[0].reply);
     assert!(received[1].reply.starts_with("250 "), "{}", received[1].reply);
-    assert_eq!(received[0].message_id, received[1].message_id, "the same Message-ID on the retry");
+    assert_eq!(
+        received[0].message_id, received[1].message_id,
+        "the same Message-ID on the retry"
+    );
     assert_eq!(received[0].text, received[1].text, "the same batch both times");
     let got = &received[1];
     assert_eq!(got.message_id, format!("<group.{}.{mail}@monitor>", batches[0]));
@@ -420,8 +455,14 @@ async fn smtp_a_batch_is_one_email_listing_every_event_and_a_451_is_retried() {
     let html = got.html.as_deref().unwrap();
     assert!(text.starts_with("30 incidents: 30 opened."), "{text}");
     for i in 0..30 {
-        assert!(text.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")), "job-{i:02}: {text}");
-        assert!(html.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")), "job-{i:02}");
+        assert!(
+            text.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")),
+            "job-{i:02}: {text}"
+        );
+        assert!(
+            html.contains(&format!("[CRITICAL] job-{i:02} is down (eu-1)")),
+            "job-{i:02}"
+        );
     }
     assert_eq!(html.matches("<li>").count(), 30);
 }

@@ -89,7 +89,10 @@ pub fn email_settings(
             format!("must be at most {MAX_CREDENTIAL_BYTES} bytes"),
         ));
     } else if email.username.chars().any(char::is_control) {
-        v.push(FieldViolation::new("email.username", "must not hold control characters"));
+        v.push(FieldViolation::new(
+            "email.username",
+            "must not hold control characters",
+        ));
     }
     let mut password = email.password.clone();
     if password == REDACTED {
@@ -144,7 +147,10 @@ pub fn email_settings(
     for (i, to) in email.to.iter().enumerate() {
         let field = format!("email.to[{i}]");
         if to.len() > MAX_ADDRESS_BYTES {
-            v.push(FieldViolation::new(field, format!("must be at most {MAX_ADDRESS_BYTES} bytes")));
+            v.push(FieldViolation::new(
+                field,
+                format!("must be at most {MAX_ADDRESS_BYTES} bytes"),
+            ));
         } else if let Err(err) = parse_mailbox(to) {
             v.push(FieldViolation::new(field, err));
         }
@@ -210,7 +216,11 @@ mod tests {
             ..written()
         };
         assert_eq!(check(&implicit, None).0.port, 465);
-        let unspecified = EmailChannel { tls: 0, port: 2525, ..written() };
+        let unspecified = EmailChannel {
+            tls: 0,
+            port: 2525,
+            ..written()
+        };
         let (settings, _) = check(&unspecified, None);
         assert_eq!((settings.port, settings.tls), (2525, EmailTls::Starttls));
     }

@@ -259,7 +259,10 @@ async fn smtp_test_send_mails_and_answers_with_the_servers_reply() {
 
     let received = smtp.received();
     assert_eq!(received.len(), 1, "only the good login sent: {}", smtp.log());
-    assert_eq!(received[0].subject, "[monitor] Test notification for channel \"mail ok\"");
+    assert_eq!(
+        received[0].subject,
+        "[monitor] Test notification for channel \"mail ok\""
+    );
     assert_eq!(received[0].rcpt_tos, ["ops@example.com"]);
     assert!(received[0].text.as_deref().unwrap().contains("it works"));
     assert!(received[0].html.as_deref().unwrap().contains("it works"));

@@ -30,7 +30,13 @@ pub(crate) async fn server() -> TestServer {
         .await
 }
 
-pub(crate) async fn call(server: &TestServer, method: &str, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let client = reqwest::Client::new();
     let mut request = client
         .request(method.parse().unwrap(), server.url(path))
