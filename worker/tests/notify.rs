@@ -34,7 +34,7 @@ use monitor_testkit::{
     kafka::{create_topic, shared_brokers},
     wait_until,
 };
-use monitor_worker::notify::{DispatchConfig, DispatchMetrics, Dispatcher};
+use monitor_worker::notify::{ChannelLabels, DispatchConfig, DispatchMetrics, Dispatcher};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -109,9 +109,8 @@ async fn incident_to(pool: &DbPool, channels: &[Uuid]) -> (Uuid, i64) {
 }
 
 /// `n` open incidents and their outbox rows to `channels`, written in one
-/// transaction, so all are due at the same instant (`now()` of the
-/// transaction): whatever claims the first after a `group_wait` finds
-/// them all due.
+/// transaction: committed together, so whatever claims the first after a
+/// `group_wait` finds them all due.
 async fn incidents_to(pool: &DbPool, channels: &[Uuid], n: usize) -> Vec<(Uuid, i64)> {
     use monitor_store::diesel_async::AsyncConnection;
     let channels = channels.to_vec();
@@ -173,6 +172,11 @@ async fn incident_in(conn: &mut monitor_store::diesel_async::AsyncPgConnection, 
 }
 
 fn dispatcher(pool: &DbPool, blocklist: Blocklist) -> Dispatcher {
+    dispatcher_counting(pool, blocklist, DispatchMetrics::default())
+}
+
+/// A dispatcher counting into `metrics` (a clone shares the families).
+fn dispatcher_counting(pool: &DbPool, blocklist: Blocklist, metrics: DispatchMetrics) -> Dispatcher {
     let config = DispatchConfig {
         retry: RetryPolicy {
             base: Duration::from_millis(20),
@@ -184,7 +188,18 @@ fn dispatcher(pool: &DbPool, blocklist: Blocklist) -> Dispatcher {
         dashboard_url: Some("https://monitor.example.com/ui/".into()),
         ..DispatchConfig::default()
     };
-    Dispatcher::new(pool.clone(), config, DispatchMetrics::default()).unwrap()
+    Dispatcher::new(pool.clone(), config, metrics).unwrap()
+}
+
+/// The consecutive-failures gauge of webhook channel `channel`.
+fn consecutive_failures(metrics: &DispatchMetrics, channel: Uuid) -> i64 {
+    metrics
+        .consecutive_failures
+        .get_or_create(&ChannelLabels {
+            channel_id: channel.to_string(),
+            kind: "webhook".into(),
+        })
+        .get()
 }
 
 fn loopback() -> Blocklist {
@@ -216,8 +231,12 @@ async fn an_opened_incident_reaches_the_webhook_signed_after_a_retry() {
     let (url, received) = receiver(vec![500]).await;
     let hook = channel(&pool, "hook", &url).await;
     let (incident_id, outbox_id) = incident_to(&pool, &[hook]).await;
-    let dispatcher = dispatcher(&pool, loopback());
+    let metrics = DispatchMetrics::default();
+    let dispatcher = dispatcher_counting(&pool, loopback(), metrics.clone());
+    dispatcher.dispatch_once().await.unwrap();
+    assert_eq!(consecutive_failures(&metrics, hook), 1, "the 500");
     drain(&dispatcher, &pool, outbox_id).await;
+    assert_eq!(consecutive_failures(&metrics, hook), 0, "delivered since");
 
     let received = received.lock().unwrap().clone();
     assert_eq!(received.len(), 2, "one 500, then delivered");
@@ -260,11 +279,16 @@ async fn an_opened_incident_reaches_the_webhook_signed_after_a_retry() {
 async fn a_400_is_given_up_at_once_and_the_timeline_says_so() {
     let db = TestDb::new().await;
     let pool = db.pool();
-    let (url, received) = receiver(vec![400]).await;
+    let (url, received) = receiver(vec![400, 400]).await;
     let hook = channel(&pool, "refusing hook", &url).await;
+    let metrics = DispatchMetrics::default();
+    let dispatcher = dispatcher_counting(&pool, loopback(), metrics.clone());
     let (incident_id, outbox_id) = incident_to(&pool, &[hook]).await;
-    drain(&dispatcher(&pool, loopback()), &pool, outbox_id).await;
-    assert_eq!(received.lock().unwrap().len(), 1, "not retried");
+    let (_, second) = incident_to(&pool, &[hook]).await;
+    drain(&dispatcher, &pool, outbox_id).await;
+    drain(&dispatcher, &pool, second).await;
+    assert_eq!(received.lock().unwrap().len(), 2, "neither retried");
+    assert_eq!(consecutive_failures(&metrics, hook), 2, "two failures in a row");
     let mut conn = pool.get().await.unwrap();
     let rows = notification_delivery::deliveries(&mut conn, outbox_id).await.unwrap();
     assert!(rows[0].given_up_at.is_some());

@@ -92,6 +92,15 @@ pub async fn get(conn: &mut AsyncPgConnection, id: Uuid) -> Result<ChannelRow, S
         .await?)
 }
 
+/// The channels of `ids` that exist.
+pub async fn get_many(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<ChannelRow>, StoreError> {
+    Ok(notification_channels::table
+        .filter(notification_channels::id.eq_any(ids))
+        .select(ChannelRow::as_select())
+        .load(conn)
+        .await?)
+}
+
 /// Of `ids`, those no channel has (a rule naming them is refused).
 pub async fn missing(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
     if ids.is_empty() {

@@ -266,77 +266,103 @@ pub async fn finish(
     attempt: &Attempt,
     next: &Next,
 ) -> Result<bool, StoreError> {
-    let (claim, attempt, next) = (claim.clone(), attempt.clone(), next.clone());
+    Ok(finish_all(conn, &[(claim, attempt, next)]).await?[0])
+}
+
+/// [`finish`] of several claims in one transaction (one commit): whether
+/// each was recorded, in order. Fails whole.
+pub async fn finish_all(
+    conn: &mut AsyncPgConnection,
+    finishes: &[(&Claim, &Attempt, &Next)],
+) -> Result<Vec<bool>, StoreError> {
+    let finishes: Vec<(Claim, Attempt, Next)> = finishes
+        .iter()
+        .map(|(claim, attempt, next)| ((*claim).clone(), (*attempt).clone(), (*next).clone()))
+        .collect();
     conn.transaction(async move |conn| {
-        let outcome = match next {
-            Next::Delivered => OUTCOME_DELIVERED,
-            Next::Retry(_) => OUTCOME_RETRY,
-            Next::GiveUp { .. } => OUTCOME_GIVEN_UP,
-        };
-        let outbox_ids = claim.outbox_ids();
-        let logged: Vec<_> = outbox_ids
-            .iter()
-            .map(|outbox_id| {
-                (
-                    notification_deliveries::outbox_id.eq(*outbox_id),
-                    notification_deliveries::channel_id.eq(claim.channel_id),
-                    notification_deliveries::attempt.eq(claim.attempt),
-                    notification_deliveries::at.eq(attempt.at),
-                    notification_deliveries::http_status.eq(attempt.http_status),
-                    notification_deliveries::error.eq(&attempt.error),
-                    notification_deliveries::reply.eq(&attempt.reply),
-                    notification_deliveries::duration_ms.eq(attempt.duration_ms),
-                    notification_deliveries::outcome.eq(outcome),
-                )
-            })
-            .collect();
-        diesel::insert_into(notification_deliveries::table)
-            .values(logged)
-            .execute(conn)
-            .await?;
-        // The claim's rows, still at its attempt.
-        let (next_attempt_in, delivered, given_up) = match &next {
-            Next::Delivered => (None, true, false),
-            Next::Retry(delay) => (Some(interval(*delay)), false, false),
-            Next::GiveUp { .. } => (None, false, true),
-        };
-        let updated = diesel::sql_query(
-            "UPDATE outbox_deliveries SET \
-                 next_attempt_at = COALESCE(clock_timestamp() + $1, next_attempt_at), \
-                 delivered_at = CASE WHEN $2 THEN now() END, \
-                 given_up_at = CASE WHEN $3 THEN now() END, \
-                 last_error = $4 \
-             WHERE channel_id = $5 AND attempts = $6 AND delivered_at IS NULL AND given_up_at IS NULL \
-               AND (CASE WHEN $7::uuid IS NULL THEN batch_id IS NULL AND outbox_id = ANY($8) ELSE batch_id = $7 END)",
+        let mut recorded = Vec::with_capacity(finishes.len());
+        for (claim, attempt, next) in finishes {
+            recorded.push(finish_in(conn, claim, attempt, next).await?);
+        }
+        Ok(recorded)
+    })
+    .await
+}
+
+/// [`finish`] inside the caller's transaction.
+async fn finish_in(
+    conn: &mut AsyncPgConnection,
+    claim: Claim,
+    attempt: Attempt,
+    next: Next,
+) -> Result<bool, StoreError> {
+    let outcome = match next {
+        Next::Delivered => OUTCOME_DELIVERED,
+        Next::Retry(_) => OUTCOME_RETRY,
+        Next::GiveUp { .. } => OUTCOME_GIVEN_UP,
+    };
+    let outbox_ids = claim.outbox_ids();
+    let logged: Vec<_> = outbox_ids
+        .iter()
+        .map(|outbox_id| {
+            (
+                notification_deliveries::outbox_id.eq(*outbox_id),
+                notification_deliveries::channel_id.eq(claim.channel_id),
+                notification_deliveries::attempt.eq(claim.attempt),
+                notification_deliveries::at.eq(attempt.at),
+                notification_deliveries::http_status.eq(attempt.http_status),
+                notification_deliveries::error.eq(&attempt.error),
+                notification_deliveries::reply.eq(&attempt.reply),
+                notification_deliveries::duration_ms.eq(attempt.duration_ms),
+                notification_deliveries::outcome.eq(outcome),
+            )
+        })
+        .collect();
+    diesel::insert_into(notification_deliveries::table)
+        .values(logged)
+        .execute(conn)
+        .await?;
+    // The claim's rows, still at its attempt.
+    let (next_attempt_in, delivered, given_up) = match &next {
+        Next::Delivered => (None, true, false),
+        Next::Retry(delay) => (Some(interval(*delay)), false, false),
+        Next::GiveUp { .. } => (None, false, true),
+    };
+    let updated = diesel::sql_query(
+        "UPDATE outbox_deliveries SET \
+             next_attempt_at = COALESCE(clock_timestamp() + $1, next_attempt_at), \
+             delivered_at = CASE WHEN $2 THEN now() END, \
+             given_up_at = CASE WHEN $3 THEN now() END, \
+             last_error = $4 \
+         WHERE channel_id = $5 AND attempts = $6 AND delivered_at IS NULL AND given_up_at IS NULL \
+           AND (CASE WHEN $7::uuid IS NULL THEN batch_id IS NULL AND outbox_id = ANY($8) ELSE batch_id = $7 END)",
+    )
+    .bind::<Nullable<Interval>, _>(next_attempt_in)
+    .bind::<Bool, _>(delivered)
+    .bind::<Bool, _>(given_up)
+    .bind::<Text, _>(if delivered { "" } else { attempt.error.as_str() })
+    .bind::<SqlUuid, _>(claim.channel_id)
+    .bind::<Integer, _>(claim.attempt)
+    .bind::<Nullable<SqlUuid>, _>(claim.batch_id)
+    .bind::<Array<BigInt>, _>(&outbox_ids)
+    .execute(conn)
+    .await?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    if let Next::GiveUp { detail } = next {
+        diesel::sql_query(
+            "INSERT INTO incident_events (incident_id, at, kind, detail) \
+             SELECT DISTINCT o.incident_id, $1, $2, $3 FROM notification_outbox o WHERE o.id = ANY($4)",
         )
-        .bind::<Nullable<Interval>, _>(next_attempt_in)
-        .bind::<Bool, _>(delivered)
-        .bind::<Bool, _>(given_up)
-        .bind::<Text, _>(if delivered { "" } else { attempt.error.as_str() })
-        .bind::<SqlUuid, _>(claim.channel_id)
-        .bind::<Integer, _>(claim.attempt)
-        .bind::<Nullable<SqlUuid>, _>(claim.batch_id)
+        .bind::<Timestamptz, _>(attempt.at)
+        .bind::<Text, _>(EVENT_NOTIFICATION_GIVEN_UP)
+        .bind::<Text, _>(&detail)
         .bind::<Array<BigInt>, _>(&outbox_ids)
         .execute(conn)
         .await?;
-        if updated == 0 {
-            return Ok(false);
-        }
-        if let Next::GiveUp { detail } = next {
-            diesel::sql_query(
-                "INSERT INTO incident_events (incident_id, at, kind, detail) \
-                 SELECT DISTINCT o.incident_id, $1, $2, $3 FROM notification_outbox o WHERE o.id = ANY($4)",
-            )
-            .bind::<Timestamptz, _>(attempt.at)
-            .bind::<Text, _>(EVENT_NOTIFICATION_GIVEN_UP)
-            .bind::<Text, _>(&detail)
-            .bind::<Array<BigInt>, _>(&outbox_ids)
-            .execute(conn)
-            .await?;
-        }
-        Ok(true)
-    })
-    .await
+    }
+    Ok(true)
 }
 
 /// The state of one (outbox row, channel).

@@ -29,17 +29,18 @@ use monitor_store::{
     DbPool, StoreError,
     models::{
         incident::{IncidentRow, OutboxRow},
-        notification_channel,
+        notification_channel::{self, ChannelRow},
         notification_delivery::{self, Attempt, Claim, Next},
     },
     schema::{incidents, notification_outbox},
 };
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 use tokio::sync::watch;
+use uuid::Uuid;
 
 /// The dispatcher's settings.
 #[derive(Debug, Clone)]
@@ -82,9 +83,20 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// The per-channel metric is labelled by channel.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel_id: String,
+    pub kind: String,
+}
+
 /// What the dispatcher counts.
 #[derive(Clone)]
 pub struct DispatchMetrics {
+    /// Failed attempts in a row this dispatcher made to a channel since
+    /// its last delivered one: a channel that keeps failing shows here
+    /// (with several dispatchers, take the max over them).
+    pub consecutive_failures: Family<ChannelLabels, Gauge>,
     pub sent: Family<KindLabels, Counter>,
     pub failed: Family<KindLabels, Counter>,
     pub retried: Family<KindLabels, Counter>,
@@ -95,6 +107,7 @@ pub struct DispatchMetrics {
 impl Default for DispatchMetrics {
     fn default() -> Self {
         DispatchMetrics {
+            consecutive_failures: Family::default(),
             sent: Family::default(),
             failed: Family::default(),
             retried: Family::default(),
@@ -128,6 +141,11 @@ impl DispatchMetrics {
             "notify_given_up",
             "Deliveries given up (refused for good or out of time)",
             metrics.given_up.clone(),
+        );
+        registry.register(
+            "notify_channel_consecutive_failures",
+            "Failed attempts in a row to a channel since its last delivery (this dispatcher's)",
+            metrics.consecutive_failures.clone(),
         );
         registry.register(
             "notify_latency_seconds",
@@ -175,15 +193,60 @@ impl Dispatcher {
         }
     }
 
-    /// Claims due deliveries and sends them; how many were claimed.
+    /// Claims what is due, sends each claim's message at once and records
+    /// the attempts; how many claims there were.
     pub async fn dispatch_once(&self) -> Result<usize, StoreError> {
         let claims = {
             let mut conn = self.pool.get().await?;
             notification_delivery::claim(&mut conn, self.config.lease, self.config.batch).await?
         };
+        if claims.is_empty() {
+            return Ok(0);
+        }
         let count = claims.len();
-        futures::future::join_all(claims.into_iter().map(|claim| self.deliver(claim))).await;
+        // Unsent claims come back when their lease ends.
+        let context = self.load(&claims).await?;
+        let attempts = futures::future::join_all(claims.into_iter().map(|claim| self.attempt(claim, &context))).await;
+        self.record(attempts.into_iter().flatten().collect()).await;
         Ok(count)
+    }
+
+    /// What the claims' messages are made of, in three queries.
+    async fn load(&self, claims: &[Claim]) -> Result<Context, StoreError> {
+        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
+        use monitor_store::diesel_async::RunQueryDsl;
+        let outbox_ids: Vec<i64> = claims.iter().flat_map(Claim::outbox_ids).collect();
+        let mut channel_ids: Vec<Uuid> = claims.iter().map(|claim| claim.channel_id).collect();
+        channel_ids.sort();
+        channel_ids.dedup();
+        let mut conn = self.pool.get().await?;
+        let rows: HashMap<i64, OutboxRow> = notification_outbox::table
+            .filter(notification_outbox::id.eq_any(&outbox_ids))
+            .select(OutboxRow::as_select())
+            .load(&mut conn)
+            .await?
+            .into_iter()
+            .map(|row: OutboxRow| (row.id, row))
+            .collect();
+        let channels = notification_channel::get_many(&mut conn, &channel_ids)
+            .await?
+            .into_iter()
+            .map(|channel| (channel.id, channel))
+            .collect();
+        let incident_ids: Vec<Uuid> = rows.values().map(|row| row.incident_id).collect();
+        let incidents = incidents::table
+            .filter(incidents::id.eq_any(&incident_ids))
+            .select(IncidentRow::as_select())
+            .load(&mut conn)
+            .await?
+            .into_iter()
+            .map(|incident: IncidentRow| (incident.id, incident))
+            .collect();
+        Ok(Context {
+            rows,
+            channels,
+            incidents,
+        })
     }
 
     /// What `row` tells of `incident`, as channels receive it.
@@ -214,44 +277,21 @@ impl Dispatcher {
         }
     }
 
-    async fn deliver(&self, claim: Claim) {
-        if let Err(err) = self.try_deliver(&claim).await {
-            // The lease brings the delivery back.
-            tracing::warn!(outbox_ids = ?claim.outbox_ids(), channel_id = %claim.channel_id, error = %err, "notification attempt not recorded");
-        }
-    }
-
-    async fn try_deliver(&self, claim: &Claim) -> Result<(), StoreError> {
-        use diesel::{ExpressionMethods, QueryDsl, SelectableHelper};
-        use monitor_store::diesel_async::RunQueryDsl;
-        let outbox_ids = claim.outbox_ids();
-        let (rows, channel, incidents) = {
-            let mut conn = self.pool.get().await?;
-            let rows: Vec<OutboxRow> = notification_outbox::table
-                .filter(notification_outbox::id.eq_any(&outbox_ids))
-                .order(notification_outbox::id)
-                .select(OutboxRow::as_select())
-                .load(&mut conn)
-                .await?;
-            let channel = notification_channel::get(&mut conn, claim.channel_id).await?;
-            let incident_ids: Vec<uuid::Uuid> = rows.iter().map(|row| row.incident_id).collect();
-            let incidents: HashMap<uuid::Uuid, IncidentRow> = incidents::table
-                .filter(incidents::id.eq_any(&incident_ids))
-                .select(IncidentRow::as_select())
-                .load(&mut conn)
-                .await?
-                .into_iter()
-                .map(|incident| (incident.id, incident))
-                .collect();
-            (rows, channel, incidents)
-        };
+    /// Sends `claim`'s message and decides what follows; None when there is
+    /// nothing left to send (its outbox rows or channel went since).
+    async fn attempt(&self, claim: Claim, context: &Context) -> Option<Made> {
+        let channel = context.channels.get(&claim.channel_id)?;
+        let rows: Vec<&OutboxRow> = claim
+            .members
+            .iter()
+            .filter_map(|member| context.rows.get(&member.outbox_id))
+            .collect();
         let notices: Vec<IncidentNotice> = rows
             .iter()
-            .filter_map(|row| Some(self.notice(row, incidents.get(&row.incident_id)?)))
+            .filter_map(|row| Some(self.notice(row, context.incidents.get(&row.incident_id)?)))
             .collect();
         if notices.is_empty() {
-            // The outbox rows went with their incidents; nothing left to tell.
-            return Err(StoreError::NotFound);
+            return None;
         }
         let labels = KindLabels {
             kind: channel.kind.clone(),
@@ -298,44 +338,116 @@ impl Dispatcher {
                 )
             }
         };
+        let what = match rows.as_slice() {
+            [row] => format!("{} notification", row.event),
+            rows => format!("grouped notification of {} events", rows.len()),
+        };
         let next = match &decision {
-            Decision::Delivered => {
-                self.metrics.sent.get_or_create(&labels).inc();
-                Next::Delivered
-            }
-            Decision::Retry(wait) => {
-                self.metrics.failed.get_or_create(&labels).inc();
-                self.metrics.retried.get_or_create(&labels).inc();
-                Next::Retry(*wait)
-            }
-            Decision::GiveUp(reason) => {
-                self.metrics.failed.get_or_create(&labels).inc();
-                self.metrics.given_up.get_or_create(&labels).inc();
-                let what = match rows.as_slice() {
-                    [row] => format!("{} notification", row.event),
-                    rows => format!("grouped notification of {} events", rows.len()),
-                };
-                Next::GiveUp {
-                    detail: format!(
-                        "{what} to channel {:?} ({}) given up after {} attempt(s): {reason}; last error: {}",
-                        channel.name, channel.id, claim.attempt, attempt.error
-                    ),
+            Decision::Delivered => Next::Delivered,
+            Decision::Retry(wait) => Next::Retry(*wait),
+            Decision::GiveUp(reason) => Next::GiveUp {
+                detail: format!(
+                    "{what} to channel {:?} ({}) given up after {} attempt(s): {reason}; last error: {}",
+                    channel.name, channel.id, claim.attempt, attempt.error
+                ),
+            },
+        };
+        Some(Made {
+            claim,
+            kind: channel.kind.clone(),
+            attempt,
+            decision,
+            next,
+        })
+    }
+
+    /// Counts the attempts and records them in one transaction (one commit
+    /// for the whole poll); if that fails, each on its own, so one bad
+    /// record does not send the others again.
+    async fn record(&self, made: Vec<Made>) {
+        for one in &made {
+            let labels = KindLabels { kind: one.kind.clone() };
+            let failures = self.metrics.consecutive_failures.get_or_create(&ChannelLabels {
+                channel_id: one.claim.channel_id.to_string(),
+                kind: one.kind.clone(),
+            });
+            match &one.decision {
+                Decision::Delivered => {
+                    failures.set(0);
+                    self.metrics.sent.get_or_create(&labels).inc();
+                }
+                Decision::Retry(_) => {
+                    failures.inc();
+                    self.metrics.failed.get_or_create(&labels).inc();
+                    self.metrics.retried.get_or_create(&labels).inc();
+                }
+                Decision::GiveUp(_) => {
+                    failures.inc();
+                    self.metrics.failed.get_or_create(&labels).inc();
+                    self.metrics.given_up.get_or_create(&labels).inc();
                 }
             }
+        }
+        let finishes: Vec<(&Claim, &Attempt, &Next)> =
+            made.iter().map(|one| (&one.claim, &one.attempt, &one.next)).collect();
+        let recorded = match self.pool.get().await {
+            Ok(mut conn) => notification_delivery::finish_all(&mut conn, &finishes).await,
+            Err(err) => Err(err.into()),
         };
-        let mut conn = self.pool.get().await?;
-        let recorded = notification_delivery::finish(&mut conn, claim, &attempt, &next).await?;
-        tracing::info!(
-            outbox_ids = ?outbox_ids,
-            batch_id = ?claim.batch_id,
-            channel_id = %claim.channel_id,
-            attempt = claim.attempt,
-            status = ?attempt.http_status,
-            error = %attempt.error,
-            outcome = ?decision,
-            fenced = !recorded,
-            "notification attempt"
-        );
-        Ok(())
+        let recorded = match recorded {
+            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "recording a poll's attempts together failed; recording each alone");
+                let mut each = Vec::with_capacity(finishes.len());
+                for finish in &finishes {
+                    each.push(match self.pool.get().await {
+                        Ok(mut conn) => notification_delivery::finish_all(&mut conn, &[*finish])
+                            .await
+                            .map(|recorded| recorded[0]),
+                        Err(err) => Err(err.into()),
+                    });
+                }
+                each
+            }
+        };
+        for (one, recorded) in made.iter().zip(recorded) {
+            let claim = &one.claim;
+            match recorded {
+                Ok(recorded) => tracing::info!(
+                    outbox_ids = ?claim.outbox_ids(),
+                    batch_id = ?claim.batch_id,
+                    channel_id = %claim.channel_id,
+                    attempt = claim.attempt,
+                    status = ?one.attempt.http_status,
+                    error = %one.attempt.error,
+                    outcome = ?one.decision,
+                    fenced = !recorded,
+                    "notification attempt"
+                ),
+                // The lease brings the delivery back.
+                Err(err) => tracing::warn!(
+                    outbox_ids = ?claim.outbox_ids(),
+                    channel_id = %claim.channel_id,
+                    error = %err,
+                    "notification attempt not recorded"
+                ),
+            }
+        }
     }
+}
+
+/// What a poll's messages are made of.
+struct Context {
+    rows: HashMap<i64, OutboxRow>,
+    channels: HashMap<Uuid, ChannelRow>,
+    incidents: HashMap<Uuid, IncidentRow>,
+}
+
+/// One attempt made, to be counted and recorded.
+struct Made {
+    claim: Claim,
+    kind: String,
+    attempt: Attempt,
+    decision: Decision,
+    next: Next,
 }
