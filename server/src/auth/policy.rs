@@ -116,6 +116,7 @@ pub static POLICY: &[Operation] = &[
     grpc("/monitor.v1.NotificationService/DeleteNotificationChannel", WRITE),
     // A test send reaches out to the far end: a change's weight.
     grpc("/monitor.v1.NotificationService/TestNotificationChannel", WRITE),
+    grpc("/monitor.v1.NotificationService/ListNotificationDeliveries", READ),
     grpc("/monitor.v1.AdminService/ResetDatabase", Reset),
     // Health and reflection stay open, as load balancers and grpcurl expect.
     grpc("/grpc.health.v1.Health/Check", Public),
@@ -149,6 +150,7 @@ pub static POLICY: &[Operation] = &[
     rest("PATCH /v1/notification-channels/{id}", WRITE, Json),
     rest("DELETE /v1/notification-channels/{id}", WRITE, Empty),
     rest("POST /v1/notification-channels/{id}/test", WRITE, Empty),
+    rest("GET /v1/notification-deliveries", READ, Empty),
     rest("GET /v1/incidents", READ, Empty),
     rest("GET /v1/incidents/{id}", READ, Empty),
     rest("POST /v1/incidents/{id}/acknowledge", WRITE, OptionalJson),

@@ -3,8 +3,9 @@
 use monitor_proto::v1::{
     CreateNotificationChannelRequest, CreateNotificationChannelResponse, DeleteNotificationChannelRequest,
     DeleteNotificationChannelResponse, GetNotificationChannelRequest, GetNotificationChannelResponse,
-    ListNotificationChannelsRequest, ListNotificationChannelsResponse, TestNotificationChannelRequest,
-    TestNotificationChannelResponse, UpdateNotificationChannelRequest, UpdateNotificationChannelResponse,
+    ListNotificationChannelsRequest, ListNotificationChannelsResponse, ListNotificationDeliveriesRequest,
+    ListNotificationDeliveriesResponse, TestNotificationChannelRequest, TestNotificationChannelResponse,
+    UpdateNotificationChannelRequest, UpdateNotificationChannelResponse,
     notification_service_server::NotificationService,
 };
 use tonic::{Request, Response, Status};
@@ -73,5 +74,12 @@ impl NotificationService for NotificationServiceImpl {
     ) -> Result<Response<TestNotificationChannelResponse>, Status> {
         let result = self.catalog.test(&request.into_inner().id).await?;
         Ok(Response::new(TestNotificationChannelResponse { result: Some(result) }))
+    }
+
+    async fn list_notification_deliveries(
+        &self,
+        request: Request<ListNotificationDeliveriesRequest>,
+    ) -> Result<Response<ListNotificationDeliveriesResponse>, Status> {
+        Ok(Response::new(self.catalog.deliveries(request.into_inner()).await?))
     }
 }

@@ -3,6 +3,7 @@
 //! Channel rules and secrets live in [`validate`]; sending (the test
 //! message) in `monitor_notify`, the same code the dispatchers use.
 
+pub mod deliveries;
 pub mod email;
 pub mod validate;
 
@@ -18,7 +19,10 @@ use monitor_proto::v1::{
 };
 use monitor_store::{
     DbConn, DbPool, StoreError,
-    models::notification_channel::{self, ChannelRow},
+    models::{
+        notification_channel::{self, ChannelRow},
+        notification_delivery::{self, ChannelHealth},
+    },
 };
 use tracing::instrument;
 use uuid::Uuid;
@@ -59,10 +63,10 @@ pub struct ChannelCatalog {
     sender: Sender,
 }
 
-/// A stored row as the API shows it (secrets redacted).
-fn channel_from_row(row: ChannelRow) -> Result<NotificationChannel, ApiError> {
+/// A stored row as the API shows it (secrets redacted), with its health.
+fn channel_from_row(row: ChannelRow, health: &ChannelHealth) -> Result<NotificationChannel, ApiError> {
     let settings = stored_settings(&row)?;
-    Ok(NotificationChannel {
+    let mut channel = NotificationChannel {
         id: row.id.to_string(),
         name: row.name,
         enabled: Some(row.enabled),
@@ -71,7 +75,10 @@ fn channel_from_row(row: ChannelRow) -> Result<NotificationChannel, ApiError> {
         create_time: Some(row.created_at.into()),
         update_time: Some(row.updated_at.into()),
         group_wait: Some(monitor_proto::duration::from_millis(i64::from(row.group_wait_ms))),
-    })
+        ..Default::default()
+    };
+    deliveries::apply_health(&mut channel, health);
+    Ok(channel)
 }
 
 fn stored_settings(row: &ChannelRow) -> Result<ChannelSettings, ApiError> {
@@ -107,6 +114,16 @@ impl ChannelCatalog {
         self.pool.get().await.map_err(|err| ApiError::from_store(err.into()))
     }
 
+    /// One stored channel as the API shows it, health included.
+    async fn shown(&self, conn: &mut DbConn, row: ChannelRow) -> Result<NotificationChannel, ApiError> {
+        let health = notification_delivery::channel_health(conn, &[row.id])
+            .await
+            .map_err(ApiError::from_store)?
+            .remove(&row.id)
+            .unwrap_or_default();
+        channel_from_row(row, &health)
+    }
+
     #[instrument(skip_all)]
     pub async fn create(&self, request: CreateNotificationChannelRequest) -> Result<NotificationChannel, ApiError> {
         let channel = request
@@ -118,7 +135,8 @@ impl ChannelCatalog {
             .await
             .map_err(|err| store_error(err, None, Some(&channel.name)))?;
         tracing::info!(channel_id = %row.id, name = %row.name, kind = %row.kind, "notification channel created");
-        channel_from_row(row)
+        // A new channel has no attempts: healthy.
+        channel_from_row(row, &ChannelHealth::default())
     }
 
     #[instrument(skip_all)]
@@ -128,7 +146,7 @@ impl ChannelCatalog {
         let row = notification_channel::get(&mut conn, id)
             .await
             .map_err(|err| store_error(err, Some(id), None))?;
-        channel_from_row(row)
+        self.shown(&mut conn, row).await
     }
 
     #[instrument(skip_all)]
@@ -161,8 +179,18 @@ impl ChannelCatalog {
         let total_size = notification_channel::count(&mut conn)
             .await
             .map_err(ApiError::from_store)?;
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let mut health = notification_delivery::channel_health(&mut conn, &ids)
+            .await
+            .map_err(ApiError::from_store)?;
         Ok(ListNotificationChannelsResponse {
-            channels: rows.into_iter().map(channel_from_row).collect::<Result<_, _>>()?,
+            channels: rows
+                .into_iter()
+                .map(|row| {
+                    let health = health.remove(&row.id).unwrap_or_default();
+                    channel_from_row(row, &health)
+                })
+                .collect::<Result<_, _>>()?,
             next_page_token,
             total_size,
         })
@@ -206,17 +234,21 @@ impl ChannelCatalog {
             ));
         }
         let stored = stored_settings(&current)?;
-        let merged = merge(channel_from_row(current.clone())?, changes, &paths);
+        let merged = merge(
+            channel_from_row(current.clone(), &ChannelHealth::default())?,
+            changes,
+            &paths,
+        );
         let fields =
             validate_channel(&merged, Some(&stored), self.sender.blocklist()).map_err(|err| err.within("channel."))?;
         if fields == current.fields() {
-            return channel_from_row(current);
+            return self.shown(&mut conn, current).await;
         }
         let row = notification_channel::update(&mut conn, id, current.version, &fields)
             .await
             .map_err(|err| store_error(err, Some(id), Some(&merged.name)))?;
         tracing::info!(channel_id = %id, version = row.version, "notification channel updated");
-        channel_from_row(row)
+        self.shown(&mut conn, row).await
     }
 
     #[instrument(skip_all)]

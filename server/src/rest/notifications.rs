@@ -11,8 +11,8 @@ use axum::{
 use monitor_proto::v1::{
     CreateNotificationChannelRequest, CreateNotificationChannelResponse, DeleteNotificationChannelRequest,
     DeleteNotificationChannelResponse, GetNotificationChannelResponse, ListNotificationChannelsRequest,
-    NotificationChannel, TestNotificationChannelResponse, UpdateNotificationChannelRequest,
-    UpdateNotificationChannelResponse,
+    ListNotificationDeliveriesRequest, NotificationChannel, TestNotificationChannelResponse,
+    UpdateNotificationChannelRequest, UpdateNotificationChannelResponse,
 };
 
 use super::{
@@ -31,6 +31,7 @@ pub(super) fn routes() -> Vec<(&'static str, MethodRouter<RestState>)> {
             get(get_channel).patch(update_channel).delete(delete_channel),
         ),
         ("/v1/notification-channels/{id}/test", post(test_channel)),
+        ("/v1/notification-deliveries", get(list_deliveries)),
     ]
 }
 
@@ -112,4 +113,28 @@ async fn delete_channel(
 async fn test_channel(State(state): State<RestState>, PathId(id): PathId) -> Result<Response> {
     let result = state.channels.test(&id).await?;
     Ok(Json(TestNotificationChannelResponse { result: Some(result) }).into_response())
+}
+
+/// `GET /v1/notification-deliveries?incidentId=…|channelId=…`.
+async fn list_deliveries(State(state): State<RestState>, RawQuery(query): RawQuery) -> Result<Response> {
+    let mut request = ListNotificationDeliveriesRequest::default();
+    for (key, value) in query_pairs(query.as_deref()) {
+        match snake_case(&key).as_str() {
+            "incident_id" => request.incident_id = value,
+            "channel_id" => request.channel_id = value,
+            "page_size" => {
+                request.page_size = value
+                    .parse()
+                    .map_err(|_| ApiError::invalid("page_size", format!("{value:?} is not a whole number")))?
+            }
+            "page_token" => request.page_token = value,
+            _ => {
+                return Err(ApiError::invalid(
+                    key.clone(),
+                    "unknown query parameter; use incidentId, channelId, pageSize or pageToken",
+                ));
+            }
+        }
+    }
+    Ok(Json(state.channels.deliveries(request).await?).into_response())
 }

@@ -81,6 +81,17 @@ const SILENCES_QUERY: &[(&str, &str, &str)] = &[
     ),
 ];
 
+const DELIVERIES_QUERY: &[(&str, &str, &str)] = &[
+    (
+        "incidentId",
+        "string",
+        "the incident's deliveries (this or channelId is required; both: the incident's to that channel)",
+    ),
+    ("channelId", "string", "the channel's deliveries"),
+    ("pageSize", "integer", "deliveries per page (default 50, at most 1000)"),
+    ("pageToken", "string", "nextPageToken of the previous page"),
+];
+
 const INCIDENTS_QUERY: &[(&str, &str, &str)] = &[
     ("pageSize", "integer", "incidents per page (default 50, at most 1000)"),
     ("pageToken", "string", "nextPageToken of the previous page"),
@@ -361,6 +372,16 @@ const ROUTES: &[Route] = &[
         request: None,
         response: "TestNotificationChannelResponse",
         query: &[],
+    },
+    Route {
+        method: "get",
+        path: "/v1/notification-deliveries",
+        operation: "ListNotificationDeliveries",
+        summary: "List the deliveries of an incident's notifications or to a channel, newest first, each with its attempts",
+        role: "read",
+        request: None,
+        response: "ListNotificationDeliveriesResponse",
+        query: DELIVERIES_QUERY,
     },
     Route {
         method: "get",

@@ -4,6 +4,11 @@
 
 import type {
   AlertRule,
+  ChannelResponse,
+  ListChannelsResponse,
+  ListDeliveriesResponse,
+  NotificationChannel,
+  TestChannelResponse,
   AlertRuleResponse,
   FieldViolation,
   GetJobStatusResponse,
@@ -272,6 +277,35 @@ export const alerting = {
   resolve: (id: string, comment: string) =>
     request<IncidentChangeResponse>("POST", `/v1/incidents/${encodeURIComponent(id)}/resolve`, {
       body: comment ? { comment } : undefined,
+    }),
+};
+
+/** The NotificationService's REST routes. */
+export const notifications = {
+  /** Every channel, through the pages (channels are few; a page holds up to 1000). */
+  channels: async (): Promise<ListChannelsResponse> => {
+    const all: NotificationChannel[] = [];
+    let pageToken = "";
+    for (;;) {
+      const page = await request<ListChannelsResponse>("GET", "/v1/notification-channels", {
+        query: { pageSize: ALERT_PAGE_MAX, pageToken },
+      });
+      all.push(...(page.channels ?? []));
+      if (!page.nextPageToken) return { channels: all, totalSize: page.totalSize };
+      pageToken = page.nextPageToken;
+    }
+  },
+  channel: (id: string) => request<ChannelResponse>("GET", `/v1/notification-channels/${encodeURIComponent(id)}`),
+  createChannel: (channel: NotificationChannel) => request<ChannelResponse>("POST", "/v1/notification-channels", { body: channel }),
+  /** `changes` carries the version read; the fields present are the update mask. */
+  updateChannel: (id: string, changes: NotificationChannel) =>
+    request<ChannelResponse>("PATCH", `/v1/notification-channels/${encodeURIComponent(id)}`, { body: changes }),
+  removeChannel: (id: string, version: string | undefined) =>
+    request<object>("DELETE", `/v1/notification-channels/${encodeURIComponent(id)}`, { query: { version } }),
+  testChannel: (id: string) => request<TestChannelResponse>("POST", `/v1/notification-channels/${encodeURIComponent(id)}/test`),
+  deliveries: (q: { incidentId?: string; channelId?: string; pageSize?: number; pageToken?: string }) =>
+    request<ListDeliveriesResponse>("GET", "/v1/notification-deliveries", {
+      query: { incidentId: q.incidentId, channelId: q.channelId, pageSize: q.pageSize, pageToken: q.pageToken },
     }),
 };
 

@@ -1,17 +1,22 @@
 // One incident: GET /v1/incidents/{id} (with its timeline), re-read every
 // 5 s while the tab is visible; Acknowledge and Resolve (POST
 // /v1/incidents/{id}/acknowledge|resolve with an optional comment) refresh
-// it in place, without a page reload.
+// it in place, without a page reload. Under the timeline, the deliveries of
+// its notifications (GET /v1/notification-deliveries?incidentId=): per
+// channel the state and every attempt with its status and error.
 
-import { ApiError, Code, alerting, describe } from "./api";
+import { ApiError, Code, alerting, describe, notifications } from "./api";
+import { attemptText, deliveryStateBadge, outcomeText } from "./deliveries";
 import { alerts, h, replaceChildren, setText, uid } from "./dom";
 import { absoluteTime, causeName, incidentStateName, locationsText, outcomeClass, outcomeName } from "./format";
 import { incidentDuration, refreshTimes, severityBadge, stateBadge, timeEl } from "./incidents";
 import { Poller } from "./poller";
-import type { FailedCheck, Incident, IncidentEvent } from "./types";
+import type { FailedCheck, Incident, IncidentEvent, NotificationDelivery } from "./types";
 import type { View } from "./view";
 
 const REFRESH_MS = 5000;
+/** Deliveries shown: the newest this many (an incident has a few events times its channels). */
+const DELIVERIES_SHOWN = 100;
 
 function dl(rows: [string, Node | string][]): HTMLElement {
   return h(
@@ -35,6 +40,9 @@ export class IncidentView implements View {
   private readonly facts: HTMLElement;
   private readonly failure: HTMLElement;
   private readonly timeline: HTMLTableSectionElement;
+  private readonly deliveries: HTMLTableSectionElement;
+  private readonly deliveriesCount: HTMLElement;
+  private drawnDeliveries = "";
   private readonly comment: HTMLTextAreaElement;
   private readonly acknowledge: HTMLButtonElement;
   private readonly resolve: HTMLButtonElement;
@@ -52,6 +60,8 @@ export class IncidentView implements View {
     this.facts = h("div", {});
     this.failure = h("div", {});
     this.timeline = h("tbody", {});
+    this.deliveries = h("tbody", {});
+    this.deliveriesCount = h("p", { class: "range", "aria-live": "polite", text: "Loading deliveries…" });
     const commentId = uid("incident-comment");
     this.comment = h("textarea", { id: commentId, rows: 2, maxlength: 1024, "aria-describedby": `${commentId}-hint` });
     this.acknowledge = h("button", { type: "button", class: "primary", disabled: true, text: "Acknowledge" });
@@ -101,6 +111,19 @@ export class IncidentView implements View {
             this.timeline,
           ),
         ),
+        h("h3", { id: "incident-deliveries-title", text: "Notifications" }),
+        this.deliveriesCount,
+        h(
+          "div",
+          { class: "table-wrap", role: "region", "aria-labelledby": "incident-deliveries-title", tabindex: 0 },
+          h(
+            "table",
+            { class: "deliveries" },
+            h("caption", { class: "visually-hidden", text: "Notification deliveries, newest first" }),
+            h("thead", {}, h("tr", {}, ["Event", "Channel", "State", "Attempts"].map((c) => h("th", { scope: "col", text: c })))),
+            this.deliveries,
+          ),
+        ),
       ),
     );
 
@@ -124,10 +147,20 @@ export class IncidentView implements View {
   /** False when the incident does not exist: polling stops. */
   private async load(current: () => boolean): Promise<boolean> {
     try {
-      const response = await alerting.incident(this.id);
+      const [response, deliveries] = await Promise.all([
+        alerting.incident(this.id),
+        notifications.deliveries({ incidentId: this.id, pageSize: DELIVERIES_SHOWN }).catch((err: unknown) => err),
+      ]);
       if (!current()) return true;
       this.render(response.incident ?? {});
       alerts.clear("incident");
+      if (deliveries instanceof Error) {
+        alerts.show(`Could not load the incident's notifications: ${describe(deliveries)}`, { key: "deliveries" });
+      } else {
+        const listed = deliveries as { deliveries?: NotificationDelivery[]; totalSize?: string };
+        this.renderDeliveries(listed.deliveries ?? [], Number(listed.totalSize ?? 0));
+        alerts.clear("deliveries");
+      }
     } catch (err) {
       if (!current()) return true;
       if (err instanceof ApiError && (err.code === Code.NotFound || err.code === Code.InvalidArgument)) {
@@ -216,6 +249,54 @@ export class IncidentView implements View {
     );
     if (rows.length === 0) rows.push(h("tr", {}, h("td", { colspan: 5, class: "muted", text: "Nothing recorded yet." })));
     this.timeline.replaceChildren(...rows);
+  }
+
+  private renderDeliveries(deliveries: NotificationDelivery[], total: number): void {
+    setText(
+      this.deliveriesCount,
+      deliveries.length === 0
+        ? "Nothing sent: no notification, or no enabled channel on the rule."
+        : total > deliveries.length
+          ? `The newest ${deliveries.length} of ${total} deliveries`
+          : `${deliveries.length} deliver${deliveries.length === 1 ? "y" : "ies"}`,
+    );
+    const key = JSON.stringify(deliveries);
+    if (key === this.drawnDeliveries) return;
+    this.drawnDeliveries = key;
+    this.deliveries.replaceChildren(
+      ...deliveries.map((d) =>
+        h(
+          "tr",
+          { "data-channel": d.channelName ?? "", "data-event": d.event ?? "", "data-state": (d.state ?? "").replace("DELIVERY_STATE_", "").toLowerCase() },
+          h("th", { scope: "row", text: kindText(d.event) }),
+          h("td", { "data-col": "channel" }, h("a", { href: "#/channels", text: d.channelName ?? d.channelId ?? "" }), ` (${d.channelKind ?? ""})`),
+          h(
+            "td",
+            {},
+            deliveryStateBadge(d),
+            d.nextAttemptTime ? h("span", { class: "muted" }, " next ", h("time", { datetime: d.nextAttemptTime, text: absoluteTime(d.nextAttemptTime) })) : null,
+          ),
+          h(
+            "td",
+            { "data-col": "attempts" },
+            d.attempts?.length
+              ? h(
+                  "ol",
+                  { class: "attempts" },
+                  d.attempts.map((a) =>
+                    h(
+                      "li",
+                      { "data-outcome": outcomeText(a.outcome) },
+                      h("time", { datetime: a.time ?? "", text: absoluteTime(a.time) }),
+                      ` ${outcomeText(a.outcome)}: ${attemptText(a)}`,
+                    ),
+                  ),
+                )
+              : "not attempted yet",
+          ),
+        ),
+      ),
+    );
   }
 
   private updateButtons(): void {

@@ -1,5 +1,5 @@
 // The dashboard's entry point: hash routing (#/jobs, #/jobs/<id>,
-// #/incidents, #/incidents/<id>, #/alerting, #/workers), the header (navigation, server name and version, sign in and
+// #/incidents, #/incidents/<id>, #/alerting, #/channels, #/workers), the header (navigation, server name and version, sign in and
 // out) and the stylesheets esbuild bundles into app.css.
 
 import "uplot/dist/uPlot.min.css";
@@ -8,6 +8,7 @@ import "../style.css";
 import { AlertingView } from "./alerting";
 import { api, describe, onTokenChange } from "./api";
 import { setupAuth } from "./auth";
+import { ChannelsView } from "./channels";
 import { alerts, setText } from "./dom";
 import { IncidentView } from "./incident";
 import { IncidentsView } from "./incidents";
@@ -31,6 +32,7 @@ function viewFor(hash: string): View | undefined {
   if (parts[0] === "incidents" && parts.length === 1) return new IncidentsView(new URLSearchParams(query).get("jobId") ?? "");
   if (parts[0] === "incidents" && parts.length === 2 && parts[1]) return new IncidentView(parts[1]);
   if (parts[0] === "alerting" && parts.length === 1) return new AlertingView();
+  if (parts[0] === "channels" && parts.length === 1) return new ChannelsView();
   if (parts[0] === "workers" && parts.length === 1) return new WorkersView();
   return new JobsView();
 }
@@ -44,7 +46,7 @@ function route(): void {
   if (!main) return;
   main.replaceChildren(view.element);
   document.title = `${view.title} · monitor`;
-  const section = ["workers", "incidents", "alerting"].find((name) => location.hash.startsWith(`#/${name}`)) ?? "jobs";
+  const section = ["workers", "incidents", "alerting", "channels"].find((name) => location.hash.startsWith(`#/${name}`)) ?? "jobs";
   document.querySelectorAll<HTMLAnchorElement>("[data-nav]").forEach((link) => {
     if (link.dataset.nav === section) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

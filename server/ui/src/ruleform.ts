@@ -2,12 +2,14 @@
 // /v1/alert-rules; edit is PATCH /v1/alert-rules/{id} with every settable
 // field and the version the form was opened at (stale: 409 ABORTED). The
 // server's field violations (rule.failure_threshold, rule.job_ids[0], …)
-// appear beside their fields, as in the job form.
+// appear beside their fields, as in the job form. The channels the rule
+// notifies are picked by name from GET /v1/notification-channels.
 
-import { ApiError, Code, alerting, describe } from "./api";
+import { ApiError, Code, alerting, describe, notifications } from "./api";
 import { showDialog } from "./dialogs";
 import { h, uid } from "./dom";
 import { FormFields, parseIdList, parseLabelLines } from "./fields";
+import { kindOf, kindSpec } from "./channelkinds";
 import { humanDuration, labelsText, parseDuration } from "./format";
 import type { AlertRule, FieldViolation, Severity } from "./types";
 
@@ -16,6 +18,8 @@ function fieldOf(path: string): { key: string; detail: string } | undefined {
   const p = path.replace(/^rule\./, "");
   const ids = /^job_ids(?:\[(\d+)\])?$/.exec(p);
   if (ids) return { key: "jobIds", detail: ids[1] ? `id ${Number(ids[1]) + 1}` : "" };
+  const channels = /^channel_ids(?:\[(\d+)\])?$/.exec(p);
+  if (channels) return { key: "channelIds", detail: channels[1] ? `channel ${Number(channels[1]) + 1}` : "" };
   const labels = /^label_selector(?:\[(.*)\])?$/.exec(p);
   if (labels) return { key: "labelSelector", detail: labels[1] ? `label ${labels[1]}` : "" };
   const simple: Record<string, string> = {
@@ -74,6 +78,49 @@ export function openRuleForm(existing?: AlertRule): Promise<AlertRule | undefine
     const flapWindow = text(humanDuration(rule.flapWindow));
     const enabled = checkbox(rule.enabled ?? true);
 
+    // Channels: one checkbox per channel, by name, filled once the list arrives.
+    const channelsName = uid("rule-channels");
+    const channelsError = h("p", { id: `${channelsName}-error`, class: "field-error" });
+    const channelsBox = h("div", { class: "checkboxes" }, h("p", { class: "hint", text: "Loading channels…" }));
+    const channelsSet = h(
+      "fieldset",
+      { class: "channels", "aria-describedby": channelsError.id, "data-field": "channelIds" },
+      h("legend", { text: "Channels" }),
+      channelsBox,
+      channelsError,
+    );
+    const channelFocus = h("a", { href: "#/channels", text: "Manage channels" });
+    fields.register({ key: "channelIds", control: channelsSet, focusable: channelFocus, error: channelsError, wrapper: channelsSet });
+    const chosen = new Set(rule.channelIds ?? []);
+    const channelBoxes: HTMLInputElement[] = [];
+    /** Until the list arrives (or when it cannot), the rule keeps the channels it names. */
+    let channelsReady = false;
+    void notifications
+      .channels()
+      .then((listed) => {
+        const all = listed.channels ?? [];
+        const known = new Set(all.map((c) => c.id ?? ""));
+        const items = all.map((c) => {
+          const id = uid("rule-channel");
+          const box = h("input", { type: "checkbox", id, value: c.id ?? "", checked: chosen.has(c.id ?? ""), name: channelsName });
+          channelBoxes.push(box);
+          const kind = kindOf(c);
+          const about = [kind ? (kindSpec(kind)?.label ?? kind) : "", c.enabled === false ? "disabled" : ""].filter(Boolean).join(", ");
+          return h("div", { class: "field-checkbox" }, box, h("label", { for: id, text: `${c.name ?? ""} (${about})` }));
+        });
+        // Ids of channels deleted since: shown, not kept (the server refuses unknown ids).
+        const gone = [...chosen].filter((id) => !known.has(id));
+        channelsReady = true;
+        channelsBox.replaceChildren(
+          ...(items.length ? items : [h("p", { class: "hint", text: "No channels yet: incidents of this rule notify nobody." })]),
+          ...(gone.length ? [h("p", { class: "hint", text: `Deleted since, dropped on save: ${gone.join(", ")}` })] : []),
+          h("p", { class: "hint" }, channelFocus),
+        );
+      })
+      .catch((err: unknown) => {
+        channelsBox.replaceChildren(h("p", { class: "hint", text: `Could not load the channels (${describe(err)}); the rule keeps its ${chosen.size}.` }));
+      });
+
     const submitLabel = editing ? "Save rule" : "Create rule";
     const submit = h("button", { type: "submit", class: "primary", text: submitLabel });
     const cancel = h("button", { type: "button", text: "Cancel" });
@@ -118,6 +165,7 @@ export function openRuleForm(existing?: AlertRule): Promise<AlertRule | undefine
           field("repeatInterval", "Repeat interval", repeatInterval, "Reminders while unacknowledged, 1m to 7d; empty: none"),
         ),
         field("notifyOnResolve", "Notify when resolved", notifyOnResolve),
+        channelsSet,
         h(
           "div",
           { class: "row" },
@@ -159,6 +207,7 @@ export function openRuleForm(existing?: AlertRule): Promise<AlertRule | undefine
         minFailingPercent: number(minFailingPercent, "min_failing_percent"),
         noData: noData.checked,
         severity: severity.value as Severity,
+        channelIds: channelsReady ? channelBoxes.filter((box) => box.checked).map((box) => box.value) : [...chosen],
         repeatInterval: duration(repeatInterval, "repeat_interval"),
         notifyOnResolve: notifyOnResolve.checked,
         flapThreshold: number(flapThreshold, "flap_threshold"),

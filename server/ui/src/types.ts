@@ -323,3 +323,98 @@ export interface IncidentChangeResponse {
   /** False when nothing changed (already acknowledged / resolved). */
   changed?: boolean;
 }
+
+/** NotificationChannel's kinds, as the oneof's field names. */
+export type ChannelKind = "webhook" | "slack" | "discord" | "teams" | "telegram" | "pagerduty" | "email";
+
+export interface WebhookHeader {
+  name?: string;
+  value?: string;
+}
+
+/**
+ * A channel as the API sends it: exactly one kind field is set, holding that
+ * kind's settings (secrets shown as "***"). The kinds' settings are read and
+ * written generically by the channel form's field table (channelkinds.ts).
+ */
+export interface NotificationChannel {
+  id?: string;
+  name?: string;
+  /** Optional in the proto: absent means true. */
+  enabled?: boolean;
+  webhook?: Record<string, unknown>;
+  slack?: Record<string, unknown>;
+  discord?: Record<string, unknown>;
+  teams?: Record<string, unknown>;
+  telegram?: Record<string, unknown>;
+  pagerduty?: Record<string, unknown>;
+  email?: Record<string, unknown>;
+  groupWait?: string;
+  version?: Int64;
+  createTime?: string;
+  updateTime?: string;
+  /** Output only: the latest delivery attempt. */
+  lastAttempt?: DeliveryAttempt;
+  consecutiveFailures?: number;
+  /** Output only; absent means false. */
+  healthy?: boolean;
+}
+
+export type DeliveryState = "DELIVERY_STATE_UNSPECIFIED" | "DELIVERY_STATE_PENDING" | "DELIVERY_STATE_DELIVERED" | "DELIVERY_STATE_GIVEN_UP";
+export type DeliveryOutcome = "DELIVERY_OUTCOME_UNSPECIFIED" | "DELIVERY_OUTCOME_DELIVERED" | "DELIVERY_OUTCOME_RETRY" | "DELIVERY_OUTCOME_GIVEN_UP";
+
+export interface DeliveryAttempt {
+  attempt?: number;
+  time?: string;
+  /** 0 (absent) when the far end did not answer. */
+  httpStatus?: number;
+  reply?: string;
+  error?: string;
+  duration?: string;
+  outcome?: DeliveryOutcome;
+}
+
+export interface NotificationDelivery {
+  outboxId?: Int64;
+  event?: string;
+  dedupKey?: string;
+  incidentId?: string;
+  jobName?: string;
+  channelId?: string;
+  channelName?: string;
+  channelKind?: string;
+  state?: DeliveryState;
+  nextAttemptTime?: string;
+  batchId?: string;
+  createTime?: string;
+  finishTime?: string;
+  attempts?: DeliveryAttempt[];
+}
+
+export interface ChannelResponse {
+  channel?: NotificationChannel;
+}
+
+export interface ListChannelsResponse {
+  channels?: NotificationChannel[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}
+
+export interface ChannelTestResult {
+  delivered?: boolean;
+  statusCode?: number;
+  bodyExcerpt?: string;
+  error?: string;
+  duration?: string;
+}
+
+export interface TestChannelResponse {
+  result?: ChannelTestResult;
+}
+
+export interface ListDeliveriesResponse {
+  deliveries?: NotificationDelivery[];
+  nextPageToken?: string;
+  totalSize?: Int64;
+}

@@ -10,6 +10,10 @@
 //! attempt count is the fencing token: only the claim that set it records
 //! an outcome. A channel with a `group_wait` gets its deliveries in
 //! batches: one message for all of them, attempt after attempt.
+//!
+//! Read side: [`log`] pages the deliveries of an incident or a channel (the
+//! API's delivery history, with [`attempts_of`] for the page's attempts) and
+//! [`channel_health`] sums a page of channels' recent attempts up.
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -415,4 +419,294 @@ pub async fn attempts(conn: &mut AsyncPgConnection, outbox_id: i64) -> Result<Ve
         .select(AttemptRow::as_select())
         .load(conn)
         .await?)
+}
+
+/// Which deliveries the delivery log lists (at least one is set by the API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub incident_id: Option<Uuid>,
+    pub channel_id: Option<Uuid>,
+}
+
+/// Where a page of the delivery log ends: the log is ordered by outbox id,
+/// newest first, then channel id. Also the key of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogCursor {
+    pub outbox_id: i64,
+    pub channel_id: Uuid,
+}
+
+/// One delivery as the log shows it: its state, the outbox row's event and
+/// incident, and the channel's name and kind (never its settings).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct LogEntry {
+    pub outbox_id: i64,
+    pub channel_id: Uuid,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub given_up_at: Option<DateTime<Utc>>,
+    pub batch_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub event: String,
+    pub dedup_key: String,
+    pub incident_id: Uuid,
+    pub job_name: String,
+    pub channel_name: String,
+    pub channel_kind: String,
+}
+
+impl LogEntry {
+    /// The cursor a page ending with this entry continues from.
+    pub fn cursor(&self) -> LogCursor {
+        LogCursor {
+            outbox_id: self.outbox_id,
+            channel_id: self.channel_id,
+        }
+    }
+}
+
+macro_rules! log_query {
+    ($filter:expr) => {{
+        use crate::schema::{incidents, notification_channels, notification_outbox};
+        let filter: LogFilter = $filter;
+        let mut query = outbox_deliveries::table
+            .inner_join(notification_outbox::table.inner_join(incidents::table))
+            .inner_join(notification_channels::table)
+            .into_boxed();
+        if let Some(incident_id) = filter.incident_id {
+            query = query.filter(notification_outbox::incident_id.eq(incident_id));
+        }
+        if let Some(channel_id) = filter.channel_id {
+            query = query.filter(outbox_deliveries::channel_id.eq(channel_id));
+        }
+        query
+    }};
+}
+
+/// At most `limit` deliveries matching `filter` after `after`, newest
+/// outbox row first (one row's channels by id).
+pub async fn log(
+    conn: &mut AsyncPgConnection,
+    filter: LogFilter,
+    after: Option<LogCursor>,
+    limit: i64,
+) -> Result<Vec<LogEntry>, StoreError> {
+    use crate::schema::{incidents, notification_channels, notification_outbox};
+    let mut query = log_query!(filter);
+    if let Some(after) = after {
+        query = query.filter(
+            outbox_deliveries::outbox_id
+                .lt(after.outbox_id)
+                .or(outbox_deliveries::outbox_id
+                    .eq(after.outbox_id)
+                    .and(outbox_deliveries::channel_id.gt(after.channel_id))),
+        );
+    }
+    Ok(query
+        .order((outbox_deliveries::outbox_id.desc(), outbox_deliveries::channel_id.asc()))
+        .limit(limit)
+        .select((
+            outbox_deliveries::outbox_id,
+            outbox_deliveries::channel_id,
+            outbox_deliveries::attempts,
+            outbox_deliveries::next_attempt_at,
+            outbox_deliveries::delivered_at,
+            outbox_deliveries::given_up_at,
+            outbox_deliveries::batch_id,
+            outbox_deliveries::created_at,
+            notification_outbox::event,
+            notification_outbox::dedup_key,
+            notification_outbox::incident_id,
+            incidents::job_name,
+            notification_channels::name,
+            notification_channels::kind,
+        ))
+        .load(conn)
+        .await?)
+}
+
+/// How many deliveries match `filter`.
+pub async fn log_count(conn: &mut AsyncPgConnection, filter: LogFilter) -> Result<i64, StoreError> {
+    Ok(log_query!(filter).count().get_result(conn).await?)
+}
+
+/// The attempts of the deliveries `keys` ((outbox id, channel id) pairs),
+/// oldest first: one query for a page of the log.
+pub async fn attempts_of(conn: &mut AsyncPgConnection, keys: &[LogCursor]) -> Result<Vec<AttemptRow>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let outbox_ids: Vec<i64> = keys.iter().map(|key| key.outbox_id).collect();
+    let channel_ids: Vec<Uuid> = keys.iter().map(|key| key.channel_id).collect();
+    // Pairs: unnest the two arrays side by side and join on both columns.
+    Ok(diesel::sql_query(
+        "SELECT d.id, d.outbox_id, d.channel_id, d.attempt, d.at, d.http_status, d.error, d.duration_ms, \
+                d.outcome, d.reply \
+         FROM notification_deliveries d \
+         JOIN unnest($1::bigint[], $2::uuid[]) AS k(outbox_id, channel_id) \
+           ON d.outbox_id = k.outbox_id AND d.channel_id = k.channel_id \
+         ORDER BY d.id",
+    )
+    .bind::<diesel::sql_types::Array<BigInt>, _>(outbox_ids)
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(channel_ids)
+    .load::<AttemptByName>(conn)
+    .await?
+    .into_iter()
+    .map(AttemptRow::from)
+    .collect())
+}
+
+/// [`AttemptRow`] as a raw query reads it.
+#[derive(QueryableByName)]
+struct AttemptByName {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+    #[diesel(sql_type = BigInt)]
+    outbox_id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    channel_id: Uuid,
+    #[diesel(sql_type = Integer)]
+    attempt: i32,
+    #[diesel(sql_type = Timestamptz)]
+    at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    http_status: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    error: String,
+    #[diesel(sql_type = BigInt)]
+    duration_ms: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    outcome: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    reply: String,
+}
+
+impl From<AttemptByName> for AttemptRow {
+    fn from(row: AttemptByName) -> Self {
+        AttemptRow {
+            id: row.id,
+            outbox_id: row.outbox_id,
+            channel_id: row.channel_id,
+            attempt: row.attempt,
+            at: row.at,
+            http_status: row.http_status,
+            error: row.error,
+            duration_ms: row.duration_ms,
+            outcome: row.outcome,
+            reply: row.reply,
+        }
+    }
+}
+
+/// Consecutive failed attempts at which a channel is unhealthy.
+pub const UNHEALTHY_AFTER_FAILURES: i64 = 3;
+
+/// A channel's health, from its delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelHealth {
+    /// Its latest attempt (by the order attempts were recorded).
+    pub last_attempt: Option<AttemptRow>,
+    /// Failed attempts since the last delivered one (all, when none was).
+    pub consecutive_failures: i64,
+    /// Whether one of those failures gave its delivery up.
+    pub given_up_since_delivered: bool,
+}
+
+impl ChannelHealth {
+    /// False once [`UNHEALTHY_AFTER_FAILURES`] attempts in a row failed or a
+    /// delivery was given up since the last delivered attempt.
+    pub fn healthy(&self) -> bool {
+        self.consecutive_failures < UNHEALTHY_AFTER_FAILURES && !self.given_up_since_delivered
+    }
+}
+
+#[derive(QueryableByName)]
+struct HealthByName {
+    #[diesel(sql_type = SqlUuid)]
+    channel_id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    failures: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    given_up: bool,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    outbox_id: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    attempt: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Timestamptz>)]
+    at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+    http_status: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    error: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    duration_ms: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    outcome: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    reply: Option<String>,
+}
+
+/// The health of each of `channel_ids` in one query (a page of channels):
+/// per channel, its latest attempt and the failures after its latest
+/// delivered attempt, both read backwards along
+/// `notification_deliveries_channel_idx`. Channels without attempts are
+/// answered with the default (healthy).
+pub async fn channel_health(
+    conn: &mut AsyncPgConnection,
+    channel_ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, ChannelHealth>, StoreError> {
+    if channel_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<HealthByName> = diesel::sql_query(
+        "SELECT c.id AS channel_id, \
+                coalesce(f.failures, 0) AS failures, coalesce(f.given_up, false) AS given_up, \
+                l.id, l.outbox_id, l.attempt, l.at, l.http_status, l.error, l.duration_ms, l.outcome, l.reply \
+         FROM unnest($1::uuid[]) AS c(id) \
+         LEFT JOIN LATERAL (SELECT d.id FROM notification_deliveries d \
+                            WHERE d.channel_id = c.id AND d.outcome = 'delivered' \
+                            ORDER BY d.id DESC LIMIT 1) ok ON true \
+         LEFT JOIN LATERAL (SELECT count(*) AS failures, bool_or(d.outcome = 'given_up') AS given_up \
+                            FROM notification_deliveries d \
+                            WHERE d.channel_id = c.id AND d.id > coalesce(ok.id, 0)) f ON true \
+         LEFT JOIN LATERAL (SELECT d.id, d.outbox_id, d.attempt, d.at, d.http_status, d.error, d.duration_ms, \
+                                   d.outcome, d.reply FROM notification_deliveries d \
+                            WHERE d.channel_id = c.id ORDER BY d.id DESC LIMIT 1) l ON true",
+    )
+    .bind::<diesel::sql_types::Array<SqlUuid>, _>(channel_ids)
+    .load(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let last_attempt = match (row.id, row.outbox_id, row.attempt, row.at, row.duration_ms, row.outcome) {
+                (Some(id), Some(outbox_id), Some(attempt), Some(at), Some(duration_ms), Some(outcome)) => {
+                    Some(AttemptRow {
+                        id,
+                        outbox_id,
+                        channel_id: row.channel_id,
+                        attempt,
+                        at,
+                        http_status: row.http_status,
+                        error: row.error.unwrap_or_default(),
+                        duration_ms,
+                        outcome,
+                        reply: row.reply.unwrap_or_default(),
+                    })
+                }
+                _ => None,
+            };
+            (
+                row.channel_id,
+                ChannelHealth {
+                    last_attempt,
+                    consecutive_failures: row.failures,
+                    given_up_since_delivered: row.given_up,
+                },
+            )
+        })
+        .collect())
 }
