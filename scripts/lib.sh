@@ -190,11 +190,37 @@ start_broker() {
     die "the $KAFKA_IMPL broker did not listen on $listen within 60 s"
 }
 
+# aiosmtpd from PyPI in a venv under .tools/smtp: the real SMTP server of the
+# email channel tests (tests/smtp/server.py, started by monitor-testkit's
+# smtp module). Returns non-zero, saying why, when it cannot be had.
+AIOSMTPD_VERSION=1.4.6
+ensure_smtp_server() {
+    local venv="$TOOLS/smtp"
+    local stamp="$venv/.aiosmtpd-$AIOSMTPD_VERSION"
+    [ -f "$stamp" ] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null && return 0
+    command -v python3 >/dev/null || (apt_install python3) || return 1
+    say "installing aiosmtpd $AIOSMTPD_VERSION from PyPI into .tools/smtp (the email tests' SMTP server)"
+    rm -rf "$venv"
+    mkdir -p "$TOOLS"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        # Debian's python3 keeps venv in a package of its own.
+        (apt_install python3-venv) || true
+        rm -rf "$venv"
+        python3 -m venv "$venv" || { say "python3 -m venv failed"; return 1; }
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION" \
+        || { say "pip could not install aiosmtpd==$AIOSMTPD_VERSION from PyPI"; return 1; }
+    touch "$stamp"
+}
+
 # What the test suites need, for scripts/test and scripts/coverage: the build
 # dependencies, PostgreSQL, a broker at KAFKA_BROKERS (when none answers, a
 # fresh Apache Kafka started here and stopped on exit; sets broker_pid),
 # Kafka's jars for the drills' private brokers (exported as KAFKA_LIBS, needed
-# whatever answers at KAFKA_BROKERS), grpcurl and cargo-nextest.
+# whatever answers at KAFKA_BROKERS), grpcurl, cargo-nextest and the SMTP
+# server (when that cannot be had, SMTP_SKIP holds the nextest filter that
+# skips only the tests needing it: their names all contain "smtp").
+SMTP_SKIP=()
 test_services() {
     ensure_build_deps
     ensure_postgres
@@ -213,6 +239,10 @@ test_services() {
     fi
     ensure_grpcurl
     ensure_nextest
+    if ! ensure_smtp_server; then
+        say "WARNING: no SMTP server for the tests (aiosmtpd could not be installed into .tools/smtp): the tests needing one (names containing smtp) are SKIPPED"
+        SMTP_SKIP=(-E 'not test(/smtp/)')
+    fi
 }
 
 # C toolchain and headers the Rust build needs: librdkafka (built by the

@@ -16,7 +16,12 @@
 //!   (one notice, or several grouped), by kind.
 //! - [`send`]: the HTTP sender: the blocklist on every address, no proxy, no
 //!   redirects, a timeout, and the delivery id header.
+//! - [`email`]: what an email says (subject, plain text and HTML bodies,
+//!   one or a batch of events) and its Message-ID.
+//! - [`smtp`]: the SMTP sender: the blocklist on the resolved host, TLS
+//!   always (implicit or a required STARTTLS), optional login, a timeout.
 
+pub mod email;
 pub mod kinds;
 pub mod message;
 pub mod payload;
@@ -24,6 +29,7 @@ pub mod retry;
 pub mod send;
 pub mod settings;
 pub mod signature;
+pub mod smtp;
 
 /// Header naming the delivery, `<outbox dedup key>:<channel id>`: the same
 /// on every attempt, so a receiver can drop a repeat.

@@ -30,6 +30,9 @@ pub fn body(settings: &ChannelSettings, notices: &[IncidentNotice]) -> Value {
             Some(notice) => kinds::pagerduty::event(pagerduty, notice),
             None => Value::Null,
         },
+        // Not JSON and not posted: `Sender::deliver` mails
+        // `email::incident_mail(notices)` instead.
+        (ChannelSettings::Email(_), _) => Value::Null,
     }
 }
 

@@ -238,7 +238,8 @@ fn slack_escape(text: &str) -> String {
 
 /// The body a test send posts: a webhook gets `event: "test"` with no
 /// incident, the chat kinds a line saying it works, PagerDuty an `info`
-/// trigger (`kinds::pagerduty::test_body`).
+/// trigger (`kinds::pagerduty::test_body`). Email is not posted: its test
+/// is `email::test_mail`, and its body here is null.
 pub fn test_body(settings: &ChannelSettings, channel_name: &str, at: DateTime<Utc>) -> Value {
     let text = format!("Test notification from monitor for channel {channel_name:?}: it works.");
     match settings {
@@ -250,6 +251,7 @@ pub fn test_body(settings: &ChannelSettings, channel_name: &str, at: DateTime<Ut
         ChannelSettings::Teams(_) => kinds::teams::test_body(&text, at),
         ChannelSettings::Telegram(telegram) => kinds::telegram::test_body(telegram, &text, at),
         ChannelSettings::PagerDuty(pagerduty) => kinds::pagerduty::test_body(pagerduty, channel_name, &text, at),
+        ChannelSettings::Email(_) => Value::Null,
         ChannelSettings::Webhook(_) => json!({
             "version": PAYLOAD_VERSION,
             "event": "test",

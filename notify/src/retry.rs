@@ -12,6 +12,12 @@
 //!   instead, even when shorter: the far end knows when it can take more.
 //! - Any other status (a 4xx, or a redirect, which is not followed): given
 //!   up at once, since sending the same request again gets the same answer.
+//! - SMTP (email channels) answers with reply codes, not HTTP statuses
+//!   ([`Answer::Mail`], the reply that ended the exchange): 2xx is
+//!   delivered, 4xx (transient by RFC 5321: a full mailbox, greylisting,
+//!   a server shutting down) is retried like a 5xx HTTP status, 5xx
+//!   (permanent: an unknown recipient, a refused sender) is given up,
+//!   535 with a reason naming the login.
 //! - A retry that would fall after `give_up_after` from the first due time
 //!   is not made: the delivery is given up.
 
@@ -48,6 +54,9 @@ impl Default for RetryPolicy {
 pub enum Answer {
     /// The far end answered with this status (and maybe a Retry-After).
     Status { code: u16, retry_after: Option<Duration> },
+    /// The SMTP server's reply code that ended the exchange: the
+    /// message's acceptance, or the command it refused.
+    Mail { code: u16 },
     /// No answer: connect error, reset, timeout.
     NoAnswer,
     /// Never sent, and never will be as things stand (a blocked address, a
@@ -85,6 +94,23 @@ pub fn decide(policy: &RetryPolicy, attempt: u32, answer: &Answer, elapsed: Dura
         Answer::Status { code, .. } if *code == 408 || (500..600).contains(code) => backoff(policy, attempt, jitter),
         Answer::Status { code, .. } => {
             return Decision::GiveUp(format!("HTTP {code} is not retried (only 408, 429 and 5xx are)"));
+        }
+        Answer::Mail { code } if (200..300).contains(code) => return Decision::Delivered,
+        Answer::Mail { code: 535 } => {
+            return Decision::GiveUp(
+                "the SMTP server refused the login (535): check the channel's username and password".into(),
+            );
+        }
+        Answer::Mail { code } if (400..500).contains(code) => backoff(policy, attempt, jitter),
+        Answer::Mail { code } if (500..600).contains(code) => {
+            return Decision::GiveUp(format!(
+                "SMTP {code} is a permanent refusal (only 4xx replies are retried)"
+            ));
+        }
+        Answer::Mail { code } => {
+            return Decision::GiveUp(format!(
+                "SMTP {code} does not end an exchange (the server is not speaking SMTP)"
+            ));
         }
         Answer::NoAnswer => backoff(policy, attempt, jitter),
         Answer::Refused => return Decision::GiveUp("the request cannot be sent".into()),
@@ -208,6 +234,45 @@ mod tests {
             decide(&policy(), 1, &status(429), Duration::ZERO, 0.0),
             Decision::Retry(Duration::from_secs(1))
         );
+    }
+
+    #[test]
+    fn smtp_replies_decide_by_their_class() {
+        let mail = |code| Answer::Mail { code };
+        for code in [250, 251] {
+            assert_eq!(
+                decide(&policy(), 1, &mail(code), Duration::ZERO, 0.0),
+                Decision::Delivered
+            );
+        }
+        // Transient: greylisting, a full mailbox, a server going down.
+        for code in [421, 450, 451, 452, 454] {
+            assert_eq!(
+                decide(&policy(), 2, &mail(code), Duration::from_secs(10), 0.0),
+                Decision::Retry(Duration::from_secs(2)),
+                "{code}"
+            );
+        }
+        // Permanent: unknown recipient, refused sender, login required.
+        for code in [550, 551, 553, 554, 530] {
+            assert!(matches!(
+                decide(&policy(), 1, &mail(code), Duration::ZERO, 0.0),
+                Decision::GiveUp(reason) if reason.contains(&format!("SMTP {code}")) && reason.contains("permanent")
+            ));
+        }
+        assert!(matches!(
+            decide(&policy(), 1, &mail(535), Duration::ZERO, 0.0),
+            Decision::GiveUp(reason) if reason.contains("refused the login") && reason.contains("password")
+        ));
+        assert!(matches!(
+            decide(&policy(), 1, &mail(354), Duration::ZERO, 0.0),
+            Decision::GiveUp(reason) if reason.contains("354")
+        ));
+        // A transient reply still gives up past the deadline.
+        assert!(matches!(
+            decide(&policy(), 3, &mail(451), Duration::from_secs(3597), 0.0),
+            Decision::GiveUp(reason) if reason.contains("3 attempts")
+        ));
     }
 
     #[test]

@@ -22,11 +22,12 @@ use url::{Host, Url};
 
 use crate::{
     DELIVERY_HEADER, SIGNATURE_HEADER,
+    email::{Mail, incident_mail},
     kinds::{Reply, interpret_reply},
     message,
     payload::IncidentNotice,
     retry::{Answer, parse_retry_after},
-    settings::ChannelSettings,
+    settings::{ChannelSettings, EmailSettings},
     signature,
 };
 
@@ -53,8 +54,8 @@ pub enum UrlError {
 #[error("{what} is in blocked network {network} (started with --notify-allow-net {network} it may be contacted)")]
 pub struct Blocked {
     /// "address 127.0.0.1" or "host.example resolves to 10.0.0.1, which".
-    what: String,
-    network: IpNet,
+    pub(crate) what: String,
+    pub(crate) network: IpNet,
 }
 
 /// The error of a name whose addresses are all blocked or that does not resolve.
@@ -133,7 +134,8 @@ impl Resolve for FilteringResolver {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     pub answer: Answer,
-    /// The first [`BODY_EXCERPT_BYTES`] of the answer's body, lossily UTF-8.
+    /// The first [`BODY_EXCERPT_BYTES`] of the answer's body, lossily
+    /// UTF-8; for email, the SMTP server's last reply.
     pub body_excerpt: String,
     /// Why it failed, for people ("" when a 2xx came back).
     pub error: String,
@@ -149,6 +151,14 @@ impl Sent {
             _ => None,
         }
     }
+
+    /// The SMTP server's last reply code, if an SMTP server answered.
+    pub fn smtp_code(&self) -> Option<u16> {
+        match self.answer {
+            Answer::Mail { code } => Some(code),
+            _ => None,
+        }
+    }
 }
 
 /// Could not build the HTTP client (TLS roots missing).
@@ -161,6 +171,8 @@ pub struct SetupError(String);
 pub struct Sender {
     client: reqwest::Client,
     blocklist: Arc<Blocklist>,
+    /// Longest one exchange may take (HTTP or SMTP).
+    timeout: Duration,
 }
 
 impl Sender {
@@ -187,7 +199,11 @@ impl Sender {
             .connect_timeout(timeout)
             .build()
             .map_err(|err| SetupError(err.to_string()))?;
-        Ok(Sender { client, blocklist })
+        Ok(Sender {
+            client,
+            blocklist,
+            timeout,
+        })
     }
 
     /// The blocklist this sender applies.
@@ -195,7 +211,9 @@ impl Sender {
         &self.blocklist
     }
 
-    /// Sends the one message `notices` (at least one) make for the channel.
+    /// Sends the one message `notices` (at least one) make for the channel:
+    /// an email lists them all in one mail, the HTTP kinds post
+    /// [`message::body`].
     pub async fn deliver(
         &self,
         settings: &ChannelSettings,
@@ -203,8 +221,19 @@ impl Sender {
         delivery_id: &str,
         now: DateTime<Utc>,
     ) -> Sent {
-        self.send(settings, &message::body(settings, notices), delivery_id, now)
-            .await
+        match settings {
+            ChannelSettings::Email(email) => self.send_mail(email, &incident_mail(notices), delivery_id).await,
+            _ => {
+                self.send(settings, &message::body(settings, notices), delivery_id, now)
+                    .await
+            }
+        }
+    }
+
+    /// Mails `mail` to an email channel's recipients over SMTP
+    /// ([`crate::smtp`]), with a Message-ID made from `delivery_id`.
+    pub async fn send_mail(&self, settings: &EmailSettings, mail: &Mail, delivery_id: &str) -> Sent {
+        crate::smtp::send(&self.blocklist, self.timeout, settings, mail, delivery_id).await
     }
 
     /// POSTs `body` to the channel with the delivery id header (and the
@@ -223,6 +252,9 @@ impl Sender {
             error,
             duration: started.elapsed(),
         };
+        if let ChannelSettings::Email(_) = settings {
+            return refused("email channels are sent over SMTP (Sender::send_mail), not posted".into());
+        }
         let url = match check_url(&self.blocklist, &settings.url()) {
             Ok(url) => url,
             Err(err) => return refused(format!("url {err}")),

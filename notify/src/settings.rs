@@ -1,7 +1,8 @@
 //! Each channel kind's settings as stored in `notification_channels.settings`
 //! (JSON). They hold secrets (the Slack, Discord and Teams webhook URLs,
 //! secret header values, the signing secret, the Telegram bot token, the
-//! PagerDuty routing key), so their `Debug` shows none of them; the API
+//! PagerDuty routing key, the SMTP password), so their `Debug` shows none
+//! of them; the API
 //! answers with the redaction marker instead (the server's
 //! `notify::secrets`).
 
@@ -19,6 +20,7 @@ pub const KIND_PAGERDUTY: &str = "pagerduty";
 pub const TELEGRAM_API_URL: &str = "https://api.telegram.org";
 /// PagerDuty's Events API v2 endpoint, when a channel names no other.
 pub const PAGERDUTY_EVENTS_URL: &str = "https://events.pagerduty.com/v2/enqueue";
+pub const KIND_EMAIL: &str = "email";
 
 /// A channel's settings, by kind.
 #[derive(Clone, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub enum ChannelSettings {
     Teams(TeamsSettings),
     Telegram(TelegramSettings),
     PagerDuty(PagerDutySettings),
+    Email(EmailSettings),
 }
 
 impl std::fmt::Debug for ChannelSettings {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for ChannelSettings {
                 .debug_struct("PagerDuty")
                 .field("events_url", &pagerduty.events_url)
                 .finish_non_exhaustive(),
+            ChannelSettings::Email(email) => email.fmt(f),
         }
     }
 }
@@ -151,6 +155,66 @@ impl PagerDutySettings {
     }
 }
 
+/// How an SMTP connection is secured; plain text is not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTls {
+    /// Plain text upgraded with STARTTLS, which the server must offer.
+    #[default]
+    Starttls,
+    /// TLS from the first byte.
+    Implicit,
+}
+
+impl EmailTls {
+    /// The port used when a channel names none: 587 (submission) for
+    /// STARTTLS, 465 (submissions) for implicit TLS.
+    pub fn default_port(self) -> u16 {
+        match self {
+            EmailTls::Starttls => 587,
+            EmailTls::Implicit => 465,
+        }
+    }
+}
+
+/// Email over SMTP; the password is the secret.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EmailSettings {
+    /// The SMTP server's host name or IP address.
+    pub host: String,
+    /// Never 0 once stored (the server stores the default port).
+    pub port: u16,
+    #[serde(default)]
+    pub tls: EmailTls,
+    /// Empty: no login.
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// The sender ("Monitor <monitor@example.com>" or a bare address).
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+    /// A PEM CA trusted besides the system roots; empty: none.
+    #[serde(default)]
+    pub ca_certificate_pem: String,
+}
+
+impl std::fmt::Debug for EmailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Email")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &if self.password.is_empty() { "" } else { "***" })
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("ca_certificate", &!self.ca_certificate_pem.is_empty())
+            .finish()
+    }
+}
+
 /// Stored settings that do not decode as their kind.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -170,6 +234,7 @@ impl ChannelSettings {
         match self {
             ChannelSettings::Webhook(_) => KIND_WEBHOOK,
             ChannelSettings::Slack(_) => KIND_SLACK,
+            ChannelSettings::Email(_) => KIND_EMAIL,
             ChannelSettings::Discord(_) => KIND_DISCORD,
             ChannelSettings::Teams(_) => KIND_TEAMS,
             ChannelSettings::Telegram(_) => KIND_TELEGRAM,
@@ -178,7 +243,8 @@ impl ChannelSettings {
     }
 
     /// Where requests go. It may hold a secret (a Slack, Discord or Teams
-    /// URL, a Telegram token): never log or answer it.
+    /// URL, a Telegram token; empty for email, which `Sender::send_mail`
+    /// sends to its host): never log or answer it.
     pub fn url(&self) -> std::borrow::Cow<'_, str> {
         use std::borrow::Cow;
         match self {
@@ -188,6 +254,7 @@ impl ChannelSettings {
             ChannelSettings::Teams(teams) => Cow::Borrowed(&teams.webhook_url),
             ChannelSettings::Telegram(telegram) => Cow::Owned(telegram.send_message_url()),
             ChannelSettings::PagerDuty(pagerduty) => Cow::Borrowed(pagerduty.url()),
+            ChannelSettings::Email(_) => Cow::Borrowed(""),
         }
     }
 
@@ -200,6 +267,7 @@ impl ChannelSettings {
             ChannelSettings::Teams(teams) => serde_json::to_value(teams),
             ChannelSettings::Telegram(telegram) => serde_json::to_value(telegram),
             ChannelSettings::PagerDuty(pagerduty) => serde_json::to_value(pagerduty),
+            ChannelSettings::Email(email) => serde_json::to_value(email),
         };
         value.expect("settings serialize")
     }
@@ -219,6 +287,7 @@ impl ChannelSettings {
             KIND_TEAMS => decode(KIND_TEAMS, settings).map(ChannelSettings::Teams),
             KIND_TELEGRAM => decode(KIND_TELEGRAM, settings).map(ChannelSettings::Telegram),
             KIND_PAGERDUTY => decode(KIND_PAGERDUTY, settings).map(ChannelSettings::PagerDuty),
+            KIND_EMAIL => decode(KIND_EMAIL, settings).map(ChannelSettings::Email),
             other => Err(SettingsError::UnknownKind(other.to_owned())),
         }
     }
@@ -291,6 +360,37 @@ mod tests {
         assert_eq!(pagerduty.url(), PAGERDUTY_EVENTS_URL);
     }
 
+    fn email() -> ChannelSettings {
+        ChannelSettings::Email(EmailSettings {
+            host: "smtp.example.com".into(),
+            port: 465,
+            tls: EmailTls::Implicit,
+            username: "monitor".into(),
+            password: "smtp-pass-w0rd".into(),
+            from: "Monitor <monitor@example.com>".into(),
+            to: vec!["ops@example.com".into(), "oncall@example.com".into()],
+            ca_certificate_pem: String::new(),
+        })
+    }
+
+    #[test]
+    fn email_settings_round_trip_and_read_their_stored_names() {
+        let email = email();
+        let stored = email.to_json();
+        assert_eq!(stored["tls"], "implicit");
+        assert_eq!(stored["port"], 465);
+        assert_eq!(ChannelSettings::from_stored("email", &stored).unwrap(), email);
+        // Optional fields may be absent; STARTTLS is the default.
+        let minimal = serde_json::json!({"host": "h", "port": 587, "from": "a@b.c", "to": ["d@e.f"]});
+        let ChannelSettings::Email(minimal) = ChannelSettings::from_stored("email", &minimal).unwrap() else {
+            panic!("not email")
+        };
+        assert_eq!(minimal.tls, EmailTls::Starttls);
+        assert!(minimal.username.is_empty() && minimal.password.is_empty());
+        assert_eq!(EmailTls::Starttls.default_port(), 587);
+        assert_eq!(EmailTls::Implicit.default_port(), 465);
+    }
+
     #[test]
     fn debug_shows_no_secret() {
         let webhook = ChannelSettings::Webhook(WebhookSettings {
@@ -322,7 +422,8 @@ mod tests {
                 events_url: String::new(),
             }),
         ];
-        let shown = format!("{webhook:?} {slack:?} {others:?}");
+        let email = email();
+        let shown = format!("{webhook:?} {slack:?} {others:?} {email:?}");
         for secret in [
             "s3cret",
             "whsec",
@@ -331,9 +432,11 @@ mod tests {
             "teamssig",
             "telegramtok",
             "routingkey",
+            "smtp-pass-w0rd",
         ] {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(shown.contains("@ops"), "{shown}");
+        assert!(shown.contains("smtp.example.com"), "{shown}");
     }
 }

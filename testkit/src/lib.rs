@@ -15,6 +15,8 @@
 //! - [`worker`]: `monitor-worker` processes with their log and telemetry
 //!   (`/readyz`, `/metrics`), stopped by SIGTERM or kill -9.
 //! - [`metrics`]: reading Prometheus exposition and its samples.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) with STARTTLS, implicit TLS
+//!   and a login, recording what it accepts.
 //! - [`wait_until`]: polling with a deadline, the one way tests wait;
 //!   [`free_port`], [`fresh`] names and an [`http_client`].
 
@@ -23,6 +25,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod mock;
 pub mod server;
+pub mod smtp;
 pub mod worker;
 
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 //! message) in `monitor_notify`, the same code the dispatchers use.
 
 pub mod deliveries;
+pub mod email;
 pub mod kinds;
 pub mod validate;
 
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use monitor_core::blocklist::Blocklist;
-use monitor_notify::{delivery_id, payload::test_body, send::Sender, settings::ChannelSettings};
+use monitor_notify::{delivery_id, email::test_mail, payload::test_body, send::Sender, settings::ChannelSettings};
 use monitor_proto::v1::{
     ChannelTestResult, CreateNotificationChannelRequest, DeleteNotificationChannelRequest,
     ListNotificationChannelsRequest, ListNotificationChannelsResponse, NotificationChannel,
@@ -45,6 +46,7 @@ pub const CHANNEL_UPDATABLE_FIELDS: &[&str] = &[
     "teams",
     "telegram",
     "pagerduty",
+    "email",
 ];
 
 /// How the server reaches channels (test sends and URL checks).
@@ -288,13 +290,22 @@ impl ChannelCatalog {
         };
         let settings = stored_settings(&row)?;
         let now = Utc::now();
-        let body = test_body(&settings, &row.name, now);
         let delivery = delivery_id(&format!("test:{}", Uuid::now_v7()), id);
-        let sent = self.sender.send(&settings, &body, &delivery, now).await;
-        tracing::info!(channel_id = %id, status = ?sent.status(), error = %sent.error, "notification channel tested");
+        let sent = match &settings {
+            ChannelSettings::Email(email) => {
+                self.sender
+                    .send_mail(email, &test_mail(&row.name, now), &delivery)
+                    .await
+            }
+            _ => {
+                let body = test_body(&settings, &row.name, now);
+                self.sender.send(&settings, &body, &delivery, now).await
+            }
+        };
+        tracing::info!(channel_id = %id, status = ?sent.status(), smtp_code = ?sent.smtp_code(), error = %sent.error, "notification channel tested");
         Ok(ChannelTestResult {
             delivered: sent.error.is_empty(),
-            status_code: sent.status().map(u32::from).unwrap_or(0),
+            status_code: sent.status().or(sent.smtp_code()).map(u32::from).unwrap_or(0),
             body_excerpt: sent.body_excerpt,
             error: sent.error,
             duration: Some(monitor_proto::duration::from_millis(

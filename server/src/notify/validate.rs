@@ -1,5 +1,6 @@
 //! What a notification channel may be, and its write-only secrets (the
-//! Discord, Teams, Telegram and PagerDuty rules are in `notify::kinds`).
+//! Discord, Teams, Telegram and PagerDuty rules are in `notify::kinds`,
+//! email's in [`super::email`]).
 //!
 //! A write is checked field by field (every violation named, e.g.
 //! `webhook.headers[1].name`) and turned into the stored settings. Secrets
@@ -74,6 +75,7 @@ pub fn redact(settings: &ChannelSettings) -> Kind {
         ChannelSettings::Slack(_) => Kind::Slack(SlackChannel {
             webhook_url: REDACTED.to_owned(),
         }),
+        ChannelSettings::Email(email) => Kind::Email(super::email::redact(email)),
         other => super::kinds::redact(other).expect("every other kind is redacted in notify::kinds"),
     }
 }
@@ -160,13 +162,24 @@ pub fn validate_channel(
         Some(Kind::Teams(teams)) => Some(kinds::teams(teams, stored, blocklist, &mut v)),
         Some(Kind::Telegram(telegram)) => Some(kinds::telegram(telegram, stored, blocklist, &mut v)),
         Some(Kind::Pagerduty(pagerduty)) => Some(kinds::pagerduty(pagerduty, stored, blocklist, &mut v)),
-        Some(other) => {
-            let field = kind_field(other);
-            v.push(FieldViolation::new(
-                field,
-                format!("{field} channels are not delivered by this server version yet"),
-            ));
-            None
+        Some(Kind::Email(email)) => {
+            let stored = match stored {
+                Some(ChannelSettings::Email(stored)) => Some(stored),
+                Some(other) => {
+                    v.push(FieldViolation::new(
+                        "email",
+                        format!(
+                            "the channel is a {} channel; its kind cannot change (delete it and create another)",
+                            other.kind()
+                        ),
+                    ));
+                    None
+                }
+                None => None,
+            };
+            Some(ChannelSettings::Email(super::email::email_settings(
+                email, stored, blocklist, &mut v,
+            )))
         }
     };
     let group_wait_ms = match &channel.kind {

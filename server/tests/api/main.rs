@@ -5,6 +5,7 @@ mod access;
 mod admin;
 mod alerts;
 mod deliveries;
+mod email_channels;
 mod fuzz;
 mod grpcurl;
 mod harness;

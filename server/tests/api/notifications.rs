@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tonic::Code;
 
 /// A server with API tokens whose channels may point at loopback (the mock).
-async fn server() -> TestServer {
+pub(crate) async fn server() -> TestServer {
     TestServer::builder()
         .api_tokens()
         .options(ServerOptions {
@@ -30,7 +30,13 @@ async fn server() -> TestServer {
         .await
 }
 
-async fn call(server: &TestServer, method: &str, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
+pub(crate) async fn call(
+    server: &TestServer,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let client = reqwest::Client::new();
     let mut request = client
         .request(method.parse().unwrap(), server.url(path))
@@ -44,7 +50,7 @@ async fn call(server: &TestServer, method: &str, path: &str, token: &str, body: 
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-fn violated(body: &Value) -> Vec<String> {
+pub(crate) fn violated(body: &Value) -> Vec<String> {
     body["details"]
         .as_array()
         .into_iter()
