@@ -15,13 +15,14 @@
 //!
 //! `cargo bench -p monitor-worker --bench email_load -- [--latency 200] [--burst 500] [--poll-ms 500]`
 
+mod outbox;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use monitor_core::blocklist::Blocklist;
 use monitor_store::{
     DbPool,
-    diesel_async::RunQueryDsl,
     models::{
         notification_channel::{self, ChannelFields},
         notification_delivery,
@@ -33,6 +34,7 @@ use monitor_testkit::{
     smtp::{ReceivedMail, SMTP_PASSWORD, SMTP_USER, SmtpServer},
 };
 use monitor_worker::notify::{DispatchConfig, DispatchMetrics, Dispatcher};
+use outbox::{incidents, ms_between, summary};
 use serde_json::json;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -56,59 +58,8 @@ async fn channel(pool: &DbPool, smtp: &SmtpServer, name: &str, group_wait_ms: i3
         .id
 }
 
-/// Writes `n` open incidents with their `opened` outbox rows to `channel`
-/// in one statement; (outbox id, dedup key, created_at) of each.
-async fn incidents(pool: &DbPool, channel: Uuid, n: usize) -> Vec<(i64, String, DateTime<Utc>)> {
-    #[derive(diesel::QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        id: i64,
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        dedup_key: String,
-        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-        created_at: DateTime<Utc>,
-    }
-    let mut conn = pool.get().await.unwrap();
-    let written: Vec<Written> = diesel::sql_query(format!(
-        "WITH opened AS ( \
-             INSERT INTO incidents (id, rule_name, job_id, job_name, severity, cause, opened_at, failing_locations, first_failure) \
-             SELECT gen_random_uuid(), 'bench rule', gen_random_uuid(), 'job-' || i, 'critical', 'down', now(), '{{eu-1}}', \
-                    '{{\"outcome\": \"CHECK_OUTCOME_HTTP_STATUS\", \"status_code\": 500, \"location\": \"eu-1\"}}' \
-             FROM generate_series(1, {n}) AS i RETURNING id) \
-         INSERT INTO notification_outbox (dedup_key, incident_id, event, channel_ids) \
-         SELECT id || ':opened', id, 'opened', ARRAY['{channel}'::uuid] FROM opened \
-         RETURNING id, dedup_key, created_at"
-    ))
-    .load(&mut conn)
-    .await
-    .unwrap();
-    written
-        .into_iter()
-        .map(|row| (row.id, row.dedup_key, row.created_at))
-        .collect()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn summary(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
-    format!(
-        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&ms, 50.0),
-        percentile(&ms, 99.0),
-        ms[ms.len() - 1]
-    )
-}
-
 fn accepted_at(mail: &ReceivedMail) -> DateTime<Utc> {
     Utc.timestamp_micros((mail.received_at * 1e6) as i64).unwrap()
-}
-
-fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
 }
 
 #[tokio::main]

@@ -18,6 +18,8 @@
 //!
 //! `cargo bench -p monitor-worker --bench notify_load -- [--latency 200] [--burst 1000] [--poll-ms 500]`
 
+mod outbox;
+
 use std::{
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -34,6 +36,7 @@ use monitor_store::{
 };
 use monitor_testkit::bench_number;
 use monitor_worker::notify::{DispatchConfig, DispatchMetrics, Dispatcher};
+use outbox::{incidents, ms_between, summary};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -90,49 +93,6 @@ async fn channel(pool: &DbPool, name: &str, url: &str, group_wait_ms: i32) -> Uu
         .id
 }
 
-/// Writes `n` open incidents with their `opened` outbox rows to `channel`
-/// in one statement (one transaction); the rows' `created_at`, by outbox
-/// dedup key.
-async fn incidents(pool: &DbPool, channel: Uuid, n: usize) -> Vec<(String, DateTime<Utc>)> {
-    #[derive(diesel::QueryableByName)]
-    struct Written {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        dedup_key: String,
-        #[diesel(sql_type = diesel::sql_types::Timestamptz)]
-        created_at: DateTime<Utc>,
-    }
-    let mut conn = pool.get().await.unwrap();
-    let written: Vec<Written> = diesel::sql_query(format!(
-        "WITH opened AS ( \
-             INSERT INTO incidents (id, rule_name, job_id, job_name, severity, cause, opened_at, failing_locations, first_failure) \
-             SELECT gen_random_uuid(), 'bench rule', gen_random_uuid(), 'job-' || i, 'critical', 'down', now(), '{{eu-1}}', \
-                    '{{\"outcome\": \"CHECK_OUTCOME_HTTP_STATUS\", \"status_code\": 500, \"location\": \"eu-1\"}}' \
-             FROM generate_series(1, {n}) AS i RETURNING id) \
-         INSERT INTO notification_outbox (dedup_key, incident_id, event, channel_ids) \
-         SELECT id || ':opened', id, 'opened', ARRAY['{channel}'::uuid] FROM opened \
-         RETURNING dedup_key, created_at"
-    ))
-    .load(&mut conn)
-    .await
-    .unwrap();
-    written.into_iter().map(|row| (row.dedup_key, row.created_at)).collect()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn summary(mut ms: Vec<f64>) -> String {
-    ms.sort_by(f64::total_cmp);
-    format!(
-        "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&ms, 50.0),
-        percentile(&ms, 99.0),
-        ms[ms.len() - 1]
-    )
-}
-
 /// Waits until `receipts` holds `n` requests (at most `limit`).
 async fn wait_receipts(receipts: &Receipts, n: usize, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -144,10 +104,6 @@ async fn wait_receipts(receipts: &Receipts, n: usize, limit: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-fn ms_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
-    (to - from).num_microseconds().unwrap_or(i64::MAX) as f64 / 1000.0
 }
 
 #[tokio::main]
@@ -178,7 +134,7 @@ async fn main() {
     let arrived = receipts.lock().unwrap().clone();
     let latencies: Vec<f64> = written
         .iter()
-        .map(|(dedup_key, created_at)| {
+        .map(|(_, dedup_key, created_at)| {
             let receipt = arrived
                 .iter()
                 .find(|receipt| receipt.delivery == format!("{dedup_key}:{single}"))
@@ -205,7 +161,7 @@ async fn main() {
     let (url, receipts) = receiver().await;
     let grouped = channel(&pool, "grouped", &url, 10_000).await;
     let written = incidents(&pool, grouped, burst).await;
-    let committed = written.iter().map(|(_, at)| *at).max().unwrap();
+    let committed = written.iter().map(|(_, _, at)| *at).max().unwrap();
     wait_receipts(&receipts, 1, Duration::from_secs(60)).await;
     // Anything else would come at once: give it a poll to show up.
     tokio::time::sleep(Duration::from_millis(poll_ms * 2)).await;
@@ -223,7 +179,7 @@ async fn main() {
     let (url, receipts) = receiver().await;
     let alone = channel(&pool, "alone", &url, 0).await;
     let written = incidents(&pool, alone, burst).await;
-    let committed = written.iter().map(|(_, at)| *at).max().unwrap();
+    let committed = written.iter().map(|(_, _, at)| *at).max().unwrap();
     wait_receipts(&receipts, burst, Duration::from_secs(120)).await;
     let last = receipts.lock().unwrap().iter().map(|receipt| receipt.at).max().unwrap();
     let dispatched = ms_between(committed, last) / 1000.0;
