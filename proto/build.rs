@@ -36,6 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .skip_debug([
             ".monitor.v1.HttpCheck",
             ".monitor.v1.HttpHeader",
+            ".monitor.v1.Socks5Proxy",
+            ".monitor.v1.GrpcHealthCheck",
+            ".monitor.v1.WebSocketCheck",
             ".monitor.v1.WebhookChannel",
             ".monitor.v1.WebhookHeader",
             ".monitor.v1.SlackChannel",

@@ -167,14 +167,9 @@ impl fmt::Debug for HttpCheck {
             insecure_skip_tls_verify,
             assertions,
             secret_headers,
+            proxy,
         } = self;
-        let shown: Vec<ShownHeader<'_>> = headers
-            .iter()
-            .map(|header| ShownHeader {
-                header,
-                marked: secret_headers,
-            })
-            .collect();
+        let shown = shown_headers(headers, secret_headers);
         f.debug_struct("HttpCheck")
             .field("url", &redact_userinfo(url))
             .field("method", method)
@@ -183,6 +178,77 @@ impl fmt::Debug for HttpCheck {
             .field("follow_redirects", follow_redirects)
             .field("insecure_skip_tls_verify", insecure_skip_tls_verify)
             .field("assertions", assertions)
+            .field("secret_headers", secret_headers)
+            .field("proxy", proxy)
+            .finish()
+    }
+}
+
+fn shown_headers<'a>(headers: &'a [HttpHeader], marked: &'a [String]) -> Vec<ShownHeader<'a>> {
+    headers.iter().map(|header| ShownHeader { header, marked }).collect()
+}
+
+/// The password is never shown.
+impl fmt::Debug for crate::v1::Socks5Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let crate::v1::Socks5Proxy {
+            host,
+            port,
+            username,
+            password: _,
+        } = self;
+        f.debug_struct("Socks5Proxy")
+            .field("host", host)
+            .field("port", port)
+            .field("username", username)
+            .field("password", &format_args!("{REDACTED}"))
+            .finish()
+    }
+}
+
+/// Secret metadata values redacted, as for HTTP headers.
+impl fmt::Debug for crate::v1::GrpcHealthCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let crate::v1::GrpcHealthCheck {
+            host,
+            port,
+            service,
+            tls,
+            insecure_skip_tls_verify,
+            metadata,
+            secret_metadata,
+        } = self;
+        f.debug_struct("GrpcHealthCheck")
+            .field("host", host)
+            .field("port", port)
+            .field("service", service)
+            .field("tls", tls)
+            .field("insecure_skip_tls_verify", insecure_skip_tls_verify)
+            .field("metadata", &shown_headers(metadata, secret_metadata))
+            .field("secret_metadata", secret_metadata)
+            .finish()
+    }
+}
+
+/// The URL's userinfo and secret header values redacted, as for HTTP checks.
+impl fmt::Debug for crate::v1::WebSocketCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let crate::v1::WebSocketCheck {
+            url,
+            headers,
+            send,
+            expect_contains,
+            expect_regex,
+            insecure_skip_tls_verify,
+            secret_headers,
+        } = self;
+        f.debug_struct("WebSocketCheck")
+            .field("url", &redact_userinfo(url))
+            .field("headers", &shown_headers(headers, secret_headers))
+            .field("send", send)
+            .field("expect_contains", expect_contains)
+            .field("expect_regex", expect_regex)
+            .field("insecure_skip_tls_verify", insecure_skip_tls_verify)
             .field("secret_headers", secret_headers)
             .finish()
     }

@@ -85,7 +85,9 @@ pub struct Rollup {
     pub checks: i64,
     /// Checks whose outcome was OK.
     pub passed: i64,
-    /// HTTP status code → count.
+    /// Answer code → count: HTTP (and WebSocket upgrade) status codes, DNS
+    /// response codes, gRPC health statuses; for ICMP checks the echo
+    /// requests sent and lost (`icmp_sent`, `icmp_lost`).
     pub status: BTreeMap<String, i64>,
     /// Failed outcome → count.
     pub errors: BTreeMap<String, i64>,
@@ -110,6 +112,16 @@ impl Rollup {
         }
         if let Some(kind) = error {
             *self.errors.entry(kind.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Adds `n` to the answer counter `key` (see [`Rollup::status`]).
+    pub fn count(&mut self, key: &str, n: i64) {
+        match self.status.get_mut(key) {
+            Some(total) => *total += n,
+            None => {
+                self.status.insert(key.to_owned(), n);
+            }
         }
     }
 

@@ -78,6 +78,7 @@ async fn run_tcp(runner: &CheckRunner, host: &str, port: u16) -> CheckResult {
     let check = TcpCheck {
         host: host.to_owned(),
         port: u32::from(port),
+        ..TcpCheck::default()
     };
     runner.run(&job(job::Check::Tcp(check), GENEROUS)).await
 }

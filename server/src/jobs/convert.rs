@@ -2,12 +2,28 @@
 
 use monitor_proto::{
     duration,
-    v1::{HttpCheck, Job, JobState, TcpCheck, job::Check},
+    v1::{Job, JobState, job::Check},
 };
 use monitor_store::models::job::{JobRow, STATE_RUNNING};
+use serde::de::DeserializeOwned;
 
-use super::validate::{KIND_HTTP, KIND_TCP};
 use crate::error::ApiError;
+
+/// The `check_kind` column's value for a check: the oneof field's proto
+/// name, which [`job_from_row`] reads back.
+pub fn check_kind(check: &Check) -> &'static str {
+    match check {
+        Check::Http(_) => "http",
+        Check::Tcp(_) => "tcp",
+        Check::Dns(_) => "dns",
+        Check::Icmp(_) => "icmp",
+        Check::Tls(_) => "tls",
+        Check::GrpcHealth(_) => "grpc_health",
+        Check::Websocket(_) => "websocket",
+        Check::Ssh(_) => "ssh",
+        Check::Socks5(_) => "socks5",
+    }
+}
 
 /// The API state for a stored desired state.
 pub fn job_state(stored: &str) -> JobState {
@@ -26,20 +42,27 @@ pub fn job_from_row(row: JobRow) -> Result<Job, ApiError> {
         ApiError::Internal(format!("stored job {} has an unreadable {what}", row.id))
     };
     let labels = serde_json::from_value(row.labels.clone()).map_err(|err| unreadable("labels", err))?;
+    fn spec<T: DeserializeOwned>(row: &JobRow) -> Result<T, serde_json::Error> {
+        serde_json::from_value(row.check_spec.clone())
+    }
     let check = match row.check_kind.as_str() {
-        KIND_HTTP => Check::Http(
-            serde_json::from_value::<HttpCheck>(row.check_spec.clone()).map_err(|err| unreadable("check", err))?,
-        ),
-        KIND_TCP => Check::Tcp(
-            serde_json::from_value::<TcpCheck>(row.check_spec.clone()).map_err(|err| unreadable("check", err))?,
-        ),
+        "http" => spec(&row).map(Check::Http),
+        "tcp" => spec(&row).map(Check::Tcp),
+        "dns" => spec(&row).map(Check::Dns),
+        "icmp" => spec(&row).map(Check::Icmp),
+        "tls" => spec(&row).map(Check::Tls),
+        "grpc_health" => spec(&row).map(Check::GrpcHealth),
+        "websocket" => spec(&row).map(Check::Websocket),
+        "ssh" => spec(&row).map(Check::Ssh),
+        "socks5" => spec(&row).map(Check::Socks5),
         other => {
             return Err(ApiError::Internal(format!(
                 "stored job {} has unknown check kind {other:?}",
                 row.id
             )));
         }
-    };
+    }
+    .map_err(|err| unreadable("check", err))?;
     let locations = serde_json::from_value(row.locations.clone()).map_err(|err| unreadable("locations", err))?;
     Ok(Job {
         id: row.id.to_string(),

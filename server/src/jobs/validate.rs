@@ -9,6 +9,7 @@ use monitor_core::labels::{LABEL_KEY_RULE, MAX_LABEL_VALUE_CHARS, is_label_key};
 use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, TcpCheck, job::Check};
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
+use super::convert::check_kind;
 use crate::error::{ApiError, FieldViolation};
 
 pub const MAX_NAME_CHARS: usize = 128;
@@ -28,11 +29,6 @@ pub const MAX_ASSERTION_TEXT_CHARS: usize = 1024;
 
 pub const MAX_LOCATIONS: usize = 16;
 pub const MAX_HOST_CHARS: usize = 253;
-
-/// Check kind stored for [`Check::Http`].
-pub const KIND_HTTP: &str = "http";
-/// Check kind stored for [`Check::Tcp`].
-pub const KIND_TCP: &str = "tcp";
 
 /// A validated job, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,11 +82,13 @@ pub fn validate_job(job: &Job) -> Result<ValidJob, ApiError> {
     validate_locations(&job.locations, &mut v);
     let check = match &job.check {
         None => {
-            v.push(FieldViolation::new("check", "one check kind must be set (http or tcp)"));
+            v.push(FieldViolation::new(
+                "check",
+                "one check kind must be set (http, tcp, dns, icmp, tls, grpc_health, websocket, ssh or socks5)",
+            ));
             None
         }
-        Some(Check::Http(http)) => validate_http(http, timeout, &mut v).map(|spec| (KIND_HTTP, spec)),
-        Some(Check::Tcp(tcp)) => validate_tcp(tcp, &mut v).map(|spec| (KIND_TCP, spec)),
+        Some(check) => validate_check(check, timeout, &mut v).map(|spec| (check_kind(check), spec)),
     };
     if !v.is_empty() {
         return Err(ApiError::InvalidArgument(v));
@@ -231,29 +229,65 @@ fn validate_locations(locations: &[String], v: &mut Vec<FieldViolation>) {
     }
 }
 
-fn validate_tcp(tcp: &TcpCheck, v: &mut Vec<FieldViolation>) -> Option<serde_json::Value> {
-    let before = v.len();
-    let host = tcp.host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        v.push(FieldViolation::new("tcp.host", "is required"));
-    } else if host.len() > MAX_HOST_CHARS {
+/// Validates the check of whichever kind and returns the spec to store
+/// (the check's proto JSON).
+fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldViolation>) -> Option<serde_json::Value> {
+    match check {
+        Check::Http(http) => validate_http(http, timeout, v),
+        Check::Tcp(tcp) => validate_tcp(tcp, v),
+        other => {
+            v.push(FieldViolation::new(
+                check_kind(other),
+                "this check kind is not available yet",
+            ));
+            None
+        }
+    }
+}
+
+/// A host name or IP address (an IPv6 literal may be bracketed), required.
+pub(super) fn validate_host(field: &str, host: &str, v: &mut Vec<FieldViolation>) {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if bare.is_empty() {
+        v.push(FieldViolation::new(field, "is required"));
+    } else if bare.len() > MAX_HOST_CHARS {
         v.push(FieldViolation::new(
-            "tcp.host",
+            field,
             format!("must be at most {MAX_HOST_CHARS} characters"),
         ));
-    } else if host.parse::<std::net::IpAddr>().is_err() && url::Host::parse(host).is_err() {
+    } else if bare.parse::<std::net::IpAddr>().is_err() && url::Host::parse(bare).is_err() {
         v.push(FieldViolation::new(
-            "tcp.host",
-            format!("{:?} is not a host name or IP address", tcp.host),
+            field,
+            format!("{host:?} is not a host name or IP address"),
         ));
     }
-    if !(1..=65535).contains(&tcp.port) {
-        v.push(FieldViolation::new("tcp.port", "must be 1 to 65535"));
+}
+
+/// A port, 1 to 65535.
+pub(super) fn validate_port(field: &str, port: u32, v: &mut Vec<FieldViolation>) {
+    if !(1..=65535).contains(&port) {
+        v.push(FieldViolation::new(field, "must be 1 to 65535"));
     }
+}
+
+/// The check's spec as stored, or `None` when a violation was added since
+/// `before` (the length of `v` when the check's validation began).
+pub(super) fn spec_unless_violated<T: serde::Serialize>(
+    check: &T,
+    before: usize,
+    v: &[FieldViolation],
+) -> Option<serde_json::Value> {
     if v.len() > before {
         return None;
     }
-    Some(serde_json::to_value(tcp).expect("TcpCheck serialises"))
+    Some(serde_json::to_value(check).expect("a proto message serialises"))
+}
+
+fn validate_tcp(tcp: &TcpCheck, v: &mut Vec<FieldViolation>) -> Option<serde_json::Value> {
+    let before = v.len();
+    validate_host("tcp.host", &tcp.host, v);
+    validate_port("tcp.port", tcp.port, v);
+    spec_unless_violated(tcp, before, v)
 }
 
 /// Methods that may carry a request body.
@@ -529,7 +563,7 @@ mod tests {
                 fields: JobFields {
                     name: "shop".into(),
                     labels: serde_json::json!({"team": "web"}),
-                    check_kind: KIND_HTTP.into(),
+                    check_kind: "http".into(),
                     check_spec: serde_json::to_value(&normalised).unwrap(),
                     interval_ms: 30_000,
                     timeout_ms: 5_000,
@@ -546,6 +580,7 @@ mod tests {
         let tcp = TcpCheck {
             host: "[::1]".into(),
             port: 5432,
+            ..Default::default()
         };
         let mut job = valid();
         job.check = Some(Check::Tcp(tcp.clone()));
@@ -561,7 +596,7 @@ mod tests {
         let valid = validate_job(&job).unwrap();
         assert_eq!(
             (valid.fields.check_kind.as_str(), &valid.fields.check_spec),
-            (KIND_TCP, &serde_json::to_value(&tcp).unwrap())
+            ("tcp", &serde_json::to_value(&tcp).unwrap())
         );
         assert_eq!(
             (valid.fields.interval_ms, valid.fields.timeout_ms),
@@ -597,6 +632,7 @@ mod tests {
                 body_contains: "c".repeat(MAX_ASSERTION_TEXT_CHARS),
                 body_regex: "r".repeat(MAX_ASSERTION_TEXT_CHARS),
                 max_response_time: seconds(60),
+                ..Default::default()
             }),
             ..Default::default()
         }));
@@ -757,7 +793,10 @@ mod tests {
     fn a_check_kind_is_required() {
         assert_eq!(
             violations(|j| j.check = None),
-            one("check", "one check kind must be set (http or tcp)")
+            one(
+                "check",
+                "one check kind must be set (http, tcp, dns, icmp, tls, grpc_health, websocket, ssh or socks5)"
+            )
         );
     }
 
@@ -768,6 +807,7 @@ mod tests {
                 j.check = Some(Check::Tcp(TcpCheck {
                     host: host.into(),
                     port,
+                    ..Default::default()
                 }))
             })
         };

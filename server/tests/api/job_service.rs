@@ -37,6 +37,7 @@ async fn create_then_get_returns_the_stored_job() {
         body_contains: "ok".into(),
         body_regex: "^o".into(),
         max_response_time: millis(1500),
+        ..Default::default()
     });
     let created = server.create(job.clone()).await;
     assert!(!created.id.is_empty());
@@ -81,6 +82,7 @@ async fn tcp_jobs_with_locations_round_trip() {
     job.check = Some(Check::Tcp(monitor_proto::v1::TcpCheck {
         host: "127.0.0.1".into(),
         port: 5432,
+        ..Default::default()
     }));
     job.locations = vec!["eu-1".into(), "us-2".into()];
     let created = server.create(job.clone()).await;

@@ -38,7 +38,8 @@ fn parse_retention(text: &str) -> Result<(String, Duration), String> {
 pub enum RtField {
     /// The whole check (`CheckResult.duration`).
     Duration,
-    /// Until the response headers (HTTP) or the connection (TCP).
+    /// The kind's own measure: until the response headers (HTTP), the
+    /// connection (TCP), the answer (DNS), the average echo (ICMP), ...
     FirstByte,
 }
 

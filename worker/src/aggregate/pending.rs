@@ -74,19 +74,17 @@ pub fn add_to(
     let rt = if answered {
         match rt_field {
             RtField::Duration => result.duration.as_ref().map(as_millis_f64),
-            RtField::FirstByte => match &result.detail {
-                Some(Detail::Http(http)) => http.first_byte_time.as_ref().map(as_millis_f64),
-                Some(Detail::Tcp(tcp)) => tcp.connect_time.as_ref().map(as_millis_f64),
-                None => None,
-            },
+            RtField::FirstByte => own_time(result.detail.as_ref()).map(as_millis_f64),
         }
     } else {
         None
     };
     let status = match &result.detail {
         Some(Detail::Http(http)) if http.status_code > 0 => Some(http.status_code),
+        Some(Detail::Websocket(websocket)) if websocket.status_code > 0 => Some(websocket.status_code),
         _ => None,
     };
+    let counts = answer_counts(result.detail.as_ref());
     let error = (outcome != CheckOutcome::Ok).then(|| outcome.as_str_name());
     let overall = locations.get("");
     let own = (!result.location.is_empty()).then(|| locations.get(&result.location));
@@ -100,11 +98,44 @@ pub fn add_to(
                 granularity: index,
                 dt_ms,
             };
-            rollups
-                .entry(key)
-                .or_default()
-                .add(rt, outcome == CheckOutcome::Ok, status, error);
+            let rollup = rollups.entry(key).or_default();
+            rollup.add(rt, outcome == CheckOutcome::Ok, status, error);
+            for (name, n) in &counts {
+                rollup.count(name, *n);
+            }
         }
+    }
+}
+
+/// The kind's own measure of a response (`--rt-field first-byte`): HTTP
+/// first byte, TCP connect, DNS query, ICMP average round trip, TLS
+/// handshake, gRPC call, WebSocket reply (or upgrade), SSH banner, SOCKS5
+/// handshake.
+fn own_time(detail: Option<&Detail>) -> Option<&pbjson_types::Duration> {
+    match detail? {
+        Detail::Http(http) => http.first_byte_time.as_ref(),
+        Detail::Tcp(tcp) => tcp.connect_time.as_ref(),
+        Detail::Dns(dns) => dns.query_time.as_ref(),
+        Detail::Icmp(icmp) => icmp.avg_rtt.as_ref(),
+        Detail::Tls(tls) => tls.handshake_time.as_ref(),
+        Detail::GrpcHealth(grpc) => grpc.response_time.as_ref(),
+        Detail::Websocket(websocket) => websocket.reply_time.as_ref().or(websocket.connect_time.as_ref()),
+        Detail::Ssh(ssh) => ssh.banner_time.as_ref(),
+        Detail::Socks5(socks5) => socks5.handshake_time.as_ref(),
+    }
+}
+
+/// Answer counters besides the HTTP status (see `Rollup::status`): the DNS
+/// response code, the gRPC health status, ICMP echoes sent and lost.
+fn answer_counts(detail: Option<&Detail>) -> Vec<(&str, i64)> {
+    match detail {
+        Some(Detail::Dns(dns)) if !dns.rcode.is_empty() => vec![(dns.rcode.as_str(), 1)],
+        Some(Detail::GrpcHealth(grpc)) if !grpc.status.is_empty() => vec![(grpc.status.as_str(), 1)],
+        Some(Detail::Icmp(icmp)) if icmp.sent > 0 => vec![
+            ("icmp_sent", i64::from(icmp.sent)),
+            ("icmp_lost", i64::from(icmp.sent.saturating_sub(icmp.received))),
+        ],
+        _ => Vec::new(),
     }
 }
 

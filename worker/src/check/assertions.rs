@@ -252,6 +252,7 @@ mod tests {
                 seconds: 0,
                 nanos: 10_000_000,
             }),
+            ..HttpAssertions::default()
         };
         let results = evaluate(Some(&assertions), &answer(200, b"hello world"), &RegexCache::default());
         let names: Vec<_> = results.iter().map(|result| result.name.as_str()).collect();

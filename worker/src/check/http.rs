@@ -188,6 +188,7 @@ pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, de
             first_byte_time: seen.first_byte_time.map(Into::into),
             final_url: seen.final_url,
             redirects: seen.redirects,
+            ..HttpResult::default()
         })),
         ..CheckResult::default()
     }

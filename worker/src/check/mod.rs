@@ -119,10 +119,30 @@ impl CheckRunner {
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(other) => Failure::new(
+                CheckOutcome::Unspecified,
+                format!("this worker does not run {} checks", kind_name(other)),
+            )
+            .into_result(started.elapsed()),
             None => Failure::new(CheckOutcome::Unspecified, "the job has no check").into_result(started.elapsed()),
         };
         result.start_time = Some(start_time.into());
         result
+    }
+}
+
+/// The kind's name as the API spells it (the oneof field's name).
+fn kind_name(check: &job::Check) -> &'static str {
+    match check {
+        job::Check::Http(_) => "http",
+        job::Check::Tcp(_) => "tcp",
+        job::Check::Dns(_) => "dns",
+        job::Check::Icmp(_) => "icmp",
+        job::Check::Tls(_) => "tls",
+        job::Check::GrpcHealth(_) => "grpc_health",
+        job::Check::Websocket(_) => "websocket",
+        job::Check::Ssh(_) => "ssh",
+        job::Check::Socks5(_) => "socks5",
     }
 }
 

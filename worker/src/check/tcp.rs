@@ -35,6 +35,7 @@ pub(super) async fn run(blocklist: &Blocklist, check: &TcpCheck, started: Instan
             detail: Some(check_result::Detail::Tcp(TcpResult {
                 connect_time: Some(connected.connect_time.into()),
                 address: connected.address.to_string(),
+                ..TcpResult::default()
             })),
             ..CheckResult::default()
         },
@@ -105,6 +106,7 @@ mod tests {
         TcpCheck {
             host: host.to_owned(),
             port,
+            ..TcpCheck::default()
         }
     }
 
