@@ -80,6 +80,7 @@ pub(super) fn placements(state: &State, job_id: Uuid, locations: &[String]) -> V
                     placement.last_outcome = report.last_outcome;
                     placement.checks = report.checks;
                     placement.failures = report.failures;
+                    placement.last_result = report.last_result.clone();
                 }
             }
             placement

@@ -132,7 +132,7 @@ impl CheckRunner {
 }
 
 /// The kind's name as the API spells it (the oneof field's name).
-fn kind_name(check: &job::Check) -> &'static str {
+pub fn kind_name(check: &job::Check) -> &'static str {
     match check {
         job::Check::Http(_) => "http",
         job::Check::Tcp(_) => "tcp",

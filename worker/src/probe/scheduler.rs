@@ -46,6 +46,8 @@ struct Counters {
     failures: AtomicU64,
     last_check_ms: AtomicU64,
     last_outcome: std::sync::atomic::AtomicI32,
+    /// The latest result, without the fields the report's assignment names.
+    last_result: std::sync::Mutex<Option<CheckResult>>,
     /// Checks since the last report.
     unreported: AtomicBool,
 }
@@ -272,6 +274,7 @@ impl Scheduler {
                     last_outcome: r.counters.last_outcome.load(Ordering::Relaxed),
                     checks: r.counters.checks.load(Ordering::Relaxed),
                     failures: r.counters.failures.load(Ordering::Relaxed),
+                    last_result: r.counters.last_result.lock().unwrap_or_else(|p| p.into_inner()).clone(),
                 }
             })
             .collect()
@@ -325,10 +328,7 @@ async fn run_job(
             inner.metrics.lateness.observe(late_us as f64 / 1e6);
             let mut result = inner.runner.run(&job).await;
             fill(&mut result, &inner.worker_id, &key, &job, epoch, slot);
-            let kind = match &result.detail {
-                Some(monitor_proto::v1::check_result::Detail::Tcp(_)) => "tcp",
-                _ => "http",
-            };
+            let kind = job.check.as_ref().map_or("none", crate::check::kind_name);
             let outcome = CheckOutcome::try_from(result.outcome).unwrap_or(CheckOutcome::Unspecified);
             inner
                 .metrics
@@ -353,6 +353,7 @@ async fn run_job(
             }
             counters.last_check_ms.store(started_ms, Ordering::Relaxed);
             counters.last_outcome.store(result.outcome, Ordering::Relaxed);
+            *counters.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(reported(&result));
             counters.unreported.store(true, Ordering::Relaxed);
             inner.producer.publish(&result).await;
             inner.completed.fetch_add(1, Ordering::Relaxed);
@@ -360,6 +361,18 @@ async fn run_job(
             busy.store(false, Ordering::Relaxed);
             drop(permit);
         });
+    }
+}
+
+/// A result as a report carries it: what the assignment already names
+/// (job, location, epoch, worker) is left out.
+fn reported(result: &CheckResult) -> CheckResult {
+    CheckResult {
+        check_id: String::new(),
+        job_id: String::new(),
+        worker_id: String::new(),
+        location: String::new(),
+        ..result.clone()
     }
 }
 

@@ -13,8 +13,8 @@ use std::{
 };
 
 use monitor_proto::v1::{
-    ConnectRequest, Draining, JobReports, Released, WorkerHeartbeat, WorkerHello, connect_request, connect_response,
-    worker_service_client::WorkerServiceClient,
+    ConnectRequest, Draining, JobReport, JobReports, Released, WorkerHeartbeat, WorkerHello, connect_request,
+    connect_response, worker_service_client::WorkerServiceClient,
 };
 use monitor_proto::{duration, keepalive::Keepalive};
 use rand::Rng as _;
@@ -320,8 +320,7 @@ async fn session(
                 }
             }
             _ = reports.tick() => {
-                let reports = scheduler.reports();
-                if !reports.is_empty() {
+                for reports in report_chunks(scheduler.reports()) {
                     let _ = outbound.send(request(connect_request::Kind::Reports(JobReports { reports }))).await;
                 }
             }
@@ -339,6 +338,31 @@ async fn session(
         }
     }
 }
+
+/// Reports grouped into messages of at most [`REPORT_CHUNK_BYTES`] encoded
+/// (a report carries its latest result, and the server takes messages of
+/// at most 4 MiB).
+fn report_chunks(reports: Vec<JobReport>) -> Vec<Vec<JobReport>> {
+    let mut chunks = Vec::new();
+    let mut chunk = Vec::new();
+    let mut bytes = 0;
+    for report in reports {
+        let size = prost::Message::encoded_len(&report) + 8;
+        if !chunk.is_empty() && bytes + size > REPORT_CHUNK_BYTES {
+            chunks.push(std::mem::take(&mut chunk));
+            bytes = 0;
+        }
+        bytes += size;
+        chunk.push(report);
+    }
+    if !chunk.is_empty() {
+        chunks.push(chunk);
+    }
+    chunks
+}
+
+/// Largest reports message sent.
+const REPORT_CHUNK_BYTES: usize = 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
