@@ -15,13 +15,17 @@
 //! - `resolve`: DNS resolution that drops blocklisted addresses.
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
+//! - `phases`: where an HTTP check's time went (DNS, connect, TLS, first byte, transfer).
+//! - `certificate`: certificates as results show them, and the expiry assertion.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `tcp`: the TCP connect check.
 
 pub use monitor_core::blocklist;
 
 mod assertions;
+mod certificate;
 mod http;
+mod phases;
 mod resolve;
 mod tcp;
 mod tls;
