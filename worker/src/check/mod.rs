@@ -1,4 +1,4 @@
-//! Running one check (HTTP or TCP) and classifying how it ended.
+//! Running one check (HTTP, TCP, DNS, ICMP ping) and classifying how it ended.
 //!
 //! The probe scheduler owns one [`CheckRunner`] and calls
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
@@ -17,10 +17,12 @@
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `tcp`: the TCP connect check.
+//! - `dns`: the DNS query check (hickory-proto messages over our own UDP/TCP).
 
 pub use monitor_core::blocklist;
 
 mod assertions;
+mod dns;
 mod http;
 mod resolve;
 mod tcp;
@@ -89,6 +91,8 @@ struct Shared {
     regexes: assertions::RegexCache,
     /// See [`CheckConfig::max_body_bytes`].
     max_body_bytes: usize,
+    /// The name server DNS checks without a server ask.
+    dns_system: dns::SystemNameserver,
 }
 
 impl CheckRunner {
@@ -103,6 +107,7 @@ impl CheckRunner {
                 blocklist,
                 regexes: assertions::RegexCache::default(),
                 max_body_bytes: config.max_body_bytes,
+                dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
             }),
         })
     }
@@ -119,6 +124,7 @@ impl CheckRunner {
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(job::Check::Dns(check)) => dns::run(&self.inner, check, started, deadline).await,
             Some(other) => Failure::new(
                 CheckOutcome::Unspecified,
                 format!("this worker does not run {} checks", kind_name(other)),
