@@ -18,12 +18,14 @@
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `tcp`: the TCP connect check.
 //! - `dns`: the DNS query check (hickory-proto messages over our own UDP/TCP).
+//! - `icmp`: the ICMP ping check (surge-ping, unprivileged or raw sockets).
 
 pub use monitor_core::blocklist;
 
 mod assertions;
 mod dns;
 mod http;
+mod icmp;
 mod resolve;
 mod tcp;
 mod tls;
@@ -93,6 +95,8 @@ struct Shared {
     max_body_bytes: usize,
     /// The name server DNS checks without a server ask.
     dns_system: dns::SystemNameserver,
+    /// The ICMP sockets every ping check shares, opened on first use.
+    pingers: icmp::Pingers,
 }
 
 impl CheckRunner {
@@ -108,6 +112,7 @@ impl CheckRunner {
                 regexes: assertions::RegexCache::default(),
                 max_body_bytes: config.max_body_bytes,
                 dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
+                pingers: icmp::Pingers::default(),
             }),
         })
     }
@@ -125,6 +130,7 @@ impl CheckRunner {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
             Some(job::Check::Dns(check)) => dns::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Icmp(check)) => icmp::run(&self.inner, check, started, deadline).await,
             Some(other) => Failure::new(
                 CheckOutcome::Unspecified,
                 format!("this worker does not run {} checks", kind_name(other)),
