@@ -31,11 +31,11 @@ pub fn effective_interval(interval: Option<Duration>) -> Duration {
     interval.map_or(DEFAULT_INTERVAL, |interval| interval.clamp(MIN_INTERVAL, MAX_INTERVAL))
 }
 
-/// How long a check takes at least to send all its requests: the last one
-/// leaves `(count - 1) * interval` after the first. The job's timeout must
-/// be longer, so the last reply has time to come back.
-pub fn sending_time(count: u32, interval: Duration) -> Duration {
-    interval * count.saturating_sub(1)
+/// The shortest timeout a job with `count` requests `interval` apart may
+/// have: the last request leaves `(count - 1) * interval` after the first,
+/// and gets one more interval for its reply.
+pub fn min_timeout(count: u32, interval: Duration) -> Duration {
+    interval * count
 }
 
 #[cfg(test)]
@@ -50,8 +50,7 @@ mod tests {
         assert_eq!(effective_interval(None), Duration::from_millis(200));
         assert_eq!(effective_interval(Some(Duration::from_millis(1))), MIN_INTERVAL);
         assert_eq!(effective_interval(Some(Duration::from_secs(5))), MAX_INTERVAL);
-        assert_eq!(sending_time(3, Duration::from_millis(200)), Duration::from_millis(400));
-        assert_eq!(sending_time(1, Duration::from_secs(1)), Duration::ZERO);
-        assert_eq!(sending_time(0, Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(min_timeout(3, Duration::from_millis(200)), Duration::from_millis(600));
+        assert_eq!(min_timeout(1, Duration::from_secs(1)), Duration::from_secs(1));
     }
 }

@@ -10,6 +10,7 @@ use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, TcpCheck, job::Che
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
 use super::convert::check_kind;
+use super::kinds;
 use crate::error::{ApiError, FieldViolation};
 
 pub const MAX_NAME_CHARS: usize = 128;
@@ -235,6 +236,8 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
     match check {
         Check::Http(http) => validate_http(http, timeout, v),
         Check::Tcp(tcp) => validate_tcp(tcp, v),
+        Check::Dns(dns) => kinds::dns::validate(dns, v),
+        Check::Icmp(icmp) => kinds::icmp::validate(icmp, timeout, v),
         other => {
             v.push(FieldViolation::new(
                 check_kind(other),
@@ -355,21 +358,7 @@ fn validate_http(
                 format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
             ));
         }
-        if assertions.body_regex.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-            v.push(FieldViolation::new(
-                "http.assertions.body_regex",
-                format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-            ));
-        } else if !assertions.body_regex.is_empty()
-            && let Err(err) = regex::RegexBuilder::new(&assertions.body_regex)
-                .size_limit(1 << 20)
-                .build()
-        {
-            v.push(FieldViolation::new(
-                "http.assertions.body_regex",
-                format!("is not a valid regular expression: {}", last_line(&err.to_string())),
-            ));
-        }
+        validate_regex("http.assertions.body_regex", &assertions.body_regex, v);
         if let Some(max) = &assertions.max_response_time
             && let Some(max) = to_std_duration("http.assertions.max_response_time", max, v)
         {
@@ -394,6 +383,25 @@ fn validate_http(
     let mut normalised = http.clone();
     normalised.method = method as i32;
     Some(serde_json::to_value(&normalised).expect("HttpCheck serialises"))
+}
+
+/// An assertion's regular expression (empty: no condition): at most
+/// [`MAX_ASSERTION_TEXT_CHARS`] characters, and it compiles within the size
+/// the workers allow.
+pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolation>) {
+    if pattern.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    } else if !pattern.is_empty()
+        && let Err(err) = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()
+    {
+        v.push(FieldViolation::new(
+            field,
+            format!("is not a valid regular expression: {}", last_line(&err.to_string())),
+        ));
+    }
 }
 
 /// The last non-empty line: regex errors end with the one-line reason.
