@@ -13,6 +13,7 @@ use monitor_proto::v1::{
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
 use super::convert::check_kind;
+use super::kinds;
 use crate::error::{ApiError, FieldViolation};
 
 pub const MAX_NAME_CHARS: usize = 128;
@@ -238,6 +239,8 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
     match check {
         Check::Http(http) => validate_http(http, timeout, v),
         Check::Tcp(tcp) => validate_tcp(tcp, v),
+        Check::Dns(dns) => kinds::dns::validate(dns, v),
+        Check::Icmp(icmp) => kinds::icmp::validate(icmp, timeout, v),
         other => {
             v.push(FieldViolation::new(
                 check_kind(other),

@@ -335,7 +335,8 @@ fn body_name(answer: &Answer<'_>) -> Cow<'static, str> {
     }
 }
 
-fn clipped(text: &str) -> Cow<'_, str> {
+/// `text`, cut after [`MAX_QUOTED_CHARS`] characters (with an ellipsis).
+pub(super) fn clipped(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(MAX_QUOTED_CHARS) {
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
         None => Cow::Borrowed(text),

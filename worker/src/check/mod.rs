@@ -1,4 +1,4 @@
-//! Running one check (HTTP or TCP) and classifying how it ended.
+//! Running one check (HTTP, TCP, DNS, ICMP ping) and classifying how it ended.
 //!
 //! The probe scheduler owns one [`CheckRunner`] and calls
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
@@ -19,6 +19,8 @@
 //! - `certificate`: certificates as results show them, and the expiry assertion.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `tcp`: the TCP connect check.
+//! - `dns`: the DNS query check (hickory-proto messages over our own UDP/TCP).
+//! - `icmp`: the ICMP ping check (surge-ping, unprivileged or raw sockets).
 
 pub use monitor_core::blocklist;
 
@@ -26,6 +28,8 @@ mod assertions;
 mod certificate;
 mod http;
 mod phases;
+mod dns;
+mod icmp;
 mod resolve;
 mod tcp;
 mod tls;
@@ -93,6 +97,10 @@ struct Shared {
     regexes: assertions::RegexCache,
     /// See [`CheckConfig::max_body_bytes`].
     max_body_bytes: usize,
+    /// The name server DNS checks without a server ask.
+    dns_system: dns::SystemNameserver,
+    /// The ICMP sockets every ping check shares, opened on first use.
+    pingers: icmp::Pingers,
 }
 
 impl CheckRunner {
@@ -107,6 +115,8 @@ impl CheckRunner {
                 blocklist,
                 regexes: assertions::RegexCache::default(),
                 max_body_bytes: config.max_body_bytes,
+                dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
+                pingers: icmp::Pingers::default(),
             }),
         })
     }
@@ -123,6 +133,8 @@ impl CheckRunner {
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(job::Check::Dns(check)) => dns::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Icmp(check)) => icmp::run(&self.inner, check, started, deadline).await,
             Some(other) => Failure::new(
                 CheckOutcome::Unspecified,
                 format!("this worker does not run {} checks", kind_name(other)),
