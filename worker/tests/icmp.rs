@@ -91,6 +91,17 @@ async fn ipv6_loopback_answers_too() {
 }
 
 #[tokio::test]
+async fn an_ipv4_address_written_as_ipv6_is_pinged_over_ipv4() {
+    let result = run_with(
+        &runner(),
+        ping("::ffff:127.0.0.1", 1, Duration::from_millis(10)),
+        GENEROUS,
+    )
+    .await;
+    assert_all_replied(&result, "127.0.0.1", 1);
+}
+
+#[tokio::test]
 async fn a_loss_limit_of_zero_holds_on_loopback() {
     let check = IcmpCheck {
         assertions: Some(IcmpAssertions {

@@ -176,7 +176,9 @@ async fn address(shared: &Shared, host: &str) -> Result<IpAddr, Failure> {
         .strip_prefix('[')
         .and_then(|host| host.strip_suffix(']'))
         .unwrap_or(host)
-        .parse::<IpAddr>();
+        .parse::<IpAddr>()
+        // An IPv4 address written as IPv6 (::ffff:192.0.2.1) is pinged over IPv4.
+        .map(|address| address.to_canonical());
     match literal {
         Ok(address) => {
             check_address(&shared.blocklist, address).map_err(|error| error.to_failure())?;
