@@ -16,11 +16,14 @@
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
+//! - `certificate`: X.509 certificates as results show them, and the
+//!   `cert_days_remaining` assertion (TLS and HTTPS checks).
 //! - `tcp`: the TCP connect check.
 
 pub use monitor_core::blocklist;
 
 mod assertions;
+mod certificate;
 mod http;
 mod resolve;
 mod tcp;
