@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use monitor_core::process::{self, LogOutput, Signal};
-use monitor_mock::{Config, SelfSignedCertificate, TlsListener};
+use monitor_mock::{Config, Listeners, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
 
 /// Completes on the first SIGINT or SIGTERM, saying which.
@@ -43,6 +43,28 @@ async fn main() -> anyhow::Result<()> {
         }
         _ => None,
     };
-    monitor_mock::run_with_tls(listener, tls, config.mock, shutdown_signal()).await;
+    let ssh = match config.ssh_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on --ssh-listen {address}"))?,
+        ),
+        None => None,
+    };
+    let socks5 = match config.socks5_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on --socks5-listen {address}"))?,
+        ),
+        None => None,
+    };
+    let listeners = Listeners {
+        tls,
+        ssh,
+        socks5,
+        socks5_login: config.socks5.login(),
+    };
+    monitor_mock::run_with(listener, listeners, config.mock, shutdown_signal()).await;
     Ok(())
 }

@@ -276,7 +276,11 @@ async fn read_greeting_answer(stream: &mut TcpStream, chosen: &mut [u8; 2]) -> R
             Err(error) => return Err(not_socks5(&format!("reading its answer failed ({error})"))),
         }
         if chosen[0] != VERSION {
-            return Err(not_socks5(&format!("it answered {}", shown_bytes(&chosen[..read]))));
+            // One byte: how many more came with it is up to the network.
+            return Err(not_socks5(&format!(
+                "its answer starts with {}",
+                shown_bytes(&chosen[..1])
+            )));
         }
     }
     Ok(())

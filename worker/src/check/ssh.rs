@@ -99,10 +99,7 @@ fn banner_assertions(check: &SshCheck, banner: &str, regexes: &RegexCache) -> Ve
 }
 
 async fn identify(shared: &Shared, check: &SshCheck, seen: &mut Seen) -> Result<(), Failure> {
-    let port = match check.port {
-        0 => DEFAULT_PORT,
-        port => connect::port(port)?,
-    };
+    let port = port(check.port)?;
     let connected = connect::connect(&shared.blocklist, &check.host, port).await?;
     seen.address = connected.address.to_string();
     seen.connect_time = Some(connected.connect_time);
@@ -114,6 +111,14 @@ async fn identify(shared: &Shared, check: &SshCheck, seen: &mut Seen) -> Result<
     seen.banner = read_identification(&mut stream).await?;
     seen.banner_time = Some(connected_at.elapsed());
     Ok(())
+}
+
+/// The job's port; 0 means [`DEFAULT_PORT`].
+fn port(port: u32) -> Result<u16, Failure> {
+    match port {
+        0 => Ok(DEFAULT_PORT),
+        port => connect::port(port),
+    }
 }
 
 /// Reads lines until one starts with "SSH-" and returns it without CR LF.
@@ -267,6 +272,13 @@ mod tests {
             partial.closed().error,
             "not SSH: the server closed the connection without an identification line (it sent \"SSH-2.0-cut\")"
         );
+    }
+
+    #[test]
+    fn port_zero_means_22() {
+        assert_eq!(port(0).unwrap(), 22);
+        assert_eq!(port(2222).unwrap(), 2222);
+        assert_eq!(port(70_000).unwrap_err().error, "invalid port 70000");
     }
 
     #[test]

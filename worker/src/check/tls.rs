@@ -147,6 +147,7 @@ pub(super) fn describe(error: &rustls::Error, host: &str) -> String {
             other => format!("invalid certificate: {other}"),
         },
         rustls::Error::AlertReceived(alert) => format!("TLS handshake failed: the server sent alert {alert:?}"),
+        rustls::Error::InvalidMessage(_) => format!("TLS handshake failed: the server does not speak TLS ({error})"),
         other => format!("TLS handshake failed: {other}"),
     }
 }
