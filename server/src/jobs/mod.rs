@@ -14,6 +14,7 @@
 
 pub mod cache;
 pub mod convert;
+mod kinds;
 mod list_filter;
 pub mod metrics;
 pub mod page_token;
