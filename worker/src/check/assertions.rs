@@ -1,6 +1,8 @@
 //! What counts as a healthy HTTP answer: the job's assertions, evaluated in
 //! the contract's order ("status", "body_contains", "body_regex",
-//! "max_response_time"), each reported with what was expected and seen.
+//! "max_response_time"), each reported with what was expected and seen;
+//! the substring and regex assertions on other answers (a TCP answer, an
+//! SSH banner); and the compiled-regex cache every check shares.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
