@@ -12,6 +12,7 @@ use monitor_core::process::LogFormat;
 
 use crate::draw::{DrawPlan, StatusWeights};
 use crate::limits::{BodySizeRange, LatencyRange};
+use crate::socks5::Socks5Login;
 
 /// The whole command line of `monitor-mock`.
 #[derive(Debug, Clone, Parser)]
@@ -33,6 +34,18 @@ pub struct Config {
     /// address of --listen; 0 = off.
     #[arg(long, env = "MOCK_DNS_PORT", default_value_t = 0)]
     pub dns_port: u16,
+
+    /// Address of the SSH-like banner listener; off when unset.
+    #[arg(long, env = "MOCK_SSH_LISTEN")]
+    pub ssh_listen: Option<SocketAddr>,
+
+    /// Address of the SOCKS5 proxy (an open proxy: keep it on loopback);
+    /// off when unset.
+    #[arg(long, env = "MOCK_SOCKS5_LISTEN")]
+    pub socks5_listen: Option<SocketAddr>,
+
+    #[command(flatten)]
+    pub socks5: Socks5Config,
 
     /// Log format: `text` for people, `json` (one object per line) for log
     /// collectors. The same variable as the server's and the workers'.
@@ -95,6 +108,28 @@ impl MockConfig {
     }
 }
 
+/// The login the SOCKS5 proxy requires (used only with `--socks5-listen`).
+#[derive(Debug, Clone, Args)]
+pub struct Socks5Config {
+    /// User name the proxy requires (RFC 1929); no authentication when unset.
+    #[arg(long, env = "MOCK_SOCKS5_USER")]
+    pub socks5_user: Option<String>,
+
+    /// Password of that user (empty when unset).
+    #[arg(long, env = "MOCK_SOCKS5_PASSWORD", requires = "socks5_user")]
+    pub socks5_password: Option<String>,
+}
+
+impl Socks5Config {
+    /// The login to require, if any.
+    pub fn login(&self) -> Option<Socks5Login> {
+        self.socks5_user.as_ref().map(|user| Socks5Login {
+            user: user.clone(),
+            password: self.socks5_password.clone().unwrap_or_default(),
+        })
+    }
+}
+
 /// The certificate of the TLS listener (used only with `--tls-listen`).
 #[derive(Debug, Clone, Args)]
 pub struct TlsConfig {
@@ -150,6 +185,33 @@ mod tests {
         assert_eq!(config.mock.latency_ms.to_string(), "0..=50");
         assert_eq!(config.tls.tls_san, ["localhost", "127.0.0.1", "::1"]);
         assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.ssh_listen, None);
+        assert_eq!(config.socks5_listen, None);
+        assert_eq!(config.socks5.login(), None);
+    }
+
+    #[test]
+    fn the_socks5_login_needs_a_user() {
+        let config = parse(&[
+            "--socks5-listen=127.0.0.1:1080",
+            "--socks5-user=u",
+            "--socks5-password=p",
+        ])
+        .unwrap();
+        assert_eq!(config.socks5_listen, Some("127.0.0.1:1080".parse().unwrap()));
+        assert_eq!(
+            config.socks5.login(),
+            Some(Socks5Login {
+                user: "u".into(),
+                password: "p".into()
+            })
+        );
+        assert_eq!(
+            parse(&["--socks5-user=u"]).unwrap().socks5.login().unwrap().password,
+            ""
+        );
+        let error = parse(&["--socks5-password=p"]).unwrap_err().to_string();
+        assert!(error.contains("--socks5-user"), "{error}");
     }
 
     #[test]
@@ -189,6 +251,8 @@ mod tests {
             (&["--seed", "-4"], "--seed"),
             (&["--listen", "nowhere"], "--listen"),
             (&["--tls-listen", "1.2.3.4"], "--tls-listen"),
+            (&["--ssh-listen", "nowhere"], "--ssh-listen"),
+            (&["--socks5-listen", "1080"], "--socks5-listen"),
             (&["--tls-not-after-days", "99999"], "--tls-not-after-days"),
             (&["--shutdown-grace-ms", "soon"], "--shutdown-grace-ms"),
             (&["--log-format", "yaml"], "--log-format"),

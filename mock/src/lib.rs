@@ -20,6 +20,8 @@
 //! - [`routes`]: what each route answers (the route table is there).
 //! - [`stats`]: the served counts behind `/__stats`.
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
+//! - [`ssh`]: the SSH-like banner listener (`--ssh-listen`).
+//! - [`socks5`]: the SOCKS5 proxy listener (`--socks5-listen`).
 //! - `server`: accepting, serving HTTP/1.1 and HTTP/2, shutdown.
 //! - `error` and `query`: refusing bad requests with the parameter named.
 //!
@@ -35,6 +37,8 @@ pub mod limits;
 mod query;
 pub mod routes;
 mod server;
+pub mod socks5;
+pub mod ssh;
 pub mod stats;
 pub mod tls;
 
@@ -44,11 +48,12 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-pub use config::{Config, MockConfig, TlsConfig};
+pub use config::{Config, MockConfig, Socks5Config, TlsConfig};
 pub use dns::DnsListener;
 pub use draw::{Draw, DrawPlan};
 pub use hooks::{HookLog, HookRequest, Script as HookScript};
 pub use routes::EchoReport;
+pub use socks5::Socks5Login;
 pub use stats::{RouteSnapshot, StatsSnapshot};
 pub use tls::{SelfSignedCertificate, TlsError, TlsListener};
 
@@ -65,6 +70,40 @@ pub async fn run_with_tls(
     config: MockConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let listeners = Listeners {
+        tls,
+        ..Listeners::default()
+    };
+    run_with(listener, listeners, config, shutdown).await;
+}
+
+/// The listeners besides plain HTTP, each off when `None`.
+#[derive(Default)]
+pub struct Listeners {
+    /// HTTPS with the self-signed certificate.
+    pub tls: Option<TlsListener>,
+    /// The SSH-like banner ([`ssh`]).
+    pub ssh: Option<TcpListener>,
+    /// The SOCKS5 proxy ([`socks5`]).
+    pub socks5: Option<TcpListener>,
+    /// The login the SOCKS5 proxy requires; none when `None`.
+    pub socks5_login: Option<Socks5Login>,
+}
+
+/// Like [`run`], with every listener in `listeners` too; they all stop
+/// accepting when `shutdown` completes.
+pub async fn run_with(
+    listener: TcpListener,
+    listeners: Listeners,
+    config: MockConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let Listeners {
+        tls,
+        ssh,
+        socks5,
+        socks5_login,
+    } = listeners;
     let site = Arc::new(routes::Site {
         plan: config.plan(),
         seed: config.seed,
@@ -76,14 +115,36 @@ pub async fn run_with_tls(
     let address = |address: std::io::Result<std::net::SocketAddr>| {
         address.map_or_else(|_| "unknown".to_owned(), |address| address.to_string())
     };
+    let optional = |listener: Option<&TcpListener>| {
+        listener.map_or_else(|| "off".to_owned(), |listener| address(listener.local_addr()))
+    };
     info!(
         http = %address(listener.local_addr()),
         https = %tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
+        ssh = %optional(ssh.as_ref()),
+        socks5 = %optional(socks5.as_ref()),
         seed = config.seed,
         codes = %config.codes,
         latency_ms = %config.latency_ms,
         body_bytes = %config.body_bytes,
         "mock website listening"
     );
-    server::serve(listener, tls, site, shutdown, config.shutdown_grace()).await;
+    // `serve` cancels the site's token when shutdown begins; the other
+    // listeners stop on it.
+    let stopping = site.shutdown.clone();
+    let ssh = async {
+        if let Some(listener) = ssh {
+            ssh::serve(listener, stopping.clone()).await;
+        }
+    };
+    let socks5 = async {
+        if let Some(listener) = socks5 {
+            socks5::serve(listener, socks5_login, stopping.clone()).await;
+        }
+    };
+    tokio::join!(
+        server::serve(listener, tls, site, shutdown, config.shutdown_grace()),
+        ssh,
+        socks5
+    );
 }

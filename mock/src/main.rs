@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use clap::Parser as _;
 use monitor_core::process::{self, LogOutput, Signal};
-use monitor_mock::{Config, DnsListener, SelfSignedCertificate, TlsListener};
+use monitor_mock::{Config, DnsListener, Listeners, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +52,28 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on --dns-port {port} (UDP and TCP)"))?,
         ),
     };
+    let ssh = match config.ssh_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on --ssh-listen {address}"))?,
+        ),
+        None => None,
+    };
+    let socks5 = match config.socks5_listen {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on --socks5-listen {address}"))?,
+        ),
+        None => None,
+    };
+    let listeners = Listeners {
+        tls,
+        ssh,
+        socks5,
+        socks5_login: config.socks5.login(),
+    };
 
     // One signal stops every listener.
     let shutdown = CancellationToken::new();
@@ -63,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let dns = dns.map(|dns| tokio::spawn(monitor_mock::dns::serve(dns, shutdown.clone().cancelled_owned())));
-    monitor_mock::run_with_tls(listener, tls, config.mock, shutdown.cancelled()).await;
+    monitor_mock::run_with(listener, listeners, config.mock, shutdown.cancelled()).await;
     if let Some(dns) = dns {
         dns.await.context("the DNS responder failed")?;
     }

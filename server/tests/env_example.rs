@@ -34,7 +34,7 @@ fn read_by_programs(root: &Path) -> BTreeSet<String> {
                     for part in code.split(marker).skip(1) {
                         let name: String = part
                             .chars()
-                            .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                            .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
                             .collect();
                         if !name.is_empty() && name != "HOSTNAME" {
                             names.insert(name);
@@ -54,7 +54,11 @@ fn documented(root: &Path) -> BTreeSet<String> {
         .filter_map(|line| {
             let line = line.trim_start_matches('#').trim();
             let (name, _) = line.split_once('=')?;
-            (!name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')).then(|| name.to_owned())
+            (!name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .then(|| name.to_owned())
         })
         .collect()
 }

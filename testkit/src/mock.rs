@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
-use monitor_mock::{Config, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
+use monitor_mock::{Config, Listeners, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
 /// The recording receiver's log and script, for tests that read them.
 pub use monitor_mock::{HookLog, HookRequest, HookScript};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -16,6 +16,12 @@ pub struct MockServer {
     pub address: SocketAddr,
     /// The HTTPS listener, when started with one.
     pub tls_address: Option<SocketAddr>,
+    /// The SSH-like banner listener, when the flags ask for one
+    /// (`--ssh-listen=127.0.0.1:0`).
+    pub ssh_address: Option<SocketAddr>,
+    /// The SOCKS5 proxy, when the flags ask for one
+    /// (`--socks5-listen=127.0.0.1:0`, with `--socks5-user`/`--socks5-password`).
+    pub socks5_address: Option<SocketAddr>,
     /// Fires the shutdown future given to `run`.
     stop: Option<oneshot::Sender<()>>,
     /// The task running `run`; it ends when the mock has drained.
@@ -26,9 +32,22 @@ pub struct MockServer {
 
 /// Parses mock flags as the binary would (defaults included).
 pub fn mock_config(args: &[&str]) -> MockConfig {
-    Config::try_parse_from(std::iter::once("monitor-mock").chain(args.iter().copied()))
-        .expect("test flags parse")
-        .mock
+    parse(args).mock
+}
+
+fn parse(args: &[&str]) -> Config {
+    Config::try_parse_from(std::iter::once("monitor-mock").chain(args.iter().copied())).expect("test flags parse")
+}
+
+async fn bind(address: Option<SocketAddr>) -> Option<TcpListener> {
+    match address {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .expect("binding a listener of the flags"),
+        ),
+        None => None,
+    }
 }
 
 /// A certificate for localhost and 127.0.0.1 valid from `not_before_days`
@@ -57,17 +76,32 @@ impl MockServer {
         (MockServer::serve(args, Some(tls)).await, certificate)
     }
 
+    /// Serves HTTP on 127.0.0.1:0 and `tls`, plus the SSH and SOCKS5
+    /// listeners the flags name (at the addresses they give).
     async fn serve(args: &[&str], tls: Option<TlsListener>) -> MockServer {
+        let config = parse(args);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
         let address = listener.local_addr().expect("a bound socket has an address");
         let tls_address = tls.as_ref().map(|tls| tls.local_addr().expect("the TLS address"));
+        let listeners = Listeners {
+            tls,
+            ssh: bind(config.ssh_listen).await,
+            socks5: bind(config.socks5_listen).await,
+            socks5_login: config.socks5.login(),
+        };
+        let local =
+            |listener: Option<&TcpListener>| listener.map(|listener| listener.local_addr().expect("an address"));
+        let ssh_address = local(listeners.ssh.as_ref());
+        let socks5_address = local(listeners.socks5.as_ref());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(monitor_mock::run_with_tls(listener, tls, mock_config(args), async {
+        let task = tokio::spawn(monitor_mock::run_with(listener, listeners, config.mock, async {
             let _ = stopped.await;
         }));
         MockServer {
             address,
             tls_address,
+            ssh_address,
+            socks5_address,
             stop: Some(stop),
             task: Some(task),
             client: crate::http_client(),

@@ -711,7 +711,7 @@ async fn an_https_answer_shows_its_version_phases_and_certificate() {
     assert!(
         expiry
             .detail
-            .starts_with(&format!("certificate expires in only {days_left} days (")),
+            .starts_with(&format!("certificate expires in {days_left} days (")),
         "{}",
         expiry.detail
     );

@@ -50,7 +50,8 @@ use validate::validate_job;
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
-/// Fields UpdateJob may name in its update mask.
+/// Fields UpdateJob may name in its update mask: the job's own and every
+/// member of `Job.check` ([`CHECK_FIELDS`]).
 pub const UPDATABLE_FIELDS: &[&str] = &[
     "name",
     "labels",
@@ -60,6 +61,27 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "locations",
     "http",
     "tcp",
+    "dns",
+    "icmp",
+    "tls",
+    "grpc_health",
+    "websocket",
+    "ssh",
+    "socks5",
+];
+
+/// The members of the `Job.check` oneof; naming any of them in an update
+/// mask replaces the check (whatever its kind was).
+pub const CHECK_FIELDS: &[&str] = &[
+    "http",
+    "tcp",
+    "dns",
+    "icmp",
+    "tls",
+    "grpc_health",
+    "websocket",
+    "ssh",
+    "socks5",
 ];
 
 /// Jobs in PostgreSQL, behind the API's rules.
@@ -279,7 +301,7 @@ impl JobCatalog {
             merged.locations = changes.locations.clone();
         }
         // The check kind is one field: naming either member replaces it.
-        if wants("http") || wants("tcp") {
+        if CHECK_FIELDS.iter().any(|field| wants(field)) {
             merged.check = changes.check.clone();
             // A secret sent back as the marker keeps the stored value.
             secrets::restore(&mut merged, Some(&stored)).map_err(|err| err.within("job."))?;
@@ -435,5 +457,30 @@ pub fn fields_of(row: &job::JobRow) -> JobFields {
         timeout_ms: row.timeout_ms,
         desired_state: row.desired_state.clone(),
         locations: row.locations.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::job::Check;
+
+    use super::*;
+
+    #[test]
+    fn every_check_kind_can_be_updated() {
+        let kinds = [
+            Check::Http(Default::default()),
+            Check::Tcp(Default::default()),
+            Check::Dns(Default::default()),
+            Check::Icmp(Default::default()),
+            Check::Tls(Default::default()),
+            Check::GrpcHealth(Default::default()),
+            Check::Websocket(Default::default()),
+            Check::Ssh(Default::default()),
+            Check::Socks5(Default::default()),
+        ]
+        .map(|check| convert::check_kind(&check));
+        assert_eq!(CHECK_FIELDS, kinds);
+        assert!(CHECK_FIELDS.iter().all(|field| UPDATABLE_FIELDS.contains(field)));
     }
 }

@@ -31,6 +31,12 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_STATUS_RANGES: usize = 32;
 pub const MAX_ASSERTION_TEXT_CHARS: usize = 1024;
 
+/// Text a TCP check sends once connected (the contract's limit).
+pub const MAX_TCP_SEND_BYTES: usize = 4096;
+/// Compiled size of an assertion's regular expression (the workers refuse
+/// larger ones too).
+pub const MAX_REGEX_COMPILED_BYTES: usize = 1 << 20;
+
 pub const MAX_LOCATIONS: usize = 16;
 pub const MAX_HOST_CHARS: usize = 253;
 
@@ -241,6 +247,9 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
         Check::Tcp(tcp) => validate_tcp(tcp, v),
         Check::Dns(dns) => kinds::dns::validate(dns, v),
         Check::Icmp(icmp) => kinds::icmp::validate(icmp, timeout, v),
+        Check::Tls(tls) => kinds::tls::validate(tls, v),
+        Check::Ssh(ssh) => kinds::ssh::validate(ssh, v),
+        Check::Socks5(socks5) => kinds::socks5::validate(socks5, v),
         other => {
             v.push(FieldViolation::new(
                 check_kind(other),
@@ -293,7 +302,49 @@ fn validate_tcp(tcp: &TcpCheck, v: &mut Vec<FieldViolation>) -> Option<serde_jso
     let before = v.len();
     validate_host("tcp.host", &tcp.host, v);
     validate_port("tcp.port", tcp.port, v);
+    if tcp.send.len() > MAX_TCP_SEND_BYTES {
+        v.push(FieldViolation::new(
+            "tcp.send",
+            format!("must be at most {MAX_TCP_SEND_BYTES} bytes (got {})", tcp.send.len()),
+        ));
+    }
+    validate_assertion_text("tcp.expect_contains", &tcp.expect_contains, v);
+    validate_regex("tcp.expect_regex", &tcp.expect_regex, v);
+    if let Some(proxy) = &tcp.proxy {
+        kinds::socks5::validate_proxy("tcp.proxy", proxy, v);
+    }
     spec_unless_violated(tcp, before, v)
+}
+
+/// Text an assertion looks for: at most [`MAX_ASSERTION_TEXT_CHARS`].
+pub(super) fn validate_assertion_text(field: &str, text: &str, v: &mut Vec<FieldViolation>) {
+    if text.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    }
+}
+
+/// An assertion's regular expression (empty: none): bounded like
+/// [`validate_assertion_text`] and compiling within
+/// [`MAX_REGEX_COMPILED_BYTES`].
+pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolation>) {
+    if pattern.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    } else if !pattern.is_empty()
+        && let Err(err) = regex::RegexBuilder::new(pattern)
+            .size_limit(MAX_REGEX_COMPILED_BYTES)
+            .build()
+    {
+        v.push(FieldViolation::new(
+            field,
+            format!("is not a valid regular expression: {}", last_line(&err.to_string())),
+        ));
+    }
 }
 
 /// Methods that may carry a request body.
@@ -355,12 +406,7 @@ fn validate_http(
                 v.push(FieldViolation::new(field, "min must not exceed max"));
             }
         }
-        if assertions.body_contains.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-            v.push(FieldViolation::new(
-                "http.assertions.body_contains",
-                format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-            ));
-        }
+        validate_assertion_text("http.assertions.body_contains", &assertions.body_contains, v);
         validate_regex("http.assertions.body_regex", &assertions.body_regex, v);
         if let Some(max) = &assertions.max_response_time
             && let Some(max) = to_std_duration("http.assertions.max_response_time", max, v)
@@ -393,6 +439,9 @@ fn validate_http(
             ));
         }
     }
+    if let Some(proxy) = &http.proxy {
+        kinds::socks5::validate_proxy("http.proxy", proxy, v);
+    }
     if v.len() > before {
         return None;
     }
@@ -405,35 +454,6 @@ fn validate_http(
 pub const MAX_ASSERTION_ROWS: usize = 32;
 /// A certificate expiry condition, in days, at most (10 years).
 pub const MAX_CERT_DAYS: u32 = 3650;
-
-/// An optional regular expression (empty: no condition): at most
-/// [`MAX_ASSERTION_TEXT_CHARS`] characters, compiling within the worker's
-/// size limit.
-pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolation>) {
-    if pattern.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-        v.push(FieldViolation::new(
-            field,
-            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-        ));
-    } else if !pattern.is_empty()
-        && let Err(err) = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()
-    {
-        v.push(FieldViolation::new(
-            field,
-            format!("is not a valid regular expression: {}", last_line(&err.to_string())),
-        ));
-    }
-}
-
-/// An optional text to look for: at most [`MAX_ASSERTION_TEXT_CHARS`] characters.
-pub(super) fn validate_text(field: &str, text: &str, v: &mut Vec<FieldViolation>) {
-    if text.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-        v.push(FieldViolation::new(
-            field,
-            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-        ));
-    }
-}
 
 fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolation>) {
     if rows.len() > MAX_ASSERTION_ROWS {
@@ -466,7 +486,7 @@ fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolati
                     ));
                 }
             }
-            Ok(HeaderCondition::Equals) => validate_text(&field("value"), &row.value, v),
+            Ok(HeaderCondition::Equals) => validate_assertion_text(&field("value"), &row.value, v),
             Ok(HeaderCondition::Regex) => {
                 if row.value.is_empty() {
                     v.push(FieldViolation::new(field("value"), "is required for REGEX"));
@@ -504,7 +524,7 @@ fn validate_json_path_assertions(rows: &[JsonPathAssertion], v: &mut Vec<FieldVi
                 format!("is not an RFC 9535 JSONPath query: {err}"),
             ));
         }
-        validate_text(&field("value"), &row.value, v);
+        validate_assertion_text(&field("value"), &row.value, v);
         let numeric = || serde_json::from_str::<serde_json::Value>(&row.value).is_ok_and(|value| value.is_number());
         match JsonCondition::try_from(row.condition) {
             Ok(JsonCondition::Unspecified) => v.push(FieldViolation::new(
@@ -1069,6 +1089,77 @@ mod tests {
         );
         assert_eq!(tcp("db.internal", 0), one("tcp.port", "must be 1 to 65535"));
         assert_eq!(tcp("10.0.0.1", 65_536), one("tcp.port", "must be 1 to 65535"));
+    }
+
+    #[test]
+    fn a_tcp_check_sends_and_expects_within_bounds() {
+        let tcp_job = |change: fn(&mut TcpCheck)| {
+            let mut tcp = TcpCheck {
+                host: "mail.example".into(),
+                port: 25,
+                ..Default::default()
+            };
+            change(&mut tcp);
+            Job {
+                check: Some(Check::Tcp(tcp)),
+                ..valid()
+            }
+        };
+        let tcp = |change: fn(&mut TcpCheck)| violations(|j| *j = tcp_job(change));
+        let largest = tcp_job(|t| {
+            t.send = "x".repeat(MAX_TCP_SEND_BYTES);
+            t.expect_contains = "c".repeat(MAX_ASSERTION_TEXT_CHARS);
+            t.expect_regex = "^220 ".into();
+            t.proxy = Some(monitor_proto::v1::Socks5Proxy {
+                host: "proxy.example".into(),
+                port: 1080,
+                ..Default::default()
+            });
+        });
+        assert!(validate_job(&largest).is_ok(), "{:?}", validate_job(&largest));
+        assert_eq!(
+            tcp(|t| t.send = "x".repeat(4097)),
+            one("tcp.send", "must be at most 4096 bytes (got 4097)")
+        );
+        assert_eq!(
+            tcp(|t| t.expect_contains = "c".repeat(1025)),
+            one("tcp.expect_contains", "must be at most 1024 characters")
+        );
+        assert_eq!(
+            tcp(|t| t.expect_regex = "r".repeat(1025)),
+            one("tcp.expect_regex", "must be at most 1024 characters")
+        );
+        assert_eq!(
+            tcp(|t| t.expect_regex = "(unclosed".into()),
+            one(
+                "tcp.expect_regex",
+                "is not a valid regular expression: error: unclosed group"
+            )
+        );
+        assert_eq!(
+            tcp(|t| {
+                t.proxy = Some(monitor_proto::v1::Socks5Proxy {
+                    host: "proxy.example".into(),
+                    port: 0,
+                    ..Default::default()
+                })
+            }),
+            one("tcp.proxy.port", "must be 1 to 65535")
+        );
+    }
+
+    #[test]
+    fn an_http_proxy_is_validated() {
+        assert_eq!(
+            http_violations(|h| {
+                h.proxy = Some(monitor_proto::v1::Socks5Proxy {
+                    host: String::new(),
+                    port: 1080,
+                    ..Default::default()
+                })
+            }),
+            one("http.proxy.host", "is required")
+        );
     }
 
     #[test]

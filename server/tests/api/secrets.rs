@@ -419,3 +419,64 @@ async fn jobs_file_round_trip_of_redacted_secrets_is_unchanged() {
     let row = job::get(&mut conn, shown.id.parse().unwrap()).await.unwrap();
     assert_eq!(row.version, version + 1);
 }
+
+/// The proxy password of every kind that goes through a proxy: shown as
+/// the marker over REST, stored and assigned as written, kept by the
+/// marker, and refused with it when the proxy moves.
+#[tokio::test]
+async fn proxy_passwords_are_write_only_over_rest() {
+    let server = TestServer::start().await;
+    let proxy = json!({"host": "proxy.example", "port": 1080, "username": "probe",
+                       "password": format!("pw-{SECRET}")});
+    let kinds = [
+        ("http", json!({"url": "https://shop.example/", "proxy": proxy})),
+        ("tcp", json!({"host": "db.example", "port": 5432, "proxy": proxy})),
+        (
+            "socks5",
+            json!({"proxy": proxy, "targetHost": "example.com", "targetPort": 443}),
+        ),
+    ];
+    for (kind, check) in kinds {
+        let body = json!({"name": format!("proxy-{kind}"), "interval": "30s", "timeout": "5s", kind: check});
+        let (status, created) = send(&server, Method::POST, "/v1/jobs", Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let created = &created["job"];
+        assert_eq!(created[kind]["proxy"]["password"], REDACTED, "{created}");
+        assert_eq!(created[kind]["proxy"]["username"], "probe", "{created}");
+        let id = created["id"].as_str().unwrap().to_owned();
+        let stored_password = || async {
+            let mut conn = server.pool.get().await.unwrap();
+            let row = job::get(&mut conn, id.parse().unwrap()).await.unwrap();
+            assert_eq!(row.check_kind, kind);
+            row.check_spec["proxy"]["password"].as_str().unwrap().to_owned()
+        };
+        assert_eq!(stored_password().await, format!("pw-{SECRET}"));
+
+        // Back as shown, another field changed: kept.
+        let patch = json!({"version": created["version"], "interval": "60s", kind: created[kind]});
+        let (status, patched) = send(&server, Method::PATCH, &format!("/v1/jobs/{id}"), Some(patch)).await;
+        assert_eq!(status, StatusCode::OK, "{patched}");
+        assert_eq!(patched["job"][kind]["proxy"]["password"], REDACTED);
+        assert_eq!(stored_password().await, format!("pw-{SECRET}"));
+
+        // The marker with another proxy: refused, naming the proxy's host.
+        let mut moved = patched["job"][kind].clone();
+        moved["proxy"]["host"] = json!("evil.example");
+        let patch = json!({"version": patched["job"]["version"], kind: moved});
+        let (status, refused) = send(&server, Method::PATCH, &format!("/v1/jobs/{id}"), Some(patch)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.contains(&format!("job.{kind}.proxy.host")), "{message}");
+        assert_eq!(stored_password().await, format!("pw-{SECRET}"));
+    }
+
+    // A create with the marker names the password.
+    let marked = json!({"name": "proxy-marked", "interval": "30s", "timeout": "5s",
+                        "socks5": {"proxy": {"host": "proxy.example", "port": 1080, "username": "probe",
+                                             "password": REDACTED},
+                                   "targetHost": "example.com", "targetPort": 443}});
+    let (status, refused) = send(&server, Method::POST, "/v1/jobs", Some(marked)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(message.contains("job.socks5.proxy.password"), "{message}");
+}

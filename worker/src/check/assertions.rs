@@ -1,7 +1,9 @@
 //! What counts as a healthy HTTP answer: the job's assertions, evaluated in
 //! the contract's order ("status", "body_contains", "body_regex",
 //! "max_response_time", then each "header" and "json_path" condition and
-//! "cert_days_remaining"), each reported with what was expected and seen.
+//! "cert_days_remaining"), each reported with what was expected and seen;
+//! the substring and regex assertions on other answers (a TCP answer, an
+//! SSH banner); and the compiled-regex cache every check shares.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -320,6 +322,35 @@ fn max_response_time(max: Duration, took: Duration) -> AssertionResult {
     }
 }
 
+/// `name`: `text` (what the peer sent, called `what` in the detail)
+/// contains `needle`. For answers other than HTTP bodies (TCP, SSH).
+pub(super) fn text_contains(name: &str, what: &str, text: &str, needle: &str) -> AssertionResult {
+    let passed = text.contains(needle);
+    let verb = if passed { "contains" } else { "does not contain" };
+    AssertionResult {
+        name: name.to_owned(),
+        passed,
+        detail: format!("{what} {} {verb} {}", quoted(text), quoted(needle)),
+    }
+}
+
+/// `name`: `text` matches `pattern` (compiled through `regexes`).
+pub(super) fn text_matches(name: &str, what: &str, text: &str, pattern: &str, regexes: &RegexCache) -> AssertionResult {
+    let (passed, detail) = match regexes.get(pattern) {
+        Ok(regex) => {
+            let passed = regex.is_match(text);
+            let verb = if passed { "matches" } else { "does not match" };
+            (passed, format!("{what} {} {verb} /{}/", quoted(text), clipped(pattern)))
+        }
+        Err(error) => (false, format!("invalid regex /{}/: {error}", clipped(pattern))),
+    };
+    AssertionResult {
+        name: name.to_owned(),
+        passed,
+        detail,
+    }
+}
+
 /// "body", or what part of it was searched.
 fn body_name(answer: &Answer<'_>) -> Cow<'static, str> {
     if !answer.body_read {
@@ -610,6 +641,27 @@ mod tests {
             body_regex: "x".to_owned(),
             ..HttpAssertions::default()
         })));
+    }
+
+    #[test]
+    fn text_assertions_quote_what_was_seen() {
+        let result = text_contains("banner", "banner", "SSH-2.0-OpenSSH_9.6", "OpenSSH");
+        assert!(result.passed);
+        assert_eq!(result.name, "banner");
+        assert_eq!(result.detail, "banner \"SSH-2.0-OpenSSH_9.6\" contains \"OpenSSH\"");
+        let result = text_contains("expect_contains", "the answer", "220 ready\r\n", "250");
+        assert!(!result.passed);
+        assert_eq!(result.detail, "the answer \"220 ready\\r\\n\" does not contain \"250\"");
+
+        let regexes = RegexCache::default();
+        let result = text_matches("expect_regex", "the answer", "220 ready", "^2[0-9]{2} ", &regexes);
+        assert!(result.passed);
+        assert_eq!(result.detail, "the answer \"220 ready\" matches /^2[0-9]{2} /");
+        let result = text_matches("banner", "banner", "SSH-1.99-x", "^SSH-2\\.0-", &regexes);
+        assert!(!result.passed);
+        let result = text_matches("banner", "banner", "x", "(", &regexes);
+        assert!(!result.passed);
+        assert!(result.detail.starts_with("invalid regex /(/"), "{}", result.detail);
     }
 
     #[test]

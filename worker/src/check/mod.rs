@@ -1,4 +1,4 @@
-//! Running one check (HTTP, TCP, DNS, ICMP ping) and classifying how it ended.
+//! Running one check (of any kind) and classifying how it ended.
 //!
 //! The probe scheduler owns one [`CheckRunner`] and calls
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
@@ -16,23 +16,34 @@
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
 //! - `phases`: where an HTTP check's time went (DNS, connect, TLS, first byte, transfer).
-//! - `certificate`: certificates as results show them, and the expiry assertion.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
-//! - `tcp`: the TCP connect check.
 //! - `dns`: the DNS query check (hickory-proto messages over our own UDP/TCP).
 //! - `icmp`: the ICMP ping check (surge-ping, unprivileged or raw sockets).
+//! - `certificate`: X.509 certificates as results show them, and the
+//!   `cert_days_remaining` assertion (TLS and HTTPS checks).
+//! - `connect`: the TCP connect every kind over TCP shares.
+//! - `tcp`: the TCP check: connect (directly or through SOCKS5), send, expect.
+//! - `tls_check`: the TLS check: handshake, chain, name and expiry;
+//!   `starttls` upgrades an SMTP session first.
+//! - `ssh`: the SSH check: the server's identification line.
+//! - `socks5`: the SOCKS5 client (for checks through a proxy) and check.
 
 pub use monitor_core::blocklist;
 
 mod assertions;
 mod certificate;
-mod http;
-mod phases;
+mod connect;
 mod dns;
+mod http;
 mod icmp;
+mod phases;
 mod resolve;
+mod socks5;
+mod ssh;
+mod starttls;
 mod tcp;
 mod tls;
+mod tls_check;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +106,8 @@ struct Shared {
     blocklist: Arc<Blocklist>,
     /// Compiled `body_regex` patterns, by pattern text.
     regexes: assertions::RegexCache,
+    /// How TLS checks shake hands and judge chains.
+    tls_inspector: tls_check::Inspector,
     /// See [`CheckConfig::max_body_bytes`].
     max_body_bytes: usize,
     /// The name server DNS checks without a server ask.
@@ -114,6 +127,7 @@ impl CheckRunner {
                 clients,
                 blocklist,
                 regexes: assertions::RegexCache::default(),
+                tls_inspector: tls_check::Inspector::new()?,
                 max_body_bytes: config.max_body_bytes,
                 dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
                 pingers: icmp::Pingers::default(),
@@ -132,9 +146,21 @@ impl CheckRunner {
         let deadline = started + job_timeout(job.timeout.as_ref());
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
-            Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(job::Check::Tcp(check)) => tcp::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Dns(check)) => dns::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Icmp(check)) => icmp::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Tls(check)) => {
+                tls_check::run(
+                    &self.inner.blocklist,
+                    &self.inner.tls_inspector,
+                    check,
+                    started,
+                    deadline,
+                )
+                .await
+            }
+            Some(job::Check::Ssh(check)) => ssh::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Socks5(check)) => socks5::run(&self.inner.blocklist, check, started, deadline).await,
             Some(other) => Failure::new(
                 CheckOutcome::Unspecified,
                 format!("this worker does not run {} checks", kind_name(other)),

@@ -1,19 +1,24 @@
-//! TLS for HTTPS checks: rustls with the ring provider (like the mock; no
-//! OpenSSL), two client configurations, and certificate errors in words.
+//! TLS for the checks: rustls with the ring provider (like the mock; no
+//! OpenSSL), the client configurations, and certificate errors in words.
 //!
-//! - Verifying: the platform verifier (on Linux, the system's CA bundle
-//!   checked by webpki), so a target is trusted exactly when the host's
-//!   other tools would trust it.
+//! - Verifying (HTTPS): the platform verifier (on Linux, the system's CA
+//!   bundle checked by webpki), so a target is trusted exactly when the
+//!   host's other tools would trust it.
 //! - Not verifying (`insecure_skip_tls_verify`): any certificate is
 //!   accepted, but the handshake signatures are still checked, so the
 //!   connection is at least to whoever holds the presented key.
+//! - Inspecting (the TLS check): not verifying and without ALPN, so the
+//!   handshake completes whatever the chain; the chain the server sent is
+//!   then judged by [`system_roots_verifier`], webpki over the same system
+//!   roots, which tells an untrusted chain from a name that does not match.
 
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_platform_verifier::BuilderVerifierExt as _;
 
 /// HTTP/2 when the server offers it, else HTTP/1.1, as browsers do.
@@ -48,6 +53,40 @@ pub(super) fn insecure_config() -> Result<ClientConfig, rustls::Error> {
         .with_no_client_auth();
     config.alpn_protocols = alpn_protocols();
     Ok(config)
+}
+
+/// The configuration of the TLS check: any certificate, no ALPN (the
+/// protocol spoken after the handshake is none of the check's business).
+pub(super) fn inspecting_config() -> Result<ClientConfig, rustls::Error> {
+    let mut config = insecure_config()?;
+    config.alpn_protocols.clear();
+    Ok(config)
+}
+
+/// webpki over the system's CA certificates (as the platform verifier
+/// loads them on Linux), for judging a chain after the handshake.
+pub(super) fn system_roots_verifier() -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (_added, ignored) = roots.add_parsable_certificates(loaded.certs);
+    if ignored > 0 {
+        tracing::warn!(ignored, "system CA certificates that do not parse are ignored");
+    }
+    if roots.is_empty() {
+        let errors: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        return Err(rustls::Error::General(format!(
+            "no CA certificates were loaded from the system ({})",
+            errors.join("; ")
+        )));
+    }
+    roots_verifier(roots)
+}
+
+/// webpki over `roots`.
+pub(super) fn roots_verifier(roots: RootCertStore) -> Result<Arc<WebPkiServerVerifier>, rustls::Error> {
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|error| rustls::Error::General(error.to_string()))
 }
 
 /// Accepts every certificate; checks handshake signatures.
@@ -108,6 +147,7 @@ pub(super) fn describe(error: &rustls::Error, host: &str) -> String {
             other => format!("invalid certificate: {other}"),
         },
         rustls::Error::AlertReceived(alert) => format!("TLS handshake failed: the server sent alert {alert:?}"),
+        rustls::Error::InvalidMessage(_) => format!("TLS handshake failed: the server does not speak TLS ({error})"),
         other => format!("TLS handshake failed: {other}"),
     }
 }
@@ -122,6 +162,11 @@ mod tests {
         let insecure = insecure_config().unwrap();
         assert_eq!(verifying.alpn_protocols, alpn_protocols());
         assert_eq!(insecure.alpn_protocols, alpn_protocols());
+    }
+
+    #[test]
+    fn the_inspecting_configuration_offers_no_protocol() {
+        assert!(inspecting_config().unwrap().alpn_protocols.is_empty());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! it, so unused items are expected.
 #![allow(dead_code)]
 
+pub mod checks;
+
 use std::{net::SocketAddr, path::Path};
 
 use monitor_store::testing::TestDb;
