@@ -145,14 +145,16 @@ fn body_name(answer: &Answer<'_>) -> Cow<'static, str> {
     }
 }
 
-fn clipped(text: &str) -> Cow<'_, str> {
+/// `text`, cut after [`MAX_QUOTED_CHARS`] characters, for details.
+pub(super) fn clipped(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(MAX_QUOTED_CHARS) {
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
         None => Cow::Borrowed(text),
     }
 }
 
-fn quoted(text: &str) -> String {
+/// [`clipped`] `text` in quotes.
+pub(super) fn quoted(text: &str) -> String {
     format!("{:?}", clipped(text))
 }
 

@@ -1,4 +1,5 @@
-//! Running one check (HTTP or TCP) and classifying how it ended.
+//! Running one check (HTTP, TCP, gRPC health, WebSocket) and classifying
+//! how it ended.
 //!
 //! The probe scheduler owns one [`CheckRunner`] and calls
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
@@ -16,15 +17,21 @@
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
+//! - `connect`: a TCP connection to a host and port, past the blocklist.
 //! - `tcp`: the TCP connect check.
+//! - `grpc_health`: the gRPC health check (`grpc.health.v1.Health/Check`).
+//! - `websocket`: the WebSocket check: upgrade, send, expect a reply.
 
 pub use monitor_core::blocklist;
 
 mod assertions;
+mod connect;
+mod grpc_health;
 mod http;
 mod resolve;
 mod tcp;
 mod tls;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +96,12 @@ struct Shared {
     regexes: assertions::RegexCache,
     /// See [`CheckConfig::max_body_bytes`].
     max_body_bytes: usize,
+    /// See [`CheckConfig::user_agent`]; the HTTP clients have their own copy.
+    user_agent: String,
+    /// TLS of gRPC health checks (ALPN h2), by insecure_skip_tls_verify.
+    grpc_tls: tls::ClientConfigs,
+    /// TLS of wss checks (ALPN http/1.1), by insecure_skip_tls_verify.
+    websocket_tls: tls::ClientConfigs,
 }
 
 impl CheckRunner {
@@ -103,6 +116,9 @@ impl CheckRunner {
                 blocklist,
                 regexes: assertions::RegexCache::default(),
                 max_body_bytes: config.max_body_bytes,
+                user_agent: config.user_agent,
+                grpc_tls: tls::ClientConfigs::new(grpc_health::ALPN)?,
+                websocket_tls: tls::ClientConfigs::new(websocket::ALPN)?,
             }),
         })
     }
@@ -119,6 +135,8 @@ impl CheckRunner {
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(job::Check::GrpcHealth(check)) => grpc_health::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Websocket(check)) => websocket::run(&self.inner, check, started, deadline).await,
             Some(other) => Failure::new(
                 CheckOutcome::Unspecified,
                 format!("this worker does not run {} checks", kind_name(other)),
