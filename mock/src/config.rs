@@ -29,6 +29,15 @@ pub struct Config {
     #[arg(long, env = "MOCK_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
 
+    /// Address for the gRPC health service over plaintext HTTP/2; off when unset.
+    #[arg(long, env = "MOCK_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+
+    /// Address for the gRPC health service over TLS (the self-signed
+    /// certificate of --tls-listen); off when unset.
+    #[arg(long, env = "MOCK_GRPC_TLS_LISTEN")]
+    pub grpc_tls_listen: Option<SocketAddr>,
+
     /// Log format: `text` for people, `json` (one object per line) for log
     /// collectors. The same variable as the server's and the workers'.
     #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -90,7 +99,8 @@ impl MockConfig {
     }
 }
 
-/// The certificate of the TLS listener (used only with `--tls-listen`).
+/// The certificate of the TLS listeners (used only with `--tls-listen` or
+/// `--grpc-tls-listen`).
 #[derive(Debug, Clone, Args)]
 pub struct TlsConfig {
     /// Start of the certificate's validity, in days from now (negative = past).
@@ -140,6 +150,7 @@ mod tests {
         let config = parse(&[]).unwrap();
         assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.tls_listen, None);
+        assert_eq!((config.grpc_listen, config.grpc_tls_listen), (None, None));
         assert_eq!(config.mock.codes.to_string(), "200:70,404:20,500:10");
         assert_eq!(config.mock.latency_ms.to_string(), "0..=50");
         assert_eq!(config.tls.tls_san, ["localhost", "127.0.0.1", "::1"]);
@@ -183,6 +194,8 @@ mod tests {
             (&["--seed", "-4"], "--seed"),
             (&["--listen", "nowhere"], "--listen"),
             (&["--tls-listen", "1.2.3.4"], "--tls-listen"),
+            (&["--grpc-listen", "localhost"], "--grpc-listen"),
+            (&["--grpc-tls-listen", ":50052"], "--grpc-tls-listen"),
             (&["--tls-not-after-days", "99999"], "--tls-not-after-days"),
             (&["--shutdown-grace-ms", "soon"], "--shutdown-grace-ms"),
             (&["--log-format", "yaml"], "--log-format"),

@@ -11,12 +11,14 @@
 //! Modules:
 //! - [`config`]: the command line and environment, parsed into domain types.
 //! - [`draw`]: the seeded generator and what it draws.
+//! - [`grpc`]: the gRPC health service, its listeners and control route.
 //! - [`hooks`]: the recording receiver of notifications (webhook, Slack,
 //!   Discord, Teams, Telegram, PagerDuty): shape checks, scripted failures.
 //! - [`limits`]: the bounds every flag and parameter is checked against.
 //! - [`routes`]: what each route answers (the route table is there).
 //! - [`stats`]: the served counts behind `/__stats`.
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
+//! - [`websocket`]: the WebSocket routes (echo, greet, silent, close).
 //! - `server`: accepting, serving HTTP/1.1 and HTTP/2, shutdown.
 //! - `error` and `query`: refusing bad requests with the parameter named.
 //!
@@ -26,6 +28,7 @@
 pub mod config;
 pub mod draw;
 pub mod error;
+pub mod grpc;
 pub mod hooks;
 pub mod limits;
 mod query;
@@ -33,6 +36,7 @@ pub mod routes;
 mod server;
 pub mod stats;
 pub mod tls;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -47,10 +51,34 @@ pub use routes::EchoReport;
 pub use stats::{RouteSnapshot, StatsSnapshot};
 pub use tls::{SelfSignedCertificate, TlsError, TlsListener};
 
+/// Where the mock listens: HTTP always, the rest when given.
+pub struct Listeners {
+    /// Plain HTTP/1.1 and HTTP/2 (prior knowledge).
+    pub http: TcpListener,
+    /// HTTPS with the self-signed certificate.
+    pub tls: Option<TlsListener>,
+    /// The gRPC health service over plaintext HTTP/2.
+    pub grpc: Option<TcpListener>,
+    /// The gRPC health service over TLS, with the listener's certificate.
+    pub grpc_tls: Option<TlsListener>,
+}
+
+impl Listeners {
+    /// Plain HTTP alone.
+    pub fn http(http: TcpListener) -> Self {
+        Self {
+            http,
+            tls: None,
+            grpc: None,
+            grpc_tls: None,
+        }
+    }
+}
+
 /// Serves plain HTTP on `listener` until `shutdown` completes, then drains
 /// requests in flight for at most the configured grace period.
 pub async fn run(listener: TcpListener, config: MockConfig, shutdown: impl Future<Output = ()>) {
-    run_with_tls(listener, None, config, shutdown).await;
+    run_listeners(Listeners::http(listener), config, shutdown).await;
 }
 
 /// Like [`run`], and also serves HTTPS on `tls` when given.
@@ -60,13 +88,33 @@ pub async fn run_with_tls(
     config: MockConfig,
     shutdown: impl Future<Output = ()>,
 ) {
+    let listeners = Listeners {
+        tls,
+        ..Listeners::http(listener)
+    };
+    run_listeners(listeners, config, shutdown).await;
+}
+
+/// Serves every listener given until `shutdown` completes, then drains
+/// for at most the configured grace period.
+pub async fn run_listeners(listeners: Listeners, config: MockConfig, shutdown: impl Future<Output = ()>) {
+    let Listeners {
+        http: listener,
+        tls,
+        grpc,
+        grpc_tls,
+    } = listeners;
     let site = Arc::new(routes::Site {
         plan: config.plan(),
         seed: config.seed,
         stats: stats::Stats::new(),
         shutdown: CancellationToken::new(),
-        certificate_pem: tls.as_ref().map(|tls| tls.certificate_pem().to_owned()),
+        certificate_pem: tls
+            .as_ref()
+            .or(grpc_tls.as_ref())
+            .map(|tls| tls.certificate_pem().to_owned()),
         hooks: hooks::Hooks::default(),
+        grpc_health: grpc::GrpcHealth::default(),
     });
     let address = |address: std::io::Result<std::net::SocketAddr>| {
         address.map_or_else(|_| "unknown".to_owned(), |address| address.to_string())
@@ -74,11 +122,36 @@ pub async fn run_with_tls(
     info!(
         http = %address(listener.local_addr()),
         https = %tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
+        grpc = %grpc.as_ref().map_or_else(|| "off".to_owned(), |grpc| address(grpc.local_addr())),
+        grpc_tls = %grpc_tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
         seed = config.seed,
         codes = %config.codes,
         latency_ms = %config.latency_ms,
         body_bytes = %config.body_bytes,
         "mock website listening"
     );
-    server::serve(listener, tls, site, shutdown, config.shutdown_grace()).await;
+    let grace = config.shutdown_grace();
+    let grpc_servers = async {
+        let plain = async {
+            if let Some(listener) = grpc {
+                grpc::serve(listener, None, &site.grpc_health, site.shutdown.clone(), grace).await;
+            }
+        };
+        let secure = async {
+            if let Some(tls) = grpc_tls {
+                let (listener, identity) = tls.into_grpc();
+                grpc::serve(
+                    listener,
+                    Some(identity),
+                    &site.grpc_health,
+                    site.shutdown.clone(),
+                    grace,
+                )
+                .await;
+            }
+        };
+        tokio::join!(plain, secure);
+    };
+    let http_server = server::serve(listener, tls, site.clone(), shutdown, grace);
+    tokio::join!(http_server, grpc_servers);
 }

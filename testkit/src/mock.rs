@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
-use monitor_mock::{Config, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
+use monitor_mock::{Config, Listeners, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
 /// The recording receiver's log and script, for tests that read them.
 pub use monitor_mock::{HookLog, HookRequest, HookScript};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
@@ -16,6 +16,10 @@ pub struct MockServer {
     pub address: SocketAddr,
     /// The HTTPS listener, when started with one.
     pub tls_address: Option<SocketAddr>,
+    /// The gRPC health service over plaintext HTTP/2, when started with it.
+    pub grpc_address: Option<SocketAddr>,
+    /// The gRPC health service over TLS, when started with gRPC and TLS.
+    pub grpc_tls_address: Option<SocketAddr>,
     /// Fires the shutdown future given to `run`.
     stop: Option<oneshot::Sender<()>>,
     /// The task running `run`; it ends when the mock has drained.
@@ -45,37 +49,103 @@ pub fn tls_config(not_before_days: i64, not_after_days: i64) -> TlsConfig {
 impl MockServer {
     /// A plain-HTTP mock configured by `args` (flags of the binary).
     pub async fn start(args: &[&str]) -> MockServer {
-        MockServer::serve(args, None).await
+        MockServer::serve(args, Listeners::http(bind().await)).await
     }
 
     /// A mock with an HTTPS listener too, serving a certificate generated
     /// from `tls`; returns the certificate for clients to trust.
     pub async fn start_with_tls(args: &[&str], tls: &TlsConfig) -> (MockServer, SelfSignedCertificate) {
         let certificate = SelfSignedCertificate::generate(tls).expect("a certificate generates");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding the TLS port");
-        let tls = TlsListener::new(listener, &certificate).expect("a TLS listener");
-        (MockServer::serve(args, Some(tls)).await, certificate)
+        let listeners = Listeners {
+            tls: Some(tls_listener(&certificate).await),
+            ..Listeners::http(bind().await)
+        };
+        (MockServer::serve(args, listeners).await, certificate)
     }
 
-    async fn serve(args: &[&str], tls: Option<TlsListener>) -> MockServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
-        let address = listener.local_addr().expect("a bound socket has an address");
-        let tls_address = tls.as_ref().map(|tls| tls.local_addr().expect("the TLS address"));
+    /// A mock with the gRPC health service on a plaintext listener and,
+    /// with `tls`, on a TLS one too (and HTTPS), serving a certificate
+    /// generated from `tls`, which is returned.
+    pub async fn start_with_grpc(
+        args: &[&str],
+        tls: Option<&TlsConfig>,
+    ) -> (MockServer, Option<SelfSignedCertificate>) {
+        let certificate = tls.map(|tls| SelfSignedCertificate::generate(tls).expect("a certificate generates"));
+        let (tls, grpc_tls) = match &certificate {
+            Some(certificate) => (
+                Some(tls_listener(certificate).await),
+                Some(tls_listener(certificate).await),
+            ),
+            None => (None, None),
+        };
+        let listeners = Listeners {
+            http: bind().await,
+            tls,
+            grpc: Some(bind().await),
+            grpc_tls,
+        };
+        (MockServer::serve(args, listeners).await, certificate)
+    }
+
+    async fn serve(args: &[&str], listeners: Listeners) -> MockServer {
+        let address = listeners.http.local_addr().expect("a bound socket has an address");
+        let tls_address = listeners
+            .tls
+            .as_ref()
+            .map(|tls| tls.local_addr().expect("the TLS address"));
+        let grpc_address = listeners
+            .grpc
+            .as_ref()
+            .map(|grpc| grpc.local_addr().expect("the gRPC address"));
+        let grpc_tls_address = listeners
+            .grpc_tls
+            .as_ref()
+            .map(|tls| tls.local_addr().expect("the gRPC TLS address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(monitor_mock::run_with_tls(listener, tls, mock_config(args), async {
+        let task = tokio::spawn(monitor_mock::run_listeners(listeners, mock_config(args), async {
             let _ = stopped.await;
         }));
         MockServer {
             address,
             tls_address,
+            grpc_address,
+            grpc_tls_address,
             stop: Some(stop),
             task: Some(task),
             client: crate::http_client(),
         }
     }
 
+    /// Makes the gRPC health service answer `status` (`SERVING`,
+    /// `NOT_SERVING`, `UNKNOWN`; `SERVICE_UNKNOWN` forgets it) for `service`.
+    pub async fn set_grpc_health(&self, service: &str, status: &str) {
+        let path = if service.is_empty() {
+            "/__grpc/health".to_owned()
+        } else {
+            format!("/__grpc/health/{service}")
+        };
+        let response = self
+            .client
+            .put(self.url(&path))
+            .body(status.to_owned())
+            .send()
+            .await
+            .expect("the mock answers");
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap_or_default());
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{path_and_query}", self.address)
+    }
+
+    /// `ws://` on the HTTP listener.
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://{}{path_and_query}", self.address)
+    }
+
+    /// `wss://` on the HTTPS listener.
+    pub fn wss_url(&self, path_and_query: &str) -> String {
+        format!("wss://{}{path_and_query}", self.tls_address.expect("started with TLS"))
     }
 
     pub fn https_url(&self, path_and_query: &str) -> String {
@@ -141,6 +211,14 @@ impl MockServer {
             .expect("the mock stops")
             .expect("the mock task does not panic");
     }
+}
+
+async fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("binding port 0")
+}
+
+async fn tls_listener(certificate: &SelfSignedCertificate) -> TlsListener {
+    TlsListener::new(bind().await, certificate).expect("a TLS listener")
 }
 
 impl Drop for MockServer {

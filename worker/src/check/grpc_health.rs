@@ -7,9 +7,10 @@
 //! with hyper; tonic-health's generated client encodes the call and reads
 //! the status. One connection per check, driven inside the check's future:
 //! when the check ends (answer, failure or deadline) the connection goes
-//! with it. Errors of the connection are wrapped in [`Transport`] on the
-//! way into tonic, so a status the server sent is told apart from a
-//! connection that broke or never spoke HTTP/2.
+//! with it. Errors of the connection, and answers that are not gRPC (an
+//! HTTP error page), are [`Transport`] errors on the way into tonic, so a
+//! status the server sent is told apart from a connection that broke,
+//! never spoke HTTP/2 or reached a plain web server.
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -17,8 +18,9 @@ use std::io;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use http::Uri;
+use http::header::CONTENT_TYPE;
 use http::uri::{Authority, Scheme};
+use http::{StatusCode, Uri};
 use http_body_util::BodyExt as _;
 use http_body_util::combinators::MapErr;
 use hyper::body::Incoming;
@@ -133,7 +135,7 @@ where
 {
     let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
         .await
-        .map_err(|error| transport_failure(&Transport(error)))?;
+        .map_err(|error| transport_failure(&Transport::Http2(error), seen))?;
     let mut client =
         HealthClient::with_origin(Http2Service { sender }, origin).max_decoding_message_size(MAX_RESPONSE_BYTES);
     let mut request = tonic::Request::new(HealthCheckRequest {
@@ -163,7 +165,7 @@ where
         }
         Err(status) => {
             if let Some(transport) = status.source().and_then(|source| source.downcast_ref::<Transport>()) {
-                return Err(transport_failure(transport));
+                return Err(transport_failure(transport, seen));
             }
             seen.grpc_code = code_name(status.code()).to_owned();
             Err(status_failure(&status))
@@ -237,9 +239,25 @@ fn status_failure(status: &tonic::Status) -> Failure {
     Failure::new(outcome, error)
 }
 
-/// The connection failed under the call: closed, reset, or not HTTP/2.
-fn transport_failure(transport: &Transport) -> Failure {
-    let error = &transport.0;
+/// The connection failed under the call (closed, reset, not HTTP/2), or
+/// the answer was not gRPC; the latter gets the code the gRPC spec
+/// derives from its HTTP status.
+fn transport_failure(transport: &Transport, seen: &mut Seen) -> Failure {
+    let error = match transport {
+        Transport::Http2(error) => error,
+        Transport::NotGrpc { status, content_type } => {
+            seen.grpc_code = code_name(code_of_http_status(*status)).to_owned();
+            let content_type = if content_type.is_empty() {
+                "no content-type".to_owned()
+            } else {
+                format!("content-type {content_type}")
+            };
+            return Failure::new(
+                CheckOutcome::ProtocolError,
+                format!("not a gRPC answer: HTTP {} ({content_type})", status.as_u16()),
+            );
+        }
+    };
     let mut io_kind = None;
     let mut cause: Option<&(dyn StdError + 'static)> = Some(error);
     while let Some(current) = cause {
@@ -259,6 +277,31 @@ fn transport_failure(transport: &Transport) -> Failure {
         _ => format!("no gRPC answer (HTTP/2 failed: {})", causes(error)),
     };
     Failure::new(CheckOutcome::ProtocolError, message)
+}
+
+/// The gRPC spec's code for an HTTP answer without a gRPC status
+/// (`http-grpc-status-mapping.md`).
+fn code_of_http_status(status: StatusCode) -> Code {
+    match status.as_u16() {
+        400 => Code::Internal,
+        401 => Code::Unauthenticated,
+        403 => Code::PermissionDenied,
+        404 => Code::Unimplemented,
+        429 | 502 | 503 | 504 => Code::Unavailable,
+        _ => Code::Unknown,
+    }
+}
+
+/// An answer is gRPC when it carries a gRPC status, or is a 200 of a gRPC
+/// content type (the status then comes in the trailers).
+fn is_grpc(response: &http::Response<Incoming>) -> bool {
+    let headers = response.headers();
+    headers.contains_key("grpc-status")
+        || (response.status() == StatusCode::OK
+            && headers
+                .get(CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|value| value.starts_with("application/grpc")))
 }
 
 /// An error and its causes, `: `-separated, without repeats (hyper's
@@ -309,10 +352,15 @@ fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// An error of the HTTP/2 connection (not a status the server sent).
+/// Not a status the server sent: the HTTP/2 connection failed, or the
+/// answer was not gRPC.
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct Transport(hyper::Error);
+enum Transport {
+    #[error(transparent)]
+    Http2(hyper::Error),
+    #[error("not a gRPC answer: HTTP {status}")]
+    NotGrpc { status: StatusCode, content_type: String },
+}
 
 type ResponseBody = MapErr<Incoming, fn(hyper::Error) -> Transport>;
 
@@ -327,14 +375,25 @@ impl tower::Service<http::Request<tonic::body::Body>> for Http2Service {
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Transport>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Transport>> {
-        self.sender.poll_ready(cx).map_err(Transport)
+        self.sender.poll_ready(cx).map_err(Transport::Http2)
     }
 
     fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
         let response = self.sender.send_request(request);
         Box::pin(async move {
-            let response = response.await.map_err(Transport)?;
-            Ok(response.map(|body| body.map_err(Transport as fn(hyper::Error) -> Transport)))
+            let response = response.await.map_err(Transport::Http2)?;
+            if !is_grpc(&response) {
+                let content_type = response
+                    .headers()
+                    .get(CONTENT_TYPE)
+                    .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+                    .unwrap_or_default();
+                return Err(Transport::NotGrpc {
+                    status: response.status(),
+                    content_type,
+                });
+            }
+            Ok(response.map(|body| body.map_err(Transport::Http2 as fn(hyper::Error) -> Transport)))
         })
     }
 }
@@ -425,6 +484,30 @@ mod tests {
         assert_eq!(failure.outcome, CheckOutcome::Timeout);
         let long = status_failure(&tonic::Status::internal("x".repeat(500)));
         assert!(long.error.chars().count() < 250, "{}", long.error);
+    }
+
+    #[test]
+    fn http_answers_get_the_specs_codes() {
+        for (status, code) in [
+            (400, "INTERNAL"),
+            (404, "UNIMPLEMENTED"),
+            (503, "UNAVAILABLE"),
+            (200, "UNKNOWN"),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(code_name(code_of_http_status(status)), code);
+        }
+        let mut seen = Seen::default();
+        let failure = transport_failure(
+            &Transport::NotGrpc {
+                status: StatusCode::NOT_FOUND,
+                content_type: "text/html".into(),
+            },
+            &mut seen,
+        );
+        assert_eq!(failure.outcome, CheckOutcome::ProtocolError);
+        assert_eq!(failure.error, "not a gRPC answer: HTTP 404 (content-type text/html)");
+        assert_eq!(seen.grpc_code, "UNIMPLEMENTED");
     }
 
     #[test]
