@@ -5,7 +5,7 @@
 //!
 //! | route | what it does |
 //! |---|---|
-//! | `PUT /__grpc/health/{service}` | body `SERVING`, `NOT_SERVING` or `UNKNOWN`: `Check` answers that for `service`; `SERVICE_UNKNOWN` forgets the service; 204 |
+//! | `PUT /__grpc/health/{service}` (percent-encoded) | body `SERVING`, `NOT_SERVING` or `UNKNOWN`: `Check` answers that for `service`; `SERVICE_UNKNOWN` forgets the service; 204 |
 //! | `PUT /__grpc/health` | the same for the server as a whole (service `""`) |
 //! | `DELETE /__grpc/health/{service}` | forgets the service: `Check` answers `NOT_FOUND`, as the health spec says for an unknown service; 204 |
 //! | `GET /__grpc/health/{service}` | the status as text, 404 when the service is unknown |
@@ -131,7 +131,9 @@ pub(crate) async fn control(
     body: Incoming,
     health: &GrpcHealth,
 ) -> Result<Response<Body>, RequestError> {
-    let service = rest.strip_prefix('/').unwrap_or(rest);
+    let raw = rest.strip_prefix('/').unwrap_or(rest);
+    let service = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+    let service = service.as_ref();
     check_service(service)?;
     let no_content = || {
         let mut response = Response::new(Full::new(Bytes::new()));

@@ -5,6 +5,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
+/// What the mock's `/ws/greet` sends first.
+pub use monitor_mock::websocket::GREETING as WEBSOCKET_GREETING;
 use monitor_mock::{Config, Listeners, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
 /// The recording receiver's log and script, for tests that read them.
 pub use monitor_mock::{HookLog, HookRequest, HookScript};
