@@ -14,6 +14,7 @@
 
 pub mod cache;
 pub mod convert;
+mod kinds;
 mod list_filter;
 pub mod metrics;
 pub mod page_token;
@@ -58,7 +59,12 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "locations",
     "http",
     "tcp",
+    "grpc_health",
+    "websocket",
 ];
+
+/// The members of `Job.check` UpdateJob takes (each built kind's name).
+const CHECK_FIELDS: &[&str] = &["http", "tcp", "grpc_health", "websocket"];
 
 /// Jobs in PostgreSQL, behind the API's rules.
 #[derive(Clone)]
@@ -277,7 +283,7 @@ impl JobCatalog {
             merged.locations = changes.locations.clone();
         }
         // The check kind is one field: naming either member replaces it.
-        if wants("http") || wants("tcp") {
+        if CHECK_FIELDS.iter().any(|field| wants(field)) {
             merged.check = changes.check.clone();
             // A secret sent back as the marker keeps the stored value.
             secrets::restore(&mut merged, Some(&stored)).map_err(|err| err.within("job."))?;

@@ -6,10 +6,11 @@
 use std::{collections::HashMap, time::Duration};
 
 use monitor_core::labels::{LABEL_KEY_RULE, MAX_LABEL_VALUE_CHARS, is_label_key};
-use monitor_proto::v1::{HttpCheck, HttpMethod, Job, JobState, TcpCheck, job::Check};
+use monitor_proto::v1::{HttpCheck, HttpHeader, HttpMethod, Job, JobState, TcpCheck, job::Check};
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
 use super::convert::check_kind;
+use super::kinds;
 use crate::error::{ApiError, FieldViolation};
 
 pub const MAX_NAME_CHARS: usize = 128;
@@ -235,6 +236,8 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
     match check {
         Check::Http(http) => validate_http(http, timeout, v),
         Check::Tcp(tcp) => validate_tcp(tcp, v),
+        Check::GrpcHealth(grpc) => kinds::grpc_health::validate(grpc, v),
+        Check::Websocket(websocket) => kinds::websocket::validate(websocket, v),
         other => {
             v.push(FieldViolation::new(
                 check_kind(other),
@@ -304,7 +307,7 @@ fn validate_http(
     v: &mut Vec<FieldViolation>,
 ) -> Option<serde_json::Value> {
     let before = v.len();
-    validate_url(&http.url, v);
+    validate_url("http.url", &http.url, &["http", "https"], v);
     let method = match HttpMethod::try_from(http.method) {
         Ok(HttpMethod::Unspecified) => HttpMethod::Get,
         Ok(method) => method,
@@ -319,7 +322,12 @@ fn validate_http(
             HttpMethod::Get
         }
     };
-    validate_headers(http, v);
+    validate_headers(
+        &HeaderNaming::HTTP_CHECK.at("http"),
+        &http.headers,
+        &http.secret_headers,
+        v,
+    );
     if http.body.len() > MAX_BODY_BYTES {
         v.push(FieldViolation::new(
             "http.body",
@@ -349,27 +357,8 @@ fn validate_http(
                 v.push(FieldViolation::new(field, "min must not exceed max"));
             }
         }
-        if assertions.body_contains.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-            v.push(FieldViolation::new(
-                "http.assertions.body_contains",
-                format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-            ));
-        }
-        if assertions.body_regex.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-            v.push(FieldViolation::new(
-                "http.assertions.body_regex",
-                format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-            ));
-        } else if !assertions.body_regex.is_empty()
-            && let Err(err) = regex::RegexBuilder::new(&assertions.body_regex)
-                .size_limit(1 << 20)
-                .build()
-        {
-            v.push(FieldViolation::new(
-                "http.assertions.body_regex",
-                format!("is not a valid regular expression: {}", last_line(&err.to_string())),
-            ));
-        }
+        validate_assertion_text("http.assertions.body_contains", &assertions.body_contains, v);
+        validate_regex("http.assertions.body_regex", &assertions.body_regex, v);
         if let Some(max) = &assertions.max_response_time
             && let Some(max) = to_std_duration("http.assertions.max_response_time", max, v)
         {
@@ -405,81 +394,172 @@ fn last_line(text: &str) -> String {
         .to_owned()
 }
 
-fn validate_url(raw: &str, v: &mut Vec<FieldViolation>) {
+/// A text an answer must contain: at most [`MAX_ASSERTION_TEXT_CHARS`].
+pub(super) fn validate_assertion_text(field: &str, text: &str, v: &mut Vec<FieldViolation>) {
+    if text.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    }
+}
+
+/// A regular expression an answer must match: at most
+/// [`MAX_ASSERTION_TEXT_CHARS`], and it compiles within the size the
+/// workers allow (empty: no condition).
+pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolation>) {
+    if pattern.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    } else if !pattern.is_empty()
+        && let Err(err) = regex::RegexBuilder::new(pattern).size_limit(1 << 20).build()
+    {
+        v.push(FieldViolation::new(
+            field,
+            format!("is not a valid regular expression: {}", last_line(&err.to_string())),
+        ));
+    }
+}
+
+/// An absolute URL of one of `schemes` with a host, at most
+/// [`MAX_URL_CHARS`]; userinfo is allowed (it is a secret, see `secrets`).
+pub(super) fn validate_url(field: &str, raw: &str, schemes: &[&str], v: &mut Vec<FieldViolation>) {
     if raw.is_empty() {
-        v.push(FieldViolation::new("http.url", "is required"));
+        v.push(FieldViolation::new(field, "is required"));
         return;
     }
     if raw.len() > MAX_URL_CHARS {
         v.push(FieldViolation::new(
-            "http.url",
+            field,
             format!("must be at most {MAX_URL_CHARS} characters"),
         ));
         return;
     }
     match url::Url::parse(raw) {
-        Err(err) => v.push(FieldViolation::new(
-            "http.url",
-            format!("is not an absolute URL: {err}"),
+        Err(err) => v.push(FieldViolation::new(field, format!("is not an absolute URL: {err}"))),
+        Ok(url) if !schemes.contains(&url.scheme()) => v.push(FieldViolation::new(
+            field,
+            format!("scheme must be {} (got {:?})", schemes.join(" or "), url.scheme()),
         )),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => v.push(FieldViolation::new(
-            "http.url",
-            format!("scheme must be http or https (got {:?})", url.scheme()),
-        )),
-        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
-            v.push(FieldViolation::new("http.url", "must name a host"))
-        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => v.push(FieldViolation::new(field, "must name a host")),
         Ok(_) => {}
     }
 }
 
-fn validate_headers(http: &HttpCheck, v: &mut Vec<FieldViolation>) {
-    if http.headers.len() > MAX_HEADERS {
+/// Where a list of headers (or gRPC metadata) and its secret names sit in
+/// a spec, and what messages call them.
+pub(super) struct HeaderFields {
+    /// `http.headers`, `grpc_health.metadata`.
+    pub(super) list: String,
+    /// `http.secret_headers`, `grpc_health.secret_metadata`.
+    pub(super) secret_names: String,
+    /// What the entries are called in a count: "headers", "entries".
+    pub(super) plural: &'static str,
+    /// What a name is called: "header name", "metadata name".
+    pub(super) name: &'static str,
+}
+
+/// A [`HeaderFields`] before the kind's prefix is known.
+pub(super) struct HeaderNaming {
+    list: &'static str,
+    secret_names: &'static str,
+    plural: &'static str,
+    name: &'static str,
+}
+
+impl HeaderNaming {
+    /// `headers` and `secret_headers` (HTTP and WebSocket checks).
+    pub(super) const HTTP_CHECK: HeaderNaming = HeaderNaming {
+        list: "headers",
+        secret_names: "secret_headers",
+        plural: "headers",
+        name: "header name",
+    };
+    /// `metadata` and `secret_metadata` (gRPC health checks).
+    pub(super) const GRPC_METADATA: HeaderNaming = HeaderNaming {
+        list: "metadata",
+        secret_names: "secret_metadata",
+        plural: "entries",
+        name: "metadata name",
+    };
+
+    /// The fields under the kind `prefix` (`http`).
+    pub(super) fn at(&self, prefix: &str) -> HeaderFields {
+        HeaderFields {
+            list: format!("{prefix}.{}", self.list),
+            secret_names: format!("{prefix}.{}", self.secret_names),
+            plural: self.plural,
+            name: self.name,
+        }
+    }
+}
+
+/// Headers (or metadata) and the names marked secret: at most
+/// [`MAX_HEADERS`] of each, valid names, values of visible ASCII within
+/// [`MAX_HEADER_VALUE_BYTES`], all of it within [`MAX_HEADERS_TOTAL_BYTES`].
+pub(super) fn validate_headers(
+    fields: &HeaderFields,
+    headers: &[HttpHeader],
+    secret_names: &[String],
+    v: &mut Vec<FieldViolation>,
+) {
+    let HeaderFields {
+        list,
+        secret_names: secret_field,
+        plural,
+        name: name_noun,
+    } = fields;
+    if headers.len() > MAX_HEADERS {
         v.push(FieldViolation::new(
-            "http.headers",
-            format!("at most {MAX_HEADERS} headers (got {})", http.headers.len()),
+            list.as_str(),
+            format!("at most {MAX_HEADERS} {plural} (got {})", headers.len()),
         ));
     }
     let mut total = 0;
-    for (i, header) in http.headers.iter().enumerate() {
+    for (i, header) in headers.iter().enumerate() {
         total += header.name.len() + header.value.len();
         if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].name"),
-                format!("{:?} is not a valid header name", header.name),
+                format!("{list}[{i}].name"),
+                format!("{:?} is not a valid {name_noun}", header.name),
             ));
         }
         if header.value.len() > MAX_HEADER_VALUE_BYTES {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].value"),
+                format!("{list}[{i}].value"),
                 format!("must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
             ));
         } else if http::HeaderValue::from_str(&header.value).is_err() {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].value"),
+                format!("{list}[{i}].value"),
                 "must be visible ASCII, spaces or tabs (no line breaks)",
             ));
         }
     }
-    if http.secret_headers.len() > MAX_HEADERS {
+    if secret_names.len() > MAX_HEADERS {
         v.push(FieldViolation::new(
-            "http.secret_headers",
-            format!("at most {MAX_HEADERS} names (got {})", http.secret_headers.len()),
+            secret_field.as_str(),
+            format!("at most {MAX_HEADERS} names (got {})", secret_names.len()),
         ));
     }
-    for (i, name) in http.secret_headers.iter().enumerate() {
+    for (i, name) in secret_names.iter().enumerate() {
         total += name.len();
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             v.push(FieldViolation::new(
-                format!("http.secret_headers[{i}]"),
-                format!("{name:?} is not a valid header name"),
+                format!("{secret_field}[{i}]"),
+                format!("{name:?} is not a valid {name_noun}"),
             ));
         }
     }
     if total > MAX_HEADERS_TOTAL_BYTES {
+        let secret_short = secret_field.rsplit('.').next().unwrap_or(secret_field);
         v.push(FieldViolation::new(
-            "http.headers",
-            format!("names and values (with secret_headers) must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"),
+            list.as_str(),
+            format!(
+                "names and values (with {secret_short}) must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"
+            ),
         ));
     }
 }
