@@ -188,6 +188,8 @@ async fn headers_and_userinfo_go_with_the_upgrade() {
     let (seen, mut requests) = mpsc::unbounded_channel::<http::HeaderMap>();
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
+        // The signature is tungstenite's callback's (its error is a response).
+        #[allow(clippy::result_large_err)]
         let record = |request: &Request, response: Response| {
             let _ = seen.send(request.headers().clone());
             Ok(response)
