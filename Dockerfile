@@ -79,6 +79,11 @@ CMD ["serve"]
 FROM runtime-base AS worker
 COPY --from=builder /out/monitor-worker /usr/local/bin/monitor-worker
 # Run `probe` or `aggregate`. Both serve /metrics, /healthz and /readyz on 9100.
+# ICMP ping checks need unprivileged ICMP sockets in the container's network
+# namespace (user 10001 has no CAP_NET_RAW): docker run --sysctl
+# net.ipv4.ping_group_range="0 2147483647" (recent Docker sets it by
+# default), or run as root with --cap-add NET_RAW (raw sockets); see the
+# README's "ICMP ping".
 ENV MONITOR_METRICS_LISTEN=0.0.0.0:9100
 EXPOSE 9100
 ENTRYPOINT ["/usr/local/bin/monitor-worker"]

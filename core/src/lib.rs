@@ -14,11 +14,16 @@
 //!   metadata, loopback, private networks), and the ones an operator opens:
 //!   probe targets (worker) and notification channel URLs (server and the
 //!   alert role's dispatcher) go through the same rule.
+//! - [`dns`] and [`icmp`]: what the DNS and ICMP checks accept (response
+//!   code names, server addresses, echo counts and intervals), refused
+//!   by the server and applied by the worker.
 //! - [`process`]: start-up and shutdown every binary does the same way:
 //!   `.env`, `--log-format` and tracing, SIGINT/SIGTERM.
 
 pub mod blocklist;
+pub mod dns;
 pub mod granularity;
+pub mod icmp;
 pub mod labels;
 pub mod process;
 pub mod recurrence;

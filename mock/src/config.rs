@@ -38,6 +38,11 @@ pub struct Config {
     #[arg(long, env = "MOCK_GRPC_TLS_LISTEN")]
     pub grpc_tls_listen: Option<SocketAddr>,
 
+    /// Port of the DNS responder (zone mock.test., UDP and TCP) on the
+    /// address of --listen; 0 = off.
+    #[arg(long, env = "MOCK_DNS_PORT", default_value_t = 0)]
+    pub dns_port: u16,
+
     /// Log format: `text` for people, `json` (one object per line) for log
     /// collectors. The same variable as the server's and the workers'.
     #[arg(long, env = "MONITOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -151,6 +156,7 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.tls_listen, None);
         assert_eq!((config.grpc_listen, config.grpc_tls_listen), (None, None));
+        assert_eq!(config.dns_port, 0);
         assert_eq!(config.mock.codes.to_string(), "200:70,404:20,500:10");
         assert_eq!(config.mock.latency_ms.to_string(), "0..=50");
         assert_eq!(config.tls.tls_san, ["localhost", "127.0.0.1", "::1"]);
@@ -200,6 +206,7 @@ mod tests {
             (&["--shutdown-grace-ms", "soon"], "--shutdown-grace-ms"),
             (&["--log-format", "yaml"], "--log-format"),
             (&["--log-format", ""], "--log-format"),
+            (&["--dns-port", "65536"], "--dns-port"),
         ] {
             let error = parse(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");

@@ -10,6 +10,9 @@
 //!
 //! Modules:
 //! - [`config`]: the command line and environment, parsed into domain types.
+//! - [`dns`]: the DNS responder (`--dns-port`): fixed records of the zone
+//!   mock.test., NXDOMAIN, REFUSED, and names that never answer, answer
+//!   garbage or answer with the wrong id.
 //! - [`draw`]: the seeded generator and what it draws.
 //! - [`grpc`]: the gRPC health service, its listeners and control route.
 //! - [`hooks`]: the recording receiver of notifications (webhook, Slack,
@@ -26,6 +29,7 @@
 //! `monitor_core::process`, as in the server and the workers (`main.rs`).
 
 pub mod config;
+pub mod dns;
 pub mod draw;
 pub mod error;
 pub mod grpc;
@@ -45,6 +49,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub use config::{Config, MockConfig, TlsConfig};
+pub use dns::DnsListener;
 pub use draw::{Draw, DrawPlan};
 pub use hooks::{HookLog, HookRequest, Script as HookScript};
 pub use routes::EchoReport;

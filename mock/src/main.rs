@@ -1,11 +1,12 @@
 //! `monitor-mock`: parses the configuration, binds the listeners and runs
-//! the mock website until SIGINT or SIGTERM.
+//! the mock website (and its DNS responder) until SIGINT or SIGTERM.
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use monitor_core::process::{self, LogOutput, Signal};
-use monitor_mock::{Config, Listeners, SelfSignedCertificate, TlsListener};
+use monitor_mock::{Config, DnsListener, Listeners, SelfSignedCertificate, TlsListener};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// Completes on the first SIGINT or SIGTERM, saying which.
 async fn shutdown_signal() {
@@ -59,7 +60,29 @@ async fn main() -> anyhow::Result<()> {
         grpc,
         grpc_tls,
     };
-    monitor_mock::run_listeners(listeners, config.mock, shutdown_signal()).await;
+    let dns = match config.dns_port {
+        0 => None,
+        port => Some(
+            DnsListener::bind(config.listen.ip(), port)
+                .await
+                .with_context(|| format!("cannot listen on --dns-port {port} (UDP and TCP)"))?,
+        ),
+    };
+
+    // One signal stops every listener.
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+    let dns = dns.map(|dns| tokio::spawn(monitor_mock::dns::serve(dns, shutdown.clone().cancelled_owned())));
+    monitor_mock::run_listeners(listeners, config.mock, shutdown.cancelled()).await;
+    if let Some(dns) = dns {
+        dns.await.context("the DNS responder failed")?;
+    }
     Ok(())
 }
 

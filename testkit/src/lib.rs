@@ -6,7 +6,8 @@
 //!   listener) over a fresh database, built with the options a test needs
 //!   (API and worker tokens, TLS, registry timing, a given pool or
 //!   database), with tonic clients; a throw-away TLS certificate.
-//! - [`mock`]: the mock website in-process, plain or with an HTTPS listener.
+//! - [`mock`]: the mock website in-process, plain or with an HTTPS listener;
+//!   [`mock_dns`]: the mock's DNS responder.
 //! - [`jobs`]: valid jobs for the API and for workers.
 //! - [`kafka`]: the shared broker's address, topics, a producer and a
 //!   reader; [`kafka::cluster`]: private Apache Kafka brokers a test may
@@ -24,6 +25,7 @@ pub mod jobs;
 pub mod kafka;
 pub mod metrics;
 pub mod mock;
+pub mod mock_dns;
 pub mod server;
 pub mod smtp;
 pub mod worker;

@@ -625,3 +625,182 @@ async fn many_checks_share_one_runner() {
         assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
     }
 }
+
+fn whole_millis(duration: Option<&pbjson_types::Duration>) -> Option<i64> {
+    duration.map(|duration| duration.seconds * 1000 + i64::from(duration.nanos) / 1_000_000)
+}
+
+#[tokio::test]
+async fn an_https_answer_shows_its_version_phases_and_certificate() {
+    let mock = start_https_mock(-1, 5).await;
+    let runner = runner();
+    // By name, so the DNS phase happens (localhost is in /etc/hosts).
+    let url = mock.https_url("/status/200").replace("127.0.0.1", "localhost");
+    let mut check = get(&url);
+    check.insecure_skip_tls_verify = true;
+    let result = run_http(&runner, check.clone()).await;
+    assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
+    let http = http_detail(&result);
+    // The mock offers h2 by ALPN, as reqwest does.
+    assert_eq!(http.http_version, "HTTP/2");
+    assert!(!http.connection_reused);
+    let timing = http.timing.as_ref().expect("timing");
+    for (phase, value) in [
+        ("dns", &timing.dns),
+        ("connect", &timing.connect),
+        ("tls_handshake", &timing.tls_handshake),
+        ("first_byte", &timing.first_byte),
+        ("transfer", &timing.transfer),
+    ] {
+        assert!(value.is_some(), "{phase} missing: {timing:?}");
+    }
+    // The phases of a new connection add up to no more than the check.
+    let total: i64 = [
+        &timing.dns,
+        &timing.connect,
+        &timing.tls_handshake,
+        &timing.first_byte,
+        &timing.transfer,
+    ]
+    .into_iter()
+    .filter_map(|phase| whole_millis(phase.as_ref()))
+    .sum();
+    assert!(
+        total <= whole_millis(result.duration.as_ref()).unwrap(),
+        "{timing:?} vs {:?}",
+        result.duration
+    );
+    let certificate = http.certificate.as_ref().expect("certificate");
+    assert!(
+        certificate
+            .subject_alt_names
+            .iter()
+            .any(|name| name == "localhost" || name == "127.0.0.1"),
+        "{certificate:?}"
+    );
+    assert_eq!(certificate.sha256_fingerprint.len(), 64);
+    let days_left = (certificate.not_after.unwrap().seconds - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((4..=5).contains(&days_left), "{certificate:?}");
+
+    // The same client again: the pooled connection is reused, so only the
+    // request's own phases are there.
+    let again = run_http(&runner, check.clone()).await;
+    let http = http_detail(&again);
+    assert!(http.connection_reused, "{http:?}");
+    let timing = http.timing.as_ref().unwrap();
+    assert_eq!((timing.dns, timing.connect, timing.tls_handshake), (None, None, None));
+    assert!(timing.first_byte.is_some());
+    assert!(
+        http.certificate.is_some(),
+        "the connection's certificate is still known"
+    );
+
+    // Expiry: the certificate has less than 14 days left.
+    check.assertions = Some(HttpAssertions {
+        cert_min_days_remaining: 14,
+        ..HttpAssertions::default()
+    });
+    let result = run_http(&runner, check.clone()).await;
+    assert_eq!(result.outcome(), CheckOutcome::AssertionFailed, "{result:?}");
+    let expiry = result
+        .assertions
+        .iter()
+        .find(|a| a.name == "cert_days_remaining")
+        .unwrap();
+    assert!(!expiry.passed);
+    assert!(
+        expiry
+            .detail
+            .starts_with(&format!("certificate expires in only {days_left} days (")),
+        "{}",
+        expiry.detail
+    );
+    check.assertions = Some(HttpAssertions {
+        cert_min_days_remaining: 3,
+        ..HttpAssertions::default()
+    });
+    assert_eq!(run_http(&runner, check).await.outcome(), CheckOutcome::Ok);
+}
+
+#[tokio::test]
+async fn a_plain_http_answer_has_no_tls_phase_or_certificate() {
+    let mock = start_mock().await;
+    let mut check = get(&mock.url("/status/200"));
+    check.assertions = Some(HttpAssertions {
+        cert_min_days_remaining: 1,
+        ..HttpAssertions::default()
+    });
+    let result = run_http(&runner(), check).await;
+    let http = http_detail(&result);
+    assert_eq!(http.http_version, "HTTP/1.1");
+    let timing = http.timing.as_ref().unwrap();
+    // An address literal: no DNS either.
+    assert_eq!((timing.dns, timing.tls_handshake), (None, None));
+    assert!(timing.connect.is_some() && timing.first_byte.is_some());
+    assert!(http.certificate.is_none());
+    assert_eq!(result.outcome(), CheckOutcome::AssertionFailed);
+    assert_eq!(result.error, "no certificate: the answer did not come over HTTPS");
+}
+
+#[tokio::test]
+async fn header_and_json_body_assertions_pass_and_fail_with_what_was_seen() {
+    use monitor_proto::v1::{HeaderAssertion, HeaderCondition, JsonCondition, JsonPathAssertion};
+    let mock = start_mock().await;
+    let header = |name: &str, condition: HeaderCondition, value: &str| HeaderAssertion {
+        name: name.into(),
+        condition: condition as i32,
+        value: value.into(),
+    };
+    let json = |path: &str, condition: JsonCondition, value: &str| JsonPathAssertion {
+        path: path.into(),
+        condition: condition as i32,
+        value: value.into(),
+    };
+    let mut check = get(&mock.url("/echo"));
+    check.method = HttpMethod::Post as i32;
+    check.body = br#"{"status":"ok","count":3}"#.to_vec();
+    check.headers = vec![HttpHeader {
+        name: "X-Probe".into(),
+        value: "42".into(),
+    }];
+    check.assertions = Some(HttpAssertions {
+        headers: vec![
+            header("Content-Type", HeaderCondition::Regex, "^application/json"),
+            header("Set-Cookie", HeaderCondition::Absent, ""),
+        ],
+        json_path: vec![
+            json("$.method", JsonCondition::Equals, "POST"),
+            json("$.headers['x-probe'][0]", JsonCondition::Equals, "\"42\""),
+            json("$.body_len", JsonCondition::GreaterThan, "10"),
+        ],
+        ..HttpAssertions::default()
+    });
+    let result = run_http(&runner(), check.clone()).await;
+    assert_eq!(result.outcome(), CheckOutcome::Ok, "{:#?}", result.assertions);
+    let names: Vec<&str> = result.assertions.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["status", "header", "header", "json_path", "json_path", "json_path"]
+    );
+
+    let assertions = check.assertions.as_mut().unwrap();
+    assertions.headers = vec![header("Content-Type", HeaderCondition::Equals, "text/plain")];
+    assertions.json_path = vec![json("$.body_len", JsonCondition::LessOrEqual, "10")];
+    let result = run_http(&runner(), check).await;
+    assert_eq!(result.outcome(), CheckOutcome::AssertionFailed);
+    let failed: Vec<&str> = result
+        .assertions
+        .iter()
+        .filter(|a| !a.passed)
+        .map(|a| a.detail.as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed[0].starts_with("header Content-Type is \"application/json"),
+        "{}",
+        failed[0]
+    );
+    assert!(failed[0].ends_with("expected \"text/plain\""), "{}", failed[0]);
+    assert_eq!(failed[1], "$.body_len is 25, expected <= 10");
+    assert_eq!(result.error, failed[0]);
+}

@@ -8,7 +8,8 @@
 //!
 //! Beside the catalog: ListJobs' filters and page tokens (`list_filter`,
 //! [`page_token`]), job status from the fleet's placements ([`status`]),
-//! ListJobSummaries (`summaries`), QueryMetrics' parsing and maths
+//! ListJobSummaries (`summaries`), the rules of each check kind beyond
+//! HTTP and TCP (`kinds`, used by [`validate`]), QueryMetrics' parsing and maths
 //! ([`metrics`]), the GetJob cache ([`cache`]) and row conversion
 //! ([`convert`]).
 

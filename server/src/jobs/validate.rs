@@ -6,7 +6,10 @@
 use std::{collections::HashMap, time::Duration};
 
 use monitor_core::labels::{LABEL_KEY_RULE, MAX_LABEL_VALUE_CHARS, is_label_key};
-use monitor_proto::v1::{HttpCheck, HttpHeader, HttpMethod, Job, JobState, TcpCheck, job::Check};
+use monitor_proto::v1::{
+    HeaderAssertion, HeaderCondition, HttpCheck, HttpHeader, HttpMethod, Job, JobState, JsonCondition,
+    JsonPathAssertion, TcpCheck, job::Check,
+};
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
 use super::convert::check_kind;
@@ -236,6 +239,8 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
     match check {
         Check::Http(http) => validate_http(http, timeout, v),
         Check::Tcp(tcp) => validate_tcp(tcp, v),
+        Check::Dns(dns) => kinds::dns::validate(dns, v),
+        Check::Icmp(icmp) => kinds::icmp::validate(icmp, timeout, v),
         Check::GrpcHealth(grpc) => kinds::grpc_health::validate(grpc, v),
         Check::Websocket(websocket) => kinds::websocket::validate(websocket, v),
         other => {
@@ -357,7 +362,7 @@ fn validate_http(
                 v.push(FieldViolation::new(field, "min must not exceed max"));
             }
         }
-        validate_assertion_text("http.assertions.body_contains", &assertions.body_contains, v);
+        validate_text("http.assertions.body_contains", &assertions.body_contains, v);
         validate_regex("http.assertions.body_regex", &assertions.body_regex, v);
         if let Some(max) = &assertions.max_response_time
             && let Some(max) = to_std_duration("http.assertions.max_response_time", max, v)
@@ -376,6 +381,19 @@ fn validate_http(
                 ));
             }
         }
+        validate_header_assertions(&assertions.headers, v);
+        validate_json_path_assertions(&assertions.json_path, v);
+        if assertions.cert_min_days_remaining > MAX_CERT_DAYS {
+            v.push(FieldViolation::new(
+                "http.assertions.cert_min_days_remaining",
+                format!("must be at most {MAX_CERT_DAYS}"),
+            ));
+        } else if assertions.cert_min_days_remaining > 0 && http.url.starts_with("http:") && !http.follow_redirects {
+            v.push(FieldViolation::new(
+                "http.assertions.cert_min_days_remaining",
+                "needs an https:// URL (or follow_redirects to reach one)",
+            ));
+        }
     }
     if v.len() > before {
         return None;
@@ -385,28 +403,14 @@ fn validate_http(
     Some(serde_json::to_value(&normalised).expect("HttpCheck serialises"))
 }
 
-/// The last non-empty line: regex errors end with the one-line reason.
-fn last_line(text: &str) -> String {
-    text.lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
-        .to_owned()
-}
+/// Conditions on one check's response headers or JSON body, at most.
+pub const MAX_ASSERTION_ROWS: usize = 32;
+/// A certificate expiry condition, in days, at most (10 years).
+pub const MAX_CERT_DAYS: u32 = 3650;
 
-/// A text an answer must contain: at most [`MAX_ASSERTION_TEXT_CHARS`].
-pub(super) fn validate_assertion_text(field: &str, text: &str, v: &mut Vec<FieldViolation>) {
-    if text.chars().count() > MAX_ASSERTION_TEXT_CHARS {
-        v.push(FieldViolation::new(
-            field,
-            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
-        ));
-    }
-}
-
-/// A regular expression an answer must match: at most
-/// [`MAX_ASSERTION_TEXT_CHARS`], and it compiles within the size the
-/// workers allow (empty: no condition).
+/// An optional regular expression (empty: no condition): at most
+/// [`MAX_ASSERTION_TEXT_CHARS`] characters, compiling within the worker's
+/// size limit.
 pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolation>) {
     if pattern.chars().count() > MAX_ASSERTION_TEXT_CHARS {
         v.push(FieldViolation::new(
@@ -421,6 +425,129 @@ pub(super) fn validate_regex(field: &str, pattern: &str, v: &mut Vec<FieldViolat
             format!("is not a valid regular expression: {}", last_line(&err.to_string())),
         ));
     }
+}
+
+/// An optional text to look for: at most [`MAX_ASSERTION_TEXT_CHARS`] characters.
+pub(super) fn validate_text(field: &str, text: &str, v: &mut Vec<FieldViolation>) {
+    if text.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+        v.push(FieldViolation::new(
+            field,
+            format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+        ));
+    }
+}
+
+fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolation>) {
+    if rows.len() > MAX_ASSERTION_ROWS {
+        v.push(FieldViolation::new(
+            "http.assertions.headers",
+            format!("at most {MAX_ASSERTION_ROWS} conditions (got {})", rows.len()),
+        ));
+        return;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let field = |name: &str| format!("http.assertions.headers[{i}].{name}");
+        if row.name.is_empty() {
+            v.push(FieldViolation::new(field("name"), "is required"));
+        } else if http::HeaderName::from_bytes(row.name.as_bytes()).is_err() {
+            v.push(FieldViolation::new(
+                field("name"),
+                format!("{:?} is not a valid header name", row.name),
+            ));
+        }
+        match HeaderCondition::try_from(row.condition) {
+            Ok(HeaderCondition::Unspecified) => v.push(FieldViolation::new(
+                field("condition"),
+                "is required: HEADER_CONDITION_EXISTS, ABSENT, EQUALS or REGEX",
+            )),
+            Ok(HeaderCondition::Exists | HeaderCondition::Absent) => {
+                if !row.value.is_empty() {
+                    v.push(FieldViolation::new(
+                        field("value"),
+                        "must be empty for EXISTS and ABSENT",
+                    ));
+                }
+            }
+            Ok(HeaderCondition::Equals) => validate_text(&field("value"), &row.value, v),
+            Ok(HeaderCondition::Regex) => {
+                if row.value.is_empty() {
+                    v.push(FieldViolation::new(field("value"), "is required for REGEX"));
+                }
+                validate_regex(&field("value"), &row.value, v);
+            }
+            Err(_) => v.push(FieldViolation::new(
+                field("condition"),
+                format!("unknown condition {}", row.condition),
+            )),
+        }
+    }
+}
+
+fn validate_json_path_assertions(rows: &[JsonPathAssertion], v: &mut Vec<FieldViolation>) {
+    if rows.len() > MAX_ASSERTION_ROWS {
+        v.push(FieldViolation::new(
+            "http.assertions.json_path",
+            format!("at most {MAX_ASSERTION_ROWS} conditions (got {})", rows.len()),
+        ));
+        return;
+    }
+    for (i, row) in rows.iter().enumerate() {
+        let field = |name: &str| format!("http.assertions.json_path[{i}].{name}");
+        if row.path.is_empty() {
+            v.push(FieldViolation::new(field("path"), "is required (e.g. $.status)"));
+        } else if row.path.chars().count() > MAX_ASSERTION_TEXT_CHARS {
+            v.push(FieldViolation::new(
+                field("path"),
+                format!("must be at most {MAX_ASSERTION_TEXT_CHARS} characters"),
+            ));
+        } else if let Err(err) = serde_json_path::JsonPath::parse(&row.path) {
+            v.push(FieldViolation::new(
+                field("path"),
+                format!("is not an RFC 9535 JSONPath query: {err}"),
+            ));
+        }
+        validate_text(&field("value"), &row.value, v);
+        let numeric = || serde_json::from_str::<serde_json::Value>(&row.value).is_ok_and(|value| value.is_number());
+        match JsonCondition::try_from(row.condition) {
+            Ok(JsonCondition::Unspecified) => v.push(FieldViolation::new(
+                field("condition"),
+                "is required: JSON_CONDITION_EXISTS, EQUALS, NOT_EQUALS, CONTAINS, LESS_THAN, \
+                 LESS_OR_EQUAL, GREATER_THAN or GREATER_OR_EQUAL",
+            )),
+            Ok(JsonCondition::Exists) => {
+                if !row.value.is_empty() {
+                    v.push(FieldViolation::new(field("value"), "must be empty for EXISTS"));
+                }
+            }
+            Ok(JsonCondition::Equals | JsonCondition::NotEquals | JsonCondition::Contains) => {}
+            Ok(
+                JsonCondition::LessThan
+                | JsonCondition::LessOrEqual
+                | JsonCondition::GreaterThan
+                | JsonCondition::GreaterOrEqual,
+            ) => {
+                if !numeric() {
+                    v.push(FieldViolation::new(
+                        field("value"),
+                        format!("{:?} is not a number; numeric comparisons need one", row.value),
+                    ));
+                }
+            }
+            Err(_) => v.push(FieldViolation::new(
+                field("condition"),
+                format!("unknown condition {}", row.condition),
+            )),
+        }
+    }
+}
+
+/// The last non-empty line: regex errors end with the one-line reason.
+fn last_line(text: &str) -> String {
+    text.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
+        .to_owned()
 }
 
 /// An absolute URL of one of `schemes` with a host, at most
@@ -866,6 +993,109 @@ mod tests {
         assert_eq!(
             violations(|j| j.locations = vec!["eu".into(), "us".into(), "eu".into()]),
             one("locations[2]", "\"eu\" is listed twice")
+        );
+    }
+
+    fn with_assertions(assertions: HttpAssertions) -> impl FnOnce(&mut Job) {
+        move |job: &mut Job| {
+            let Some(Check::Http(http)) = &mut job.check else {
+                unreachable!("valid() is an HTTP job")
+            };
+            http.assertions = Some(assertions);
+        }
+    }
+
+    #[test]
+    fn header_and_json_conditions_are_checked_row_by_row() {
+        let header = |name: &str, condition: HeaderCondition, value: &str| HeaderAssertion {
+            name: name.into(),
+            condition: condition as i32,
+            value: value.into(),
+        };
+        let json = |path: &str, condition: JsonCondition, value: &str| JsonPathAssertion {
+            path: path.into(),
+            condition: condition as i32,
+            value: value.into(),
+        };
+        let good = HttpAssertions {
+            headers: vec![
+                header("Content-Type", HeaderCondition::Regex, "^application/json"),
+                header("Set-Cookie", HeaderCondition::Absent, ""),
+            ],
+            json_path: vec![
+                json("$.status", JsonCondition::Equals, "ok"),
+                json("$.checks[?@.name == 'db'].latency", JsonCondition::LessThan, "250"),
+                json("$.version", JsonCondition::Exists, ""),
+            ],
+            cert_min_days_remaining: 14,
+            ..HttpAssertions::default()
+        };
+        let mut job = valid();
+        with_assertions(good)(&mut job);
+        assert!(validate_job(&job).is_ok());
+
+        let bad = HttpAssertions {
+            headers: vec![
+                header("bad header", HeaderCondition::Exists, ""),
+                header("X-A", HeaderCondition::Unspecified, ""),
+                header("X-B", HeaderCondition::Regex, "("),
+                header("X-C", HeaderCondition::Absent, "x"),
+            ],
+            json_path: vec![
+                json("status", JsonCondition::Equals, "ok"),
+                json("$.n", JsonCondition::GreaterThan, "many"),
+                json("$.n", JsonCondition::Exists, "1"),
+                json("", JsonCondition::Equals, "1"),
+            ],
+            cert_min_days_remaining: 4000,
+            ..HttpAssertions::default()
+        };
+        let fields: Vec<String> = violations(with_assertions(bad))
+            .into_iter()
+            .map(|violation| violation.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "http.assertions.headers[0].name",
+                "http.assertions.headers[1].condition",
+                "http.assertions.headers[2].value",
+                "http.assertions.headers[3].value",
+                "http.assertions.json_path[0].path",
+                "http.assertions.json_path[1].value",
+                "http.assertions.json_path[2].value",
+                "http.assertions.json_path[3].path",
+                "http.assertions.cert_min_days_remaining",
+            ]
+        );
+        let too_many = HttpAssertions {
+            headers: vec![header("X-A", HeaderCondition::Exists, ""); MAX_ASSERTION_ROWS + 1],
+            ..HttpAssertions::default()
+        };
+        assert_eq!(
+            violations(with_assertions(too_many)),
+            one("http.assertions.headers", "at most 32 conditions (got 33)")
+        );
+    }
+
+    #[test]
+    fn a_certificate_condition_needs_https() {
+        let change = |job: &mut Job| {
+            with_assertions(HttpAssertions {
+                cert_min_days_remaining: 7,
+                ..HttpAssertions::default()
+            })(job);
+            let Some(Check::Http(http)) = &mut job.check else {
+                unreachable!()
+            };
+            http.url = "http://shop.example/".into();
+        };
+        assert_eq!(
+            violations(change),
+            one(
+                "http.assertions.cert_min_days_remaining",
+                "needs an https:// URL (or follow_redirects to reach one)"
+            )
         );
     }
 

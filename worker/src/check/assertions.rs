@@ -1,16 +1,23 @@
 //! What counts as a healthy HTTP answer: the job's assertions, evaluated in
 //! the contract's order ("status", "body_contains", "body_regex",
-//! "max_response_time"), each reported with what was expected and seen.
+//! "max_response_time", then each "header" and "json_path" condition and
+//! "cert_days_remaining"), each reported with what was expected and seen.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use monitor_proto::v1::{AssertionResult, HttpAssertions, StatusRange};
+use monitor_proto::v1::{
+    AssertionResult, CertificateInfo, HeaderAssertion, HeaderCondition, HttpAssertions, JsonCondition,
+    JsonPathAssertion, StatusRange,
+};
 use regex::{Regex, RegexBuilder};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use serde_json_path::JsonPath;
 
-use super::human_duration;
+use super::{certificate, human_duration};
 
 /// Compiled program size a `body_regex` may take; larger ones are refused
 /// (a pattern like `a{1000}{1000}` would otherwise eat memory per job).
@@ -34,11 +41,24 @@ pub(super) struct Answer<'a> {
     pub(super) body_read: bool,
     /// Start of the check to the end of the body.
     pub(super) duration: Duration,
+    /// The final answer's headers (empty unless a header assertion wants them).
+    pub(super) headers: &'a HeaderMap,
+    /// HTTPS: the server's certificate.
+    pub(super) certificate: Option<&'a CertificateInfo>,
+    /// Now, for certificate expiry (Unix seconds).
+    pub(super) now_unix: i64,
 }
 
 /// Whether the answer's body is needed at all (else it is only counted).
 pub(super) fn wants_body(assertions: Option<&HttpAssertions>) -> bool {
-    assertions.is_some_and(|assertions| !assertions.body_contains.is_empty() || !assertions.body_regex.is_empty())
+    assertions.is_some_and(|assertions| {
+        !assertions.body_contains.is_empty() || !assertions.body_regex.is_empty() || !assertions.json_path.is_empty()
+    })
+}
+
+/// Whether the answer's headers are needed.
+pub(super) fn wants_headers(assertions: Option<&HttpAssertions>) -> bool {
+    assertions.is_some_and(|assertions| !assertions.headers.is_empty())
 }
 
 /// Every applicable assertion, in order.
@@ -65,7 +85,177 @@ pub(super) fn evaluate(
         let max = Duration::try_from(max).unwrap_or(Duration::ZERO);
         results.push(max_response_time(max, answer.duration));
     }
+    for condition in &assertions.headers {
+        results.push(header(condition, answer.headers, regexes));
+    }
+    if !assertions.json_path.is_empty() {
+        let document = serde_json::from_slice::<Value>(answer.body).map_err(|error| {
+            if (answer.body.len() as u64) < answer.body_bytes {
+                format!("{} is not JSON: {error}", body_name(answer))
+            } else {
+                format!("body is not JSON: {error}")
+            }
+        });
+        for condition in &assertions.json_path {
+            results.push(json_path(condition, document.as_ref()));
+        }
+    }
+    if assertions.cert_min_days_remaining > 0 {
+        results.push(match answer.certificate {
+            Some(leaf) => certificate::days_assertion(assertions.cert_min_days_remaining, leaf, answer.now_unix),
+            None => AssertionResult {
+                name: "cert_days_remaining".to_owned(),
+                passed: false,
+                detail: "no certificate: the answer did not come over HTTPS".to_owned(),
+            },
+        });
+    }
     results
+}
+
+fn header(condition: &HeaderAssertion, headers: &HeaderMap, regexes: &RegexCache) -> AssertionResult {
+    let name = &condition.name;
+    let values: Vec<String> = headers
+        .get_all(name.as_str())
+        .iter()
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .collect();
+    let shown = || values.iter().map(|value| quoted(value)).collect::<Vec<_>>().join(", ");
+    let (passed, detail) = match condition.condition() {
+        HeaderCondition::Exists | HeaderCondition::Unspecified => {
+            if values.is_empty() {
+                (false, format!("header {name} is absent, expected present"))
+            } else {
+                (true, format!("header {name} is present ({})", shown()))
+            }
+        }
+        HeaderCondition::Absent => {
+            if values.is_empty() {
+                (true, format!("header {name} is absent"))
+            } else {
+                (false, format!("header {name} is {}, expected absent", shown()))
+            }
+        }
+        HeaderCondition::Equals => {
+            let passed = values.iter().any(|value| value == &condition.value);
+            let seen = if values.is_empty() {
+                "absent".to_owned()
+            } else {
+                shown()
+            };
+            (
+                passed,
+                format!("header {name} is {seen}, expected {}", quoted(&condition.value)),
+            )
+        }
+        HeaderCondition::Regex => match regexes.get(&condition.value) {
+            Ok(regex) => {
+                let passed = values.iter().any(|value| regex.is_match(value));
+                let seen = if values.is_empty() {
+                    "absent".to_owned()
+                } else {
+                    shown()
+                };
+                let verb = if passed { "matches" } else { "expected to match" };
+                (
+                    passed,
+                    format!("header {name} is {seen}, {verb} /{}/", clipped(&condition.value)),
+                )
+            }
+            Err(error) => (false, format!("invalid regex /{}/: {error}", clipped(&condition.value))),
+        },
+    };
+    AssertionResult {
+        name: "header".to_owned(),
+        passed,
+        detail,
+    }
+}
+
+fn json_path(condition: &JsonPathAssertion, document: Result<&Value, &String>) -> AssertionResult {
+    let result = |passed: bool, detail: String| AssertionResult {
+        name: "json_path".to_owned(),
+        passed,
+        detail,
+    };
+    let path = clipped(&condition.path);
+    let document = match document {
+        Ok(document) => document,
+        Err(error) => return result(false, format!("{path}: {error}")),
+    };
+    let query = match JsonPath::parse(&condition.path) {
+        Ok(query) => query,
+        Err(error) => return result(false, format!("invalid JSONPath {path}: {error}")),
+    };
+    let selected = query.query(document).all();
+    let which = JsonCondition::try_from(condition.condition).unwrap_or(JsonCondition::Unspecified);
+    if selected.is_empty() {
+        return result(false, format!("{path} selects nothing"));
+    }
+    let shown = |values: &[&Value]| {
+        let text = values
+            .iter()
+            .map(|value| value.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        clipped(&text).into_owned()
+    };
+    if matches!(which, JsonCondition::Exists | JsonCondition::Unspecified) {
+        return result(true, format!("{path} is {}", shown(&selected)));
+    }
+    let operand = operand(&condition.value);
+    let failing: Vec<&Value> = selected
+        .iter()
+        .copied()
+        .filter(|value| !json_holds(which, value, &operand))
+        .collect();
+    let expected = match which {
+        JsonCondition::Equals => format!("equal to {operand}"),
+        JsonCondition::NotEquals => format!("not equal to {operand}"),
+        JsonCondition::Contains => format!("containing {operand}"),
+        JsonCondition::LessThan => format!("< {operand}"),
+        JsonCondition::LessOrEqual => format!("<= {operand}"),
+        JsonCondition::GreaterThan => format!("> {operand}"),
+        JsonCondition::GreaterOrEqual => format!(">= {operand}"),
+        JsonCondition::Exists | JsonCondition::Unspecified => unreachable!("handled above"),
+    };
+    if failing.is_empty() {
+        result(true, format!("{path} is {}, expected {expected}", shown(&selected)))
+    } else {
+        result(false, format!("{path} is {}, expected {expected}", shown(&failing)))
+    }
+}
+
+/// The operand as JSON when it parses as JSON, else as a string.
+fn operand(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+fn json_holds(condition: JsonCondition, value: &Value, operand: &Value) -> bool {
+    let numbers = value.as_f64().zip(operand.as_f64());
+    match condition {
+        JsonCondition::Equals => json_equal(value, operand),
+        JsonCondition::NotEquals => !json_equal(value, operand),
+        JsonCondition::Contains => match (value, operand) {
+            (Value::String(text), Value::String(needle)) => text.contains(needle.as_str()),
+            (Value::String(text), other) => text.contains(&other.to_string()),
+            (Value::Array(items), operand) => items.iter().any(|item| json_equal(item, operand)),
+            _ => false,
+        },
+        JsonCondition::LessThan => numbers.is_some_and(|(a, b)| a < b),
+        JsonCondition::LessOrEqual => numbers.is_some_and(|(a, b)| a <= b),
+        JsonCondition::GreaterThan => numbers.is_some_and(|(a, b)| a > b),
+        JsonCondition::GreaterOrEqual => numbers.is_some_and(|(a, b)| a >= b),
+        JsonCondition::Exists | JsonCondition::Unspecified => true,
+    }
+}
+
+/// Equality with numbers compared by value (1 == 1.0).
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) if a.is_number() && b.is_number() => x == y,
+        _ => a == b,
+    }
 }
 
 fn status(accepted: &[StatusRange], status: u16) -> AssertionResult {
@@ -145,7 +335,7 @@ fn body_name(answer: &Answer<'_>) -> Cow<'static, str> {
     }
 }
 
-/// `text`, cut after [`MAX_QUOTED_CHARS`] characters, for details.
+/// `text`, cut after [`MAX_QUOTED_CHARS`] characters (with an ellipsis).
 pub(super) fn clipped(text: &str) -> Cow<'_, str> {
     match text.char_indices().nth(MAX_QUOTED_CHARS) {
         Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
@@ -209,7 +399,100 @@ mod tests {
             body_bytes: body.len() as u64,
             body_read: true,
             duration: Duration::from_millis(50),
+            headers: Box::leak(Box::new(HeaderMap::new())),
+            certificate: None,
+            now_unix: 0,
         }
+    }
+
+    fn json(path: &str, condition: JsonCondition, value: &str) -> JsonPathAssertion {
+        JsonPathAssertion {
+            path: path.to_owned(),
+            condition: condition as i32,
+            value: value.to_owned(),
+        }
+    }
+
+    fn json_results(body: &[u8], conditions: Vec<JsonPathAssertion>) -> Vec<(bool, String)> {
+        let assertions = HttpAssertions {
+            json_path: conditions,
+            ..HttpAssertions::default()
+        };
+        evaluate(Some(&assertions), &answer(200, body), &RegexCache::default())
+            .into_iter()
+            .skip(1)
+            .map(|result| (result.passed, result.detail))
+            .collect()
+    }
+
+    #[test]
+    fn json_path_conditions_hold_for_every_value_selected() {
+        let body = br#"{"status":"ok","count":3,"ratio":0.5,"tags":["a","b"],"checks":[{"name":"db","ok":true},{"name":"cache","ok":false}]}"#;
+        let results = json_results(
+            body,
+            vec![
+                json("$.status", JsonCondition::Equals, "ok"),
+                json("$.status", JsonCondition::Equals, "\"ok\""),
+                json("$.count", JsonCondition::Equals, "3.0"),
+                json("$.count", JsonCondition::GreaterOrEqual, "3"),
+                json("$.ratio", JsonCondition::LessThan, "0.5"),
+                json("$.tags", JsonCondition::Contains, "b"),
+                json("$.checks[?@.name == 'db'].ok", JsonCondition::Equals, "true"),
+                json("$.checks[*].ok", JsonCondition::Equals, "true"),
+                json("$.missing", JsonCondition::Exists, ""),
+                json("$.status", JsonCondition::NotEquals, "down"),
+            ],
+        );
+        let passed: Vec<bool> = results.iter().map(|(passed, _)| *passed).collect();
+        assert_eq!(
+            passed,
+            [true, true, true, true, false, true, true, false, false, true],
+            "{results:#?}"
+        );
+        assert_eq!(results[4].1, "$.ratio is 0.5, expected < 0.5");
+        assert_eq!(results[7].1, "$.checks[*].ok is false, expected equal to true");
+        assert_eq!(results[8].1, "$.missing selects nothing");
+    }
+
+    #[test]
+    fn a_body_that_is_not_json_fails_each_json_condition() {
+        let results = json_results(b"<html>", vec![json("$.a", JsonCondition::Exists, "")]);
+        assert!(!results[0].0);
+        assert!(results[0].1.starts_with("$.a: body is not JSON"), "{}", results[0].1);
+    }
+
+    #[test]
+    fn header_conditions_match_any_value_case_insensitively() {
+        let mut headers = HeaderMap::new();
+        headers.append("content-type", "application/json; charset=utf-8".parse().unwrap());
+        headers.append("x-served-by", "a".parse().unwrap());
+        headers.append("x-served-by", "b".parse().unwrap());
+        let condition = |name: &str, condition: HeaderCondition, value: &str| HeaderAssertion {
+            name: name.to_owned(),
+            condition: condition as i32,
+            value: value.to_owned(),
+        };
+        let regexes = RegexCache::default();
+        let check = |assertion: HeaderAssertion| {
+            let result = header(&assertion, &headers, &regexes);
+            (result.passed, result.detail)
+        };
+        assert_eq!(
+            check(condition("Content-Type", HeaderCondition::Exists, "")),
+            (
+                true,
+                "header Content-Type is present (\"application/json; charset=utf-8\")".to_owned()
+            )
+        );
+        assert!(!check(condition("Set-Cookie", HeaderCondition::Exists, "")).0);
+        assert!(check(condition("Set-Cookie", HeaderCondition::Absent, "")).0);
+        assert!(check(condition("X-Served-By", HeaderCondition::Equals, "b")).0);
+        assert_eq!(
+            check(condition("X-Served-By", HeaderCondition::Equals, "c")),
+            (false, "header X-Served-By is \"a\", \"b\", expected \"c\"".to_owned())
+        );
+        assert!(check(condition("content-type", HeaderCondition::Regex, "^application/json")).0);
+        assert!(!check(condition("content-type", HeaderCondition::Regex, "^text/")).0);
     }
 
     fn range(min: u32, max: u32) -> StatusRange {

@@ -1,5 +1,5 @@
-//! Running one check (HTTP, TCP, gRPC health, WebSocket) and classifying
-//! how it ended.
+//! Running one check (HTTP, TCP, DNS, ICMP ping, gRPC health, WebSocket)
+//! and classifying how it ended.
 //!
 //! The probe scheduler owns one [`CheckRunner`] and calls
 //! [`CheckRunner::run`] for every check it is due; the runner never fails,
@@ -16,18 +16,26 @@
 //! - `resolve`: DNS resolution that drops blocklisted addresses.
 //! - `tls`: the rustls configurations (verifying and not) and certificate errors in words.
 //! - `http`: the HTTP check: request, redirects, body, and failure classification.
+//! - `phases`: where an HTTP check's time went (DNS, connect, TLS, first byte, transfer).
+//! - `certificate`: certificates as results show them, and the expiry assertion.
 //! - `assertions`: what a healthy answer is, and the compiled-regex cache.
 //! - `connect`: a TCP connection to a host and port, past the blocklist.
 //! - `tcp`: the TCP connect check.
+//! - `dns`: the DNS query check (hickory-proto messages over our own UDP/TCP).
+//! - `icmp`: the ICMP ping check (surge-ping, unprivileged or raw sockets).
 //! - `grpc_health`: the gRPC health check (`grpc.health.v1.Health/Check`).
 //! - `websocket`: the WebSocket check: upgrade, send, expect a reply.
 
 pub use monitor_core::blocklist;
 
 mod assertions;
+mod certificate;
 mod connect;
+mod dns;
 mod grpc_health;
 mod http;
+mod icmp;
+mod phases;
 mod resolve;
 mod tcp;
 mod tls;
@@ -96,6 +104,10 @@ struct Shared {
     regexes: assertions::RegexCache,
     /// See [`CheckConfig::max_body_bytes`].
     max_body_bytes: usize,
+    /// The name server DNS checks without a server ask.
+    dns_system: dns::SystemNameserver,
+    /// The ICMP sockets every ping check shares, opened on first use.
+    pingers: icmp::Pingers,
     /// See [`CheckConfig::user_agent`]; the HTTP clients have their own copy.
     user_agent: String,
     /// TLS of gRPC health checks (ALPN h2), by insecure_skip_tls_verify.
@@ -116,6 +128,8 @@ impl CheckRunner {
                 blocklist,
                 regexes: assertions::RegexCache::default(),
                 max_body_bytes: config.max_body_bytes,
+                dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
+                pingers: icmp::Pingers::default(),
                 user_agent: config.user_agent,
                 grpc_tls: tls::ClientConfigs::new(grpc_health::ALPN)?,
                 websocket_tls: tls::ClientConfigs::new(websocket::ALPN)?,
@@ -135,6 +149,8 @@ impl CheckRunner {
         let mut result = match &job.check {
             Some(job::Check::Http(check)) => http::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Tcp(check)) => tcp::run(&self.inner.blocklist, check, started, deadline).await,
+            Some(job::Check::Dns(check)) => dns::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Icmp(check)) => icmp::run(&self.inner, check, started, deadline).await,
             Some(job::Check::GrpcHealth(check)) => grpc_health::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Websocket(check)) => websocket::run(&self.inner, check, started, deadline).await,
             Some(other) => Failure::new(

@@ -114,9 +114,11 @@ impl Resolve for FilteringResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let blocklist = Arc::clone(&self.blocklist);
         Box::pin(async move {
+            super::phases::dns_started();
             // Port 0: reqwest puts in the URL's port.
-            let addresses = lookup(&blocklist, name.as_str(), 0).await?;
-            Ok(Box::new(addresses.into_iter()) as Addrs)
+            let addresses = lookup(&blocklist, name.as_str(), 0).await;
+            super::phases::dns_ended();
+            Ok(Box::new(addresses?.into_iter()) as Addrs)
         })
     }
 }

@@ -368,6 +368,27 @@ const REPORT_CHUNK_BYTES: usize = 1024 * 1024;
 mod tests {
     use super::*;
 
+    #[test]
+    fn reports_are_sent_in_messages_under_the_limit() {
+        let report = |i: usize| JobReport {
+            last_result: Some(monitor_proto::v1::CheckResult {
+                error: "x".repeat(1000 + i % 7),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let reports: Vec<JobReport> = (0..5000).map(report).collect();
+        let total = reports.len();
+        let chunks = report_chunks(reports);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), total);
+        for chunk in &chunks {
+            let encoded = prost::Message::encoded_len(&JobReports { reports: chunk.clone() });
+            assert!(encoded <= REPORT_CHUNK_BYTES, "{encoded}");
+        }
+        assert!(report_chunks(Vec::new()).is_empty());
+    }
+
     /// A wrapper whose message repeats its cause's, as hyper's do.
     #[derive(Debug)]
     struct Wrapper(std::io::Error);

@@ -6,8 +6,7 @@
 use monitor_proto::v1::WebSocketCheck;
 
 use super::super::validate::{
-    HeaderNaming, MAX_BODY_BYTES, spec_unless_violated, validate_assertion_text, validate_headers, validate_regex,
-    validate_url,
+    HeaderNaming, MAX_BODY_BYTES, spec_unless_violated, validate_headers, validate_regex, validate_text, validate_url,
 };
 use crate::error::FieldViolation;
 
@@ -50,7 +49,7 @@ pub(in crate::jobs) fn validate(websocket: &WebSocketCheck, v: &mut Vec<FieldVio
             format!("must be at most {MAX_SEND_BYTES} bytes (got {})", websocket.send.len()),
         ));
     }
-    validate_assertion_text("websocket.expect_contains", &websocket.expect_contains, v);
+    validate_text("websocket.expect_contains", &websocket.expect_contains, v);
     validate_regex("websocket.expect_regex", &websocket.expect_regex, v);
     let secure = url::Url::parse(&websocket.url).is_ok_and(|url| url.scheme() == "wss");
     if websocket.insecure_skip_tls_verify && !secure {
