@@ -30,6 +30,15 @@ pub struct Config {
     #[arg(long, env = "MOCK_TLS_LISTEN")]
     pub tls_listen: Option<SocketAddr>,
 
+    /// Address for the gRPC health service over plaintext HTTP/2; off when unset.
+    #[arg(long, env = "MOCK_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+
+    /// Address for the gRPC health service over TLS (the self-signed
+    /// certificate of --tls-listen); off when unset.
+    #[arg(long, env = "MOCK_GRPC_TLS_LISTEN")]
+    pub grpc_tls_listen: Option<SocketAddr>,
+
     /// Port of the DNS responder (zone mock.test., UDP and TCP) on the
     /// address of --listen; 0 = off.
     #[arg(long, env = "MOCK_DNS_PORT", default_value_t = 0)]
@@ -130,7 +139,8 @@ impl Socks5Config {
     }
 }
 
-/// The certificate of the TLS listener (used only with `--tls-listen`).
+/// The certificate of the TLS listeners (used only with `--tls-listen` or
+/// `--grpc-tls-listen`).
 #[derive(Debug, Clone, Args)]
 pub struct TlsConfig {
     /// Start of the certificate's validity, in days from now (negative = past).
@@ -180,6 +190,7 @@ mod tests {
         let config = parse(&[]).unwrap();
         assert_eq!(config.listen, "127.0.0.1:8081".parse().unwrap());
         assert_eq!(config.tls_listen, None);
+        assert_eq!((config.grpc_listen, config.grpc_tls_listen), (None, None));
         assert_eq!(config.dns_port, 0);
         assert_eq!(config.mock.codes.to_string(), "200:70,404:20,500:10");
         assert_eq!(config.mock.latency_ms.to_string(), "0..=50");
@@ -253,6 +264,8 @@ mod tests {
             (&["--tls-listen", "1.2.3.4"], "--tls-listen"),
             (&["--ssh-listen", "nowhere"], "--ssh-listen"),
             (&["--socks5-listen", "1080"], "--socks5-listen"),
+            (&["--grpc-listen", "localhost"], "--grpc-listen"),
+            (&["--grpc-tls-listen", ":50052"], "--grpc-tls-listen"),
             (&["--tls-not-after-days", "99999"], "--tls-not-after-days"),
             (&["--shutdown-grace-ms", "soon"], "--shutdown-grace-ms"),
             (&["--log-format", "yaml"], "--log-format"),

@@ -14,6 +14,7 @@
 //!   mock.test., NXDOMAIN, REFUSED, and names that never answer, answer
 //!   garbage or answer with the wrong id.
 //! - [`draw`]: the seeded generator and what it draws.
+//! - [`grpc`]: the gRPC health service, its listeners and control route.
 //! - [`hooks`]: the recording receiver of notifications (webhook, Slack,
 //!   Discord, Teams, Telegram, PagerDuty): shape checks, scripted failures.
 //! - [`limits`]: the bounds every flag and parameter is checked against.
@@ -22,6 +23,7 @@
 //! - [`tls`]: the self-signed certificate and the HTTPS listener.
 //! - [`ssh`]: the SSH-like banner listener (`--ssh-listen`).
 //! - [`socks5`]: the SOCKS5 proxy listener (`--socks5-listen`).
+//! - [`websocket`]: the WebSocket routes (echo, greet, silent, close).
 //! - `server`: accepting, serving HTTP/1.1 and HTTP/2, shutdown.
 //! - `error` and `query`: refusing bad requests with the parameter named.
 //!
@@ -32,6 +34,7 @@ pub mod config;
 pub mod dns;
 pub mod draw;
 pub mod error;
+pub mod grpc;
 pub mod hooks;
 pub mod limits;
 mod query;
@@ -41,6 +44,7 @@ pub mod socks5;
 pub mod ssh;
 pub mod stats;
 pub mod tls;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -57,10 +61,43 @@ pub use socks5::Socks5Login;
 pub use stats::{RouteSnapshot, StatsSnapshot};
 pub use tls::{SelfSignedCertificate, TlsError, TlsListener};
 
+/// Where the mock listens: HTTP always, the rest when given.
+pub struct Listeners {
+    /// Plain HTTP/1.1 and HTTP/2 (prior knowledge).
+    pub http: TcpListener,
+    /// HTTPS with the self-signed certificate.
+    pub tls: Option<TlsListener>,
+    /// The gRPC health service over plaintext HTTP/2.
+    pub grpc: Option<TcpListener>,
+    /// The gRPC health service over TLS, with the listener's certificate.
+    pub grpc_tls: Option<TlsListener>,
+    /// The SSH-like banner ([`ssh`]).
+    pub ssh: Option<TcpListener>,
+    /// The SOCKS5 proxy ([`socks5`]).
+    pub socks5: Option<TcpListener>,
+    /// The login the SOCKS5 proxy requires; none when `None`.
+    pub socks5_login: Option<Socks5Login>,
+}
+
+impl Listeners {
+    /// Plain HTTP alone.
+    pub fn http(http: TcpListener) -> Self {
+        Self {
+            http,
+            tls: None,
+            grpc: None,
+            grpc_tls: None,
+            ssh: None,
+            socks5: None,
+            socks5_login: None,
+        }
+    }
+}
+
 /// Serves plain HTTP on `listener` until `shutdown` completes, then drains
 /// requests in flight for at most the configured grace period.
 pub async fn run(listener: TcpListener, config: MockConfig, shutdown: impl Future<Output = ()>) {
-    run_with_tls(listener, None, config, shutdown).await;
+    run_listeners(Listeners::http(listener), config, shutdown).await;
 }
 
 /// Like [`run`], and also serves HTTPS on `tls` when given.
@@ -72,34 +109,19 @@ pub async fn run_with_tls(
 ) {
     let listeners = Listeners {
         tls,
-        ..Listeners::default()
+        ..Listeners::http(listener)
     };
-    run_with(listener, listeners, config, shutdown).await;
+    run_listeners(listeners, config, shutdown).await;
 }
 
-/// The listeners besides plain HTTP, each off when `None`.
-#[derive(Default)]
-pub struct Listeners {
-    /// HTTPS with the self-signed certificate.
-    pub tls: Option<TlsListener>,
-    /// The SSH-like banner ([`ssh`]).
-    pub ssh: Option<TcpListener>,
-    /// The SOCKS5 proxy ([`socks5`]).
-    pub socks5: Option<TcpListener>,
-    /// The login the SOCKS5 proxy requires; none when `None`.
-    pub socks5_login: Option<Socks5Login>,
-}
-
-/// Like [`run`], with every listener in `listeners` too; they all stop
-/// accepting when `shutdown` completes.
-pub async fn run_with(
-    listener: TcpListener,
-    listeners: Listeners,
-    config: MockConfig,
-    shutdown: impl Future<Output = ()>,
-) {
+/// Serves every listener given until `shutdown` completes, then drains
+/// for at most the configured grace period.
+pub async fn run_listeners(listeners: Listeners, config: MockConfig, shutdown: impl Future<Output = ()>) {
     let Listeners {
+        http: listener,
         tls,
+        grpc,
+        grpc_tls,
         ssh,
         socks5,
         socks5_login,
@@ -109,8 +131,12 @@ pub async fn run_with(
         seed: config.seed,
         stats: stats::Stats::new(),
         shutdown: CancellationToken::new(),
-        certificate_pem: tls.as_ref().map(|tls| tls.certificate_pem().to_owned()),
+        certificate_pem: tls
+            .as_ref()
+            .or(grpc_tls.as_ref())
+            .map(|tls| tls.certificate_pem().to_owned()),
         hooks: hooks::Hooks::default(),
+        grpc_health: grpc::GrpcHealth::default(),
     });
     let address = |address: std::io::Result<std::net::SocketAddr>| {
         address.map_or_else(|_| "unknown".to_owned(), |address| address.to_string())
@@ -121,6 +147,8 @@ pub async fn run_with(
     info!(
         http = %address(listener.local_addr()),
         https = %tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
+        grpc = %optional(grpc.as_ref()),
+        grpc_tls = %grpc_tls.as_ref().map_or_else(|| "off".to_owned(), |tls| address(tls.local_addr())),
         ssh = %optional(ssh.as_ref()),
         socks5 = %optional(socks5.as_ref()),
         seed = config.seed,
@@ -129,6 +157,28 @@ pub async fn run_with(
         body_bytes = %config.body_bytes,
         "mock website listening"
     );
+    let grace = config.shutdown_grace();
+    let grpc_servers = async {
+        let plain = async {
+            if let Some(listener) = grpc {
+                grpc::serve(listener, None, &site.grpc_health, site.shutdown.clone(), grace).await;
+            }
+        };
+        let secure = async {
+            if let Some(tls) = grpc_tls {
+                let (listener, identity) = tls.into_grpc();
+                grpc::serve(
+                    listener,
+                    Some(identity),
+                    &site.grpc_health,
+                    site.shutdown.clone(),
+                    grace,
+                )
+                .await;
+            }
+        };
+        tokio::join!(plain, secure);
+    };
     // `serve` cancels the site's token when shutdown begins; the other
     // listeners stop on it.
     let stopping = site.shutdown.clone();
@@ -142,9 +192,6 @@ pub async fn run_with(
             socks5::serve(listener, socks5_login, stopping.clone()).await;
         }
     };
-    tokio::join!(
-        server::serve(listener, tls, site, shutdown, config.shutdown_grace()),
-        ssh,
-        socks5
-    );
+    let http_server = server::serve(listener, tls, site.clone(), shutdown, grace);
+    tokio::join!(http_server, grpc_servers, ssh, socks5);
 }

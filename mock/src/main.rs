@@ -24,25 +24,35 @@ async fn main() -> anyhow::Result<()> {
 
     // Generate the certificate first: a bad TLS setting should stop start-up
     // before anything listens.
-    let certificate = match config.tls_listen {
-        Some(_) => Some(SelfSignedCertificate::generate(&config.tls)?),
+    let certificate = if config.tls_listen.is_some() || config.grpc_tls_listen.is_some() {
+        let certificate = SelfSignedCertificate::generate(&config.tls)?;
+        if let Some(path) = &config.tls.tls_cert_out {
+            std::fs::write(path, &certificate.pem)
+                .with_context(|| format!("cannot write --tls-cert-out {}", path.display()))?;
+        }
+        Some(certificate)
+    } else {
+        None
+    };
+    let http = bind(config.listen, "--listen").await?;
+    let tls_listener = |address: std::net::SocketAddr, flag: &'static str| {
+        let certificate = certificate.as_ref();
+        async move {
+            let certificate = certificate.expect("generated when a TLS address is set");
+            anyhow::Ok(TlsListener::new(bind(address, flag).await?, certificate)?)
+        }
+    };
+    let tls = match config.tls_listen {
+        Some(address) => Some(tls_listener(address, "--tls-listen").await?),
         None => None,
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on --listen {}", config.listen))?;
-    let tls = match (config.tls_listen, certificate) {
-        (Some(address), Some(certificate)) => {
-            if let Some(path) = &config.tls.tls_cert_out {
-                std::fs::write(path, &certificate.pem)
-                    .with_context(|| format!("cannot write --tls-cert-out {}", path.display()))?;
-            }
-            let listener = TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot listen on --tls-listen {address}"))?;
-            Some(TlsListener::new(listener, &certificate)?)
-        }
-        _ => None,
+    let grpc = match config.grpc_listen {
+        Some(address) => Some(bind(address, "--grpc-listen").await?),
+        None => None,
+    };
+    let grpc_tls = match config.grpc_tls_listen {
+        Some(address) => Some(tls_listener(address, "--grpc-tls-listen").await?),
+        None => None,
     };
     let dns = match config.dns_port {
         0 => None,
@@ -53,23 +63,18 @@ async fn main() -> anyhow::Result<()> {
         ),
     };
     let ssh = match config.ssh_listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot listen on --ssh-listen {address}"))?,
-        ),
+        Some(address) => Some(bind(address, "--ssh-listen").await?),
         None => None,
     };
     let socks5 = match config.socks5_listen {
-        Some(address) => Some(
-            TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot listen on --socks5-listen {address}"))?,
-        ),
+        Some(address) => Some(bind(address, "--socks5-listen").await?),
         None => None,
     };
     let listeners = Listeners {
+        http,
         tls,
+        grpc,
+        grpc_tls,
         ssh,
         socks5,
         socks5_login: config.socks5.login(),
@@ -85,9 +90,15 @@ async fn main() -> anyhow::Result<()> {
         }
     });
     let dns = dns.map(|dns| tokio::spawn(monitor_mock::dns::serve(dns, shutdown.clone().cancelled_owned())));
-    monitor_mock::run_with(listener, listeners, config.mock, shutdown.cancelled()).await;
+    monitor_mock::run_listeners(listeners, config.mock, shutdown.cancelled()).await;
     if let Some(dns) = dns {
         dns.await.context("the DNS responder failed")?;
     }
     Ok(())
+}
+
+async fn bind(address: std::net::SocketAddr, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {flag} {address}"))
 }

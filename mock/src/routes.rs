@@ -12,11 +12,13 @@
 //! | `/hang` | never answers (the connection closes when the mock shuts down) |
 //! | `/reset` | closes the connection with a TCP reset, no response bytes (on HTTP/2 this ends every stream of the connection) |
 //! | `/echo` | the method, URI, version, headers and body it received, as JSON |
+//! | `/ws/echo`, `/ws/greet`, `/ws/silent`, `/ws/close` | WebSocket routes (see [`crate::websocket`]) |
 //! | `GET /__ping` | 200 `ok`, for health checks |
 //! | `GET /__stats` | [`StatsSnapshot`] as JSON |
-//! | `POST /__reset` | zeroes the stats and restarts both sequences; 204 |
+//! | `POST /__reset` | zeroes the stats, restarts both sequences, forgets the hook receivers and the gRPC health statuses set; 204 |
 //! | `GET /__cert.pem` | the TLS listener's certificate (404 without `--tls-listen`) |
 //! | `POST /hooks/{kind}/{name}`, `/__hooks/...` | the recording receiver of notifications (see [`crate::hooks`]) |
+//! | `/__grpc/health/...` | what the gRPC health service answers (see [`crate::grpc`]) |
 //!
 //! Every traffic route takes any method (but `/hooks`, POST only); none
 //! takes a query parameter it does not name (except `/echo`, which
@@ -78,6 +80,8 @@ pub(crate) struct Site {
     pub(crate) certificate_pem: Option<String>,
     /// The recording receivers' logs and scripts.
     pub(crate) hooks: crate::hooks::Hooks,
+    /// What the gRPC health service answers (served by the gRPC listeners).
+    pub(crate) grpc_health: crate::grpc::GrpcHealth,
 }
 
 /// Where a request path leads; path arguments are still unparsed text.
@@ -95,6 +99,9 @@ enum Target<'a> {
     Hook(&'a str),
     /// `/__hooks` and `/__hooks/<rest>`: the receivers' control routes.
     HookControl(&'a str),
+    /// `/__grpc/health` and `/__grpc/health/<service>`: the gRPC health
+    /// service's control route (`rest` is empty or starts with `/`).
+    GrpcControl(&'a str),
     Ping,
     Stats,
     ResetStats,
@@ -115,6 +122,9 @@ impl<'a> Target<'a> {
             "/__reset" => Target::ResetStats,
             "/__cert.pem" => Target::Certificate,
             "/__hooks" => Target::HookControl(""),
+            _ if path.starts_with("/__grpc/health") && matches!(path.as_bytes().get(14), None | Some(b'/')) => {
+                Target::GrpcControl(&path["/__grpc/health".len()..])
+            }
             _ if path.starts_with("/hooks/") => Target::Hook(&path["/hooks/".len()..]),
             _ if path.starts_with("/__hooks/") => Target::HookControl(&path["/__hooks/".len()..]),
             _ => match path.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
@@ -144,7 +154,12 @@ impl<'a> Target<'a> {
             Target::Echo => Route::Echo,
             Target::Hook(_) => Route::Hooks,
             Target::Unknown => Route::NotFound,
-            Target::Ping | Target::Stats | Target::ResetStats | Target::Certificate | Target::HookControl(_) => {
+            Target::Ping
+            | Target::Stats
+            | Target::ResetStats
+            | Target::Certificate
+            | Target::HookControl(_)
+            | Target::GrpcControl(_) => {
                 return None;
             }
         })
@@ -153,6 +168,14 @@ impl<'a> Target<'a> {
 
 /// Answers one request (or, for `/hang` and `/reset`, never does).
 pub(crate) async fn handle(request: Request<Incoming>, site: &Site, connection: &ConnectionControl) -> Response<Body> {
+    if let Some(behaviour) = crate::websocket::Behaviour::of(request.uri().path()) {
+        // The upgrade needs the request itself, not its parts.
+        let method = request.method().clone();
+        let response = crate::websocket::upgrade(request, behaviour, site.shutdown.clone())
+            .unwrap_or_else(RequestError::into_response);
+        site.stats.record_response(Route::WebSocket, &method, response.status());
+        return response;
+    }
     let (parts, body) = request.into_parts();
     let target = Target::of(parts.uri.path());
     if let Target::HookControl(rest) = target {
@@ -160,8 +183,15 @@ pub(crate) async fn handle(request: Request<Incoming>, site: &Site, connection: 
             .await
             .unwrap_or_else(RequestError::into_response);
     }
+    if let Target::GrpcControl(rest) = target {
+        return crate::grpc::control(rest, &parts, body, &site.grpc_health)
+            .await
+            .unwrap_or_else(RequestError::into_response);
+    }
     let Some(route) = target.counted_route() else {
-        return control(target, &parts, site).unwrap_or_else(RequestError::into_response);
+        return control(target, &parts, site)
+            .await
+            .unwrap_or_else(RequestError::into_response);
     };
     let response = serve(target, &parts, body, site, connection)
         .await
@@ -376,7 +406,7 @@ async fn echo(parts: &Parts, body: Incoming) -> Result<Response<Body>, RequestEr
     Ok(json_response(StatusCode::OK, &report))
 }
 
-fn control(target: Target<'_>, parts: &Parts, site: &Site) -> Result<Response<Body>, RequestError> {
+async fn control(target: Target<'_>, parts: &Parts, site: &Site) -> Result<Response<Body>, RequestError> {
     Query::parse(parts.uri.query(), NO_PARAMETERS)?;
     let read_only = parts.method == Method::GET || parts.method == Method::HEAD;
     let not_allowed = |path: &'static str, allowed: &'static str| RequestError::MethodNotAllowed {
@@ -395,7 +425,8 @@ fn control(target: Target<'_>, parts: &Parts, site: &Site) -> Result<Response<Bo
         Target::ResetStats if parts.method == Method::POST => {
             site.stats.reset();
             site.hooks.reset();
-            debug!("stats, sequences and hook receivers reset");
+            site.grpc_health.reset().await;
+            debug!("stats, sequences, hook receivers and gRPC health statuses reset");
             Ok(text_response(StatusCode::NO_CONTENT, Bytes::new()))
         }
         Target::ResetStats => Err(not_allowed("/__reset", "POST")),

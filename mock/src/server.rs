@@ -1,6 +1,7 @@
-//! Accepting connections and serving them with hyper: HTTP/1.1 and HTTP/2
-//! (prior knowledge, or ALPN over TLS) on every listener, plus the means for
-//! a route to close or reset its own connection, and graceful shutdown.
+//! Accepting connections and serving them with hyper: HTTP/1.1 (with
+//! upgrades, for WebSocket) and HTTP/2 (prior knowledge, or ALPN over TLS)
+//! on every listener, plus the means for a route to close or reset its own
+//! connection, and graceful shutdown.
 //!
 //! Shutdown: stop accepting, ask every connection to finish what it has in
 //! flight (hyper's graceful shutdown), and give them the configured grace
@@ -237,7 +238,8 @@ async fn serve_connection<I>(
             async move { Ok::<_, Infallible>(routes::handle(request, &site, &control).await) }
         })
     };
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    // With upgrades: the WebSocket routes take the connection over.
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(connection);
     let mut draining = false;
     loop {

@@ -27,13 +27,14 @@ pub enum Route {
     Hang,
     Reset,
     Echo,
+    WebSocket,
     Hooks,
     NotFound,
 }
 
 impl Route {
     /// Every route, in declaration order (which is the counters' order).
-    pub const ALL: [Route; 11] = [
+    pub const ALL: [Route; 12] = [
         Route::WebsiteMock,
         Route::Status,
         Route::Delay,
@@ -43,6 +44,7 @@ impl Route {
         Route::Hang,
         Route::Reset,
         Route::Echo,
+        Route::WebSocket,
         Route::Hooks,
         Route::NotFound,
     ];
@@ -59,6 +61,7 @@ impl Route {
             Route::Hang => "hang",
             Route::Reset => "reset",
             Route::Echo => "echo",
+            Route::WebSocket => "websocket",
             Route::Hooks => "hooks",
             Route::NotFound => "not_found",
         }

@@ -44,6 +44,8 @@ pub struct SelfSignedCertificate {
     pub not_after: OffsetDateTime,
     /// The private key, PKCS#8 DER.
     key: PrivatePkcs8KeyDer<'static>,
+    /// The same key in PEM, for tonic's TLS (the gRPC listener).
+    key_pem: String,
 }
 
 impl SelfSignedCertificate {
@@ -78,6 +80,7 @@ impl SelfSignedCertificate {
             not_before: params.not_before,
             not_after: params.not_after,
             key: PrivatePkcs8KeyDer::from(key_pair.serialize_der()),
+            key_pem: key_pair.serialize_pem(),
         })
     }
 }
@@ -89,6 +92,8 @@ pub struct TlsListener {
     acceptor: TlsAcceptor,
     /// Served on `/__cert.pem`.
     certificate_pem: String,
+    /// The key, for [`TlsListener::into_grpc`].
+    key_pem: String,
 }
 
 impl TlsListener {
@@ -106,6 +111,7 @@ impl TlsListener {
             listener,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             certificate_pem: certificate.pem.clone(),
+            key_pem: certificate.key_pem.clone(),
         })
     }
 
@@ -123,6 +129,13 @@ impl TlsListener {
 
     pub(crate) fn certificate_pem(&self) -> &str {
         &self.certificate_pem
+    }
+
+    /// The listener and the certificate as tonic takes them: the gRPC
+    /// server does its own TLS (ALPN h2).
+    pub(crate) fn into_grpc(self) -> (TcpListener, tonic::transport::Identity) {
+        let identity = tonic::transport::Identity::from_pem(&self.certificate_pem, &self.key_pem);
+        (self.listener, identity)
     }
 }
 

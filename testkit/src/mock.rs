@@ -5,6 +5,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser as _;
+/// What the mock's `/ws/greet` sends first.
+pub use monitor_mock::websocket::GREETING as WEBSOCKET_GREETING;
 use monitor_mock::{Config, Listeners, MockConfig, SelfSignedCertificate, StatsSnapshot, TlsConfig, TlsListener};
 /// The recording receiver's log and script, for tests that read them.
 pub use monitor_mock::{HookLog, HookRequest, HookScript};
@@ -22,6 +24,10 @@ pub struct MockServer {
     /// The SOCKS5 proxy, when the flags ask for one
     /// (`--socks5-listen=127.0.0.1:0`, with `--socks5-user`/`--socks5-password`).
     pub socks5_address: Option<SocketAddr>,
+    /// The gRPC health service over plaintext HTTP/2, when started with it.
+    pub grpc_address: Option<SocketAddr>,
+    /// The gRPC health service over TLS, when started with gRPC and TLS.
+    pub grpc_tls_address: Option<SocketAddr>,
     /// Fires the shutdown future given to `run`.
     stop: Option<oneshot::Sender<()>>,
     /// The task running `run`; it ends when the mock has drained.
@@ -39,7 +45,7 @@ fn parse(args: &[&str]) -> Config {
     Config::try_parse_from(std::iter::once("monitor-mock").chain(args.iter().copied())).expect("test flags parse")
 }
 
-async fn bind(address: Option<SocketAddr>) -> Option<TcpListener> {
+async fn bind_flag(address: Option<SocketAddr>) -> Option<TcpListener> {
     match address {
         Some(address) => Some(
             TcpListener::bind(address)
@@ -64,37 +70,70 @@ pub fn tls_config(not_before_days: i64, not_after_days: i64) -> TlsConfig {
 impl MockServer {
     /// A plain-HTTP mock configured by `args` (flags of the binary).
     pub async fn start(args: &[&str]) -> MockServer {
-        MockServer::serve(args, None).await
+        MockServer::serve(args, Listeners::http(bind().await)).await
     }
 
     /// A mock with an HTTPS listener too, serving a certificate generated
     /// from `tls`; returns the certificate for clients to trust.
     pub async fn start_with_tls(args: &[&str], tls: &TlsConfig) -> (MockServer, SelfSignedCertificate) {
         let certificate = SelfSignedCertificate::generate(tls).expect("a certificate generates");
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding the TLS port");
-        let tls = TlsListener::new(listener, &certificate).expect("a TLS listener");
-        (MockServer::serve(args, Some(tls)).await, certificate)
+        let listeners = Listeners {
+            tls: Some(tls_listener(&certificate).await),
+            ..Listeners::http(bind().await)
+        };
+        (MockServer::serve(args, listeners).await, certificate)
     }
 
-    /// Serves HTTP on 127.0.0.1:0 and `tls`, plus the SSH and SOCKS5
-    /// listeners the flags name (at the addresses they give).
-    async fn serve(args: &[&str], tls: Option<TlsListener>) -> MockServer {
-        let config = parse(args);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
-        let address = listener.local_addr().expect("a bound socket has an address");
-        let tls_address = tls.as_ref().map(|tls| tls.local_addr().expect("the TLS address"));
+    /// A mock with the gRPC health service on a plaintext listener and,
+    /// with `tls`, on a TLS one too (and HTTPS), serving a certificate
+    /// generated from `tls`, which is returned.
+    pub async fn start_with_grpc(
+        args: &[&str],
+        tls: Option<&TlsConfig>,
+    ) -> (MockServer, Option<SelfSignedCertificate>) {
+        let certificate = tls.map(|tls| SelfSignedCertificate::generate(tls).expect("a certificate generates"));
+        let (tls, grpc_tls) = match &certificate {
+            Some(certificate) => (
+                Some(tls_listener(certificate).await),
+                Some(tls_listener(certificate).await),
+            ),
+            None => (None, None),
+        };
         let listeners = Listeners {
             tls,
-            ssh: bind(config.ssh_listen).await,
-            socks5: bind(config.socks5_listen).await,
-            socks5_login: config.socks5.login(),
+            grpc: Some(bind().await),
+            grpc_tls,
+            ..Listeners::http(bind().await)
         };
+        (MockServer::serve(args, listeners).await, certificate)
+    }
+
+    /// Serves `listeners`, plus the SSH and SOCKS5 listeners the flags name
+    /// (at the addresses they give).
+    async fn serve(args: &[&str], mut listeners: Listeners) -> MockServer {
+        let config = parse(args);
+        listeners.ssh = bind_flag(config.ssh_listen).await;
+        listeners.socks5 = bind_flag(config.socks5_listen).await;
+        listeners.socks5_login = config.socks5.login();
         let local =
             |listener: Option<&TcpListener>| listener.map(|listener| listener.local_addr().expect("an address"));
         let ssh_address = local(listeners.ssh.as_ref());
         let socks5_address = local(listeners.socks5.as_ref());
+        let address = listeners.http.local_addr().expect("a bound socket has an address");
+        let tls_address = listeners
+            .tls
+            .as_ref()
+            .map(|tls| tls.local_addr().expect("the TLS address"));
+        let grpc_address = listeners
+            .grpc
+            .as_ref()
+            .map(|grpc| grpc.local_addr().expect("the gRPC address"));
+        let grpc_tls_address = listeners
+            .grpc_tls
+            .as_ref()
+            .map(|tls| tls.local_addr().expect("the gRPC TLS address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(monitor_mock::run_with(listener, listeners, config.mock, async {
+        let task = tokio::spawn(monitor_mock::run_listeners(listeners, config.mock, async {
             let _ = stopped.await;
         }));
         MockServer {
@@ -102,14 +141,44 @@ impl MockServer {
             tls_address,
             ssh_address,
             socks5_address,
+            grpc_address,
+            grpc_tls_address,
             stop: Some(stop),
             task: Some(task),
             client: crate::http_client(),
         }
     }
 
+    /// Makes the gRPC health service answer `status` (`SERVING`,
+    /// `NOT_SERVING`, `UNKNOWN`; `SERVICE_UNKNOWN` forgets it) for `service`.
+    pub async fn set_grpc_health(&self, service: &str, status: &str) {
+        let path = if service.is_empty() {
+            "/__grpc/health".to_owned()
+        } else {
+            format!("/__grpc/health/{service}")
+        };
+        let response = self
+            .client
+            .put(self.url(&path))
+            .body(status.to_owned())
+            .send()
+            .await
+            .expect("the mock answers");
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap_or_default());
+    }
+
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{path_and_query}", self.address)
+    }
+
+    /// `ws://` on the HTTP listener.
+    pub fn ws_url(&self, path_and_query: &str) -> String {
+        format!("ws://{}{path_and_query}", self.address)
+    }
+
+    /// `wss://` on the HTTPS listener.
+    pub fn wss_url(&self, path_and_query: &str) -> String {
+        format!("wss://{}{path_and_query}", self.tls_address.expect("started with TLS"))
     }
 
     pub fn https_url(&self, path_and_query: &str) -> String {
@@ -175,6 +244,14 @@ impl MockServer {
             .expect("the mock stops")
             .expect("the mock task does not panic");
     }
+}
+
+async fn bind() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("binding port 0")
+}
+
+async fn tls_listener(certificate: &SelfSignedCertificate) -> TlsListener {
+    TlsListener::new(bind().await, certificate).expect("a TLS listener")
 }
 
 impl Drop for MockServer {

@@ -1,16 +1,21 @@
-//! Write-only secrets of job specs: the values of an HTTP check's secret
-//! headers (see [`is_secret_header`]) and its URL's userinfo, and the
-//! password of a SOCKS5 proxy (`http.proxy`, `tcp.proxy`, `socks5.proxy`),
-//! are stored and sent to the workers as they are, but every API answer
-//! shows [`REDACTED`] instead ([`redact`]). A write that sends the marker
-//! back keeps the stored value ([`restore`]), so a client can read a job,
-//! change another field and write it back; a new value replaces the stored
-//! one.
+//! Write-only secrets of job specs: the values of secret headers (see
+//! [`is_secret_header`]) of HTTP and WebSocket checks, of secret metadata
+//! of gRPC health checks, the userinfo of HTTP and WebSocket URLs and the
+//! password of a SOCKS5 proxy (`http.proxy`, `tcp.proxy`, `socks5.proxy`)
+//! are stored and sent to the workers as they are, but every API answer shows
+//! [`REDACTED`] instead ([`redact`]). A write that sends the marker back
+//! keeps the stored value ([`restore`]), so a client can read a job, change
+//! another field and write it back; a new value replaces the stored one.
+//! Every kind goes through the same code: [`Secrets`] is what a kind's
+//! spec holds of them.
 //!
-//! These rules keep the marker from becoming a way to read a secret:
-//! - A secret is kept only while the URL's origin (scheme, host, port) stays
-//!   the stored one; otherwise a writer could send the stored credentials to
-//!   a server of their own. A new origin needs the values sent again.
+//! Two rules keep the marker from becoming a way to read a secret:
+//! - A secret is kept only while the check's destination stays the stored
+//!   one (the URL's origin: scheme, host, port; for gRPC host, port and
+//!   TLS); otherwise a writer could send the stored credentials to a
+//!   server of their own. A new destination needs the values sent again.
+//!   So does loosening what protects them on the way (following
+//!   redirects, skipping certificate checks).
 //! - The marker is kept only in a header that is still secret in the
 //!   written spec, so dropping a name from `secret_headers` cannot turn a
 //!   stored secret into a visible value.
@@ -23,44 +28,28 @@
 
 use monitor_proto::{
     secret::{REDACTED, SECRET_HEADERS, has_userinfo, is_secret_header, redact_userinfo},
-    v1::{HttpCheck, Job, Socks5Proxy, job::Check},
+    v1::{HttpHeader, Job, Socks5Proxy, job::Check},
 };
 
 use crate::error::{ApiError, FieldViolation};
 
-/// The job as every API answer shows it: secret header values and the
-/// URL's userinfo replaced by [`REDACTED`].
+/// The job as every API answer shows it: secret header (and metadata)
+/// values and URL userinfo replaced by [`REDACTED`].
 pub fn redact(mut job: Job) -> Job {
-    match &mut job.check {
-        Some(Check::Http(http)) => redact_http(http),
-        Some(Check::Tcp(tcp)) => redact_proxy(tcp.proxy.as_mut()),
-        Some(Check::Socks5(socks5)) => redact_proxy(socks5.proxy.as_mut()),
-        _ => {}
+    if let Some(proxy) = job.check.as_mut().and_then(proxy_of) {
+        redact_proxy(proxy);
     }
-    job
-}
-
-fn redact_proxy(proxy: Option<&mut Socks5Proxy>) {
-    if let Some(proxy) = proxy
-        && !proxy.password.is_empty()
-    {
-        proxy.password = REDACTED.to_owned();
-    }
-}
-
-fn redact_http(http: &mut HttpCheck) {
-    redact_proxy(http.proxy.as_mut());
-    http.url = redact_userinfo(&http.url).into_owned();
-    let HttpCheck {
-        headers,
-        secret_headers,
-        ..
-    } = http;
-    for header in headers {
-        if is_secret_header(&header.name, secret_headers) {
-            header.value = REDACTED.to_owned();
+    if let Some(parts) = job.check.as_mut().and_then(SecretPartsMut::of) {
+        if let Some(url) = parts.url {
+            *url = redact_userinfo(url).into_owned();
+        }
+        for header in parts.headers {
+            if is_secret_header(&header.name, parts.marked) {
+                header.value = REDACTED.to_owned();
+            }
         }
     }
+    job
 }
 
 /// Puts the stored secrets back where `job` (written by a client) sends
@@ -68,36 +57,322 @@ fn redact_http(http: &mut HttpCheck) {
 /// new job, which has nothing to keep. Violations name fields relative to
 /// the job (`http.headers[2].value`, `http.url`).
 pub fn restore(job: &mut Job, stored: Option<&Job>) -> Result<(), ApiError> {
-    let stored_check = stored.map(|job| job.check.as_ref());
-    let violations = match &mut job.check {
-        Some(Check::Http(http)) => {
-            let stored = stored_check.map(|check| match check {
-                Some(Check::Http(stored)) => Some(stored),
-                _ => None,
-            });
-            restore_http(http, stored)
-        }
-        Some(Check::Tcp(tcp)) => {
-            let stored = stored_check.map(|check| match check {
-                Some(Check::Tcp(stored)) => stored.proxy.as_ref(),
-                _ => None,
-            });
-            restore_proxy("tcp.proxy", tcp.proxy.as_mut(), stored)
-        }
-        Some(Check::Socks5(socks5)) => {
-            let stored = stored_check.map(|check| match check {
-                Some(Check::Socks5(stored)) => stored.proxy.as_ref(),
-                _ => None,
-            });
-            restore_proxy("socks5.proxy", socks5.proxy.as_mut(), stored)
-        }
-        _ => Vec::new(),
+    let proxy_violations = restore_proxy_of(job, stored);
+    let Some(written) = job.check.as_ref().and_then(Secrets::of) else {
+        return if proxy_violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidArgument(proxy_violations))
+        };
     };
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::InvalidArgument(violations))
+    // `Some(None)`: a stored job without a check of this kind.
+    let stored = stored.map(|job| {
+        job.check
+            .as_ref()
+            .and_then(Secrets::of)
+            .filter(|stored| stored.kind == written.kind)
+    });
+    let (kept, mut violations) = plan(&written, stored.as_ref().map(Option::as_ref));
+    violations.splice(0..0, proxy_violations);
+    if !violations.is_empty() {
+        return Err(ApiError::InvalidArgument(violations));
     }
+    if let Some(parts) = job.check.as_mut().and_then(SecretPartsMut::of) {
+        if let (Some(url), Some(kept_url)) = (parts.url, kept.url) {
+            *url = kept_url;
+        }
+        for (i, value) in kept.values {
+            parts.headers[i].value = value;
+        }
+    }
+    Ok(())
+}
+
+/// What a check of some kind holds of secrets, read-only.
+struct Secrets<'a> {
+    /// The kind's field prefix: `http`, `websocket`, `grpc_health`.
+    kind: &'static str,
+    /// The URL whose userinfo is secret (kinds with a URL).
+    url: Option<&'a str>,
+    /// Headers or metadata, some of whose values are secret.
+    headers: &'a [HttpHeader],
+    /// The further names marked secret (`secret_headers`, `secret_metadata`).
+    marked: &'a [String],
+    /// How the spec names these, for messages.
+    naming: &'static Naming,
+    /// Where the secrets go; `None` when it cannot be told (an invalid
+    /// URL, refused by validation anyway).
+    destination: Option<Destination>,
+    /// Settings that would let kept secrets reach someone else when turned
+    /// on: (field, on).
+    loosenings: Vec<(&'static str, bool)>,
+    /// The proxy the secrets go through, as (host, port); a new one needs
+    /// them sent again.
+    proxy: Option<(String, u32)>,
+}
+
+/// How a kind's spec names its headers, for messages.
+struct Naming {
+    /// `headers`, `metadata`.
+    list: &'static str,
+    /// `secret_headers`, `secret_metadata`.
+    marked: &'static str,
+    /// One entry: `header`, `metadata`.
+    entry: &'static str,
+    /// A secret entry: `a secret header`, `secret metadata`.
+    secret_entry: &'static str,
+}
+
+const HEADERS: Naming = Naming {
+    list: "headers",
+    marked: "secret_headers",
+    entry: "header",
+    secret_entry: "a secret header",
+};
+
+const METADATA: Naming = Naming {
+    list: "metadata",
+    marked: "secret_metadata",
+    entry: "metadata",
+    secret_entry: "secret metadata",
+};
+
+/// Where a check's secrets go, as compared between the written and the
+/// stored spec and shown in messages.
+#[derive(PartialEq)]
+struct Destination {
+    /// The parts that must not change, with the field each is written in
+    /// (the first that differs is named).
+    parts: Vec<(String, String)>,
+    /// The whole destination for people: an origin, `host:port over TLS`.
+    shown: String,
+    /// What it is called: `origin`, `target`.
+    noun: &'static str,
+}
+
+impl<'a> Secrets<'a> {
+    fn of(check: &'a Check) -> Option<Self> {
+        Some(match check {
+            Check::Http(http) => Secrets {
+                kind: "http",
+                url: Some(&http.url),
+                headers: &http.headers,
+                marked: &http.secret_headers,
+                naming: &HEADERS,
+                destination: url_origin("http.url", &http.url),
+                loosenings: vec![
+                    ("http.follow_redirects", http.follow_redirects),
+                    ("http.insecure_skip_tls_verify", http.insecure_skip_tls_verify),
+                ],
+                proxy: http.proxy.as_ref().map(endpoint_key),
+            },
+            Check::Websocket(websocket) => Secrets {
+                kind: "websocket",
+                url: Some(&websocket.url),
+                headers: &websocket.headers,
+                marked: &websocket.secret_headers,
+                naming: &HEADERS,
+                destination: url_origin("websocket.url", &websocket.url),
+                loosenings: vec![("websocket.insecure_skip_tls_verify", websocket.insecure_skip_tls_verify)],
+                proxy: None,
+            },
+            Check::GrpcHealth(grpc) => {
+                let host = grpc.host.trim().to_ascii_lowercase();
+                let over = if grpc.tls { "over TLS" } else { "in plaintext" };
+                Secrets {
+                    kind: "grpc_health",
+                    url: None,
+                    headers: &grpc.metadata,
+                    marked: &grpc.secret_metadata,
+                    naming: &METADATA,
+                    destination: Some(Destination {
+                        shown: format!("{host}:{} {over}", grpc.port),
+                        parts: vec![
+                            ("grpc_health.host".to_owned(), host),
+                            ("grpc_health.port".to_owned(), grpc.port.to_string()),
+                            ("grpc_health.tls".to_owned(), grpc.tls.to_string()),
+                        ],
+                        noun: "target",
+                    }),
+                    loosenings: vec![("grpc_health.insecure_skip_tls_verify", grpc.insecure_skip_tls_verify)],
+                    proxy: None,
+                }
+            }
+            Check::Tcp(_) | Check::Dns(_) | Check::Icmp(_) | Check::Tls(_) | Check::Ssh(_) | Check::Socks5(_) => {
+                return None;
+            }
+        })
+    }
+
+    fn field(&self, name: &str) -> String {
+        format!("{}.{name}", self.kind)
+    }
+}
+
+/// The origin of a URL (scheme, host, port), pinned on `field`.
+fn url_origin(field: &str, raw: &str) -> Option<Destination> {
+    let origin = url::Url::parse(raw).ok()?.origin().ascii_serialization();
+    Some(Destination {
+        parts: vec![(field.to_owned(), origin.clone())],
+        shown: origin,
+        noun: "origin",
+    })
+}
+
+/// The same fields as [`Secrets`], writable, to redact or restore them.
+struct SecretPartsMut<'a> {
+    url: Option<&'a mut String>,
+    headers: &'a mut [HttpHeader],
+    marked: &'a [String],
+}
+
+impl<'a> SecretPartsMut<'a> {
+    fn of(check: &'a mut Check) -> Option<Self> {
+        Some(match check {
+            Check::Http(http) => SecretPartsMut {
+                url: Some(&mut http.url),
+                headers: &mut http.headers,
+                marked: &http.secret_headers,
+            },
+            Check::Websocket(websocket) => SecretPartsMut {
+                url: Some(&mut websocket.url),
+                headers: &mut websocket.headers,
+                marked: &websocket.secret_headers,
+            },
+            Check::GrpcHealth(grpc) => SecretPartsMut {
+                url: None,
+                headers: &mut grpc.metadata,
+                marked: &grpc.secret_metadata,
+            },
+            Check::Tcp(_) | Check::Dns(_) | Check::Icmp(_) | Check::Tls(_) | Check::Ssh(_) | Check::Socks5(_) => {
+                return None;
+            }
+        })
+    }
+}
+
+/// The stored values the written spec keeps.
+#[derive(Default)]
+struct Kept {
+    /// The URL with the stored userinfo.
+    url: Option<String>,
+    /// Header (or metadata) index → the stored value.
+    values: Vec<(usize, String)>,
+}
+
+/// What to keep for `written`, and why not where it cannot. `stored`:
+/// `None` for a new job, `Some(None)` for a stored job without a check of
+/// this kind.
+fn plan(written: &Secrets<'_>, stored: Option<Option<&Secrets<'_>>>) -> (Kept, Vec<FieldViolation>) {
+    let mut v = Vec::new();
+    let mut kept = Kept::default();
+    let new_job = stored.is_none();
+    let stored = stored.flatten();
+
+    if let Some(url) = written.url {
+        let field = written.field("url");
+        match url_marker(url) {
+            UrlMarker::None => {}
+            UrlMarker::Userinfo => match stored.and_then(|stored| stored.url).filter(|stored| has_userinfo(stored)) {
+                Some(stored_url) => kept.url = Some(with_userinfo_of(url, stored_url)),
+                None => v.push(FieldViolation::new(
+                    field,
+                    format!(
+                        "has the redaction marker {REDACTED:?} as its userinfo, {}",
+                        nothing_to_keep(new_job, "user name and password")
+                    ),
+                )),
+            },
+            UrlMarker::Partial { scheme } => v.push(FieldViolation::new(
+                field,
+                format!(
+                    "has the redaction marker {REDACTED:?} in only part of its userinfo: send the userinfo back as answers show it ({scheme}://{REDACTED}@host/) to keep the stored one, or a new user name and password"
+                ),
+            )),
+        }
+    }
+
+    let naming = written.naming;
+    for (i, header) in written.headers.iter().enumerate() {
+        if header.value != REDACTED {
+            continue;
+        }
+        let field = written.field(&format!("{}[{i}].value", naming.list));
+        let name = &header.name;
+        if !is_secret_header(name, written.marked) {
+            v.push(FieldViolation::new(
+                field,
+                format!(
+                    "is the redaction marker {REDACTED:?}, but {name:?} is not {} here (one of {} or named in {}): send its value",
+                    naming.secret_entry,
+                    SECRET_HEADERS.join(", "),
+                    naming.marked,
+                ),
+            ));
+            continue;
+        }
+        // The n-th entry of a name keeps the n-th stored one of that name.
+        let same_name = |header: &&HttpHeader| header.name.eq_ignore_ascii_case(name);
+        let occurrence = written.headers[..i].iter().filter(same_name).count();
+        match stored.and_then(|stored| stored.headers.iter().filter(same_name).nth(occurrence)) {
+            Some(stored_header) => kept.values.push((i, stored_header.value.clone())),
+            None => v.push(FieldViolation::new(
+                field,
+                format!(
+                    "is the redaction marker {REDACTED:?}, {}",
+                    nothing_to_keep(new_job, &format!("value of {} {name:?}", naming.entry))
+                ),
+            )),
+        }
+    }
+
+    let keeps_any = kept.url.is_some() || !kept.values.is_empty();
+    if keeps_any && let Some(stored) = stored {
+        if let (Some(now), Some(before)) = (&written.destination, &stored.destination)
+            && now != before
+        {
+            let field = now
+                .parts
+                .iter()
+                .zip(&before.parts)
+                .find(|(now, before)| now != before)
+                .map_or_else(|| written.kind.to_owned(), |(now, _)| now.0.clone());
+            v.push(FieldViolation::new(
+                field,
+                format!(
+                    "moves the job to {} while keeping stored secrets ({REDACTED:?}) that belong to {}: send the secret values again for the new {}",
+                    now.shown, before.shown, now.noun
+                ),
+            ));
+        }
+        // A proxy sees what goes through it (all of it for http://, with a
+        // certificate it can forge when verification is off): kept
+        // secrets stay with the stored proxy, or with none.
+        if let Some(proxy) = &written.proxy
+            && stored.proxy.as_ref() != Some(proxy)
+        {
+            v.push(FieldViolation::new(
+                written.field("proxy"),
+                format!(
+                    "routes the request through a new proxy while stored secrets are kept ({REDACTED:?}): send the secret values again with this change"
+                ),
+            ));
+        }
+        // Following redirects or skipping certificate checks would let the
+        // kept secrets reach another host (an open redirect on the same
+        // origin, a man in the middle): loosening either needs them anew.
+        for ((field, on), (_, was_on)) in written.loosenings.iter().zip(&stored.loosenings) {
+            if *on && !*was_on {
+                v.push(FieldViolation::new(
+                    *field,
+                    format!(
+                        "is turned on while stored secrets are kept ({REDACTED:?}): send the secret values again with this change"
+                    ),
+                ));
+            }
+        }
+    }
+    (kept, v)
 }
 
 /// Puts the stored proxy password back where `proxy` (under `field`)
@@ -145,129 +420,46 @@ fn endpoint(proxy: &Socks5Proxy) -> String {
     format!("{}:{}", proxy.host, proxy.port)
 }
 
-/// `stored`: `None` for a new job, `Some(None)` for a stored job without
-/// an HTTP check.
-fn restore_http(http: &mut HttpCheck, stored: Option<Option<&HttpCheck>>) -> Vec<FieldViolation> {
-    let new_job = stored.is_none();
-    let mut v = restore_proxy(
-        "http.proxy",
-        http.proxy.as_mut(),
-        stored.map(|stored| stored.and_then(|stored| stored.proxy.as_ref())),
-    );
-    let stored = stored.flatten();
-    let mut kept = false;
-
-    match url_marker(&http.url) {
-        UrlMarker::None => {}
-        UrlMarker::Userinfo => match stored.filter(|stored| has_userinfo(&stored.url)) {
-            Some(stored) => {
-                http.url = with_userinfo_of(&http.url, &stored.url);
-                kept = true;
-            }
-            None => v.push(FieldViolation::new(
-                "http.url",
-                format!(
-                    "has the redaction marker {REDACTED:?} as its userinfo, {}",
-                    nothing_to_keep(new_job, "user name and password")
-                ),
-            )),
-        },
-        UrlMarker::Partial => v.push(FieldViolation::new(
-            "http.url",
-            format!(
-                "has the redaction marker {REDACTED:?} in only part of its userinfo: send the userinfo back as answers show it (https://{REDACTED}@host/) to keep the stored one, or a new user name and password"
-            ),
-        )),
+/// The check's proxy, for the kinds that may have one.
+fn proxy_of(check: &mut Check) -> Option<&mut Socks5Proxy> {
+    match check {
+        Check::Http(http) => http.proxy.as_mut(),
+        Check::Tcp(tcp) => tcp.proxy.as_mut(),
+        Check::Socks5(socks5) => socks5.proxy.as_mut(),
+        _ => None,
     }
+}
 
-    for i in 0..http.headers.len() {
-        if http.headers[i].value != REDACTED {
-            continue;
-        }
-        let field = format!("http.headers[{i}].value");
-        let name = http.headers[i].name.clone();
-        if !is_secret_header(&name, &http.secret_headers) {
-            v.push(FieldViolation::new(
-                field,
-                format!(
-                    "is the redaction marker {REDACTED:?}, but {name:?} is not a secret header here (one of {} or named in secret_headers): send its value",
-                    SECRET_HEADERS.join(", ")
-                ),
-            ));
-            continue;
-        }
-        // The n-th header of a name keeps the n-th stored one of that name.
-        let same_name = |header: &&monitor_proto::v1::HttpHeader| header.name.eq_ignore_ascii_case(&name);
-        let occurrence = http.headers[..i].iter().filter(same_name).count();
-        match stored.and_then(|stored| stored.headers.iter().filter(same_name).nth(occurrence)) {
-            Some(kept_header) => {
-                http.headers[i].value = kept_header.value.clone();
-                kept = true;
-            }
-            None => v.push(FieldViolation::new(
-                field,
-                format!(
-                    "is the redaction marker {REDACTED:?}, {}",
-                    nothing_to_keep(new_job, &format!("value of header {name:?}"))
-                ),
-            )),
-        }
+fn redact_proxy(proxy: &mut Socks5Proxy) {
+    if !proxy.password.is_empty() {
+        proxy.password = REDACTED.to_owned();
     }
+}
 
-    if kept && let Some(stored) = stored {
-        let origin = |raw: &str| url::Url::parse(raw).ok().map(|url| url.origin());
-        if let (Some(now), Some(before)) = (origin(&http.url), origin(&stored.url))
-            && now != before
-        {
-            v.push(FieldViolation::new(
-                "http.url",
-                format!(
-                    "moves the job to {} while keeping stored secrets ({REDACTED:?}) that belong to {}: send the secret values again for the new origin",
-                    now.ascii_serialization(),
-                    before.ascii_serialization()
-                ),
-            ));
-        }
-        // A proxy sees what goes through it (all of it for http://, with a
-        // certificate it can forge when verification is off): kept
-        // secrets stay with the stored proxy, or with none.
-        let proxy_changed = match (&http.proxy, &stored.proxy) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(proxy), Some(stored)) => !same_proxy(proxy, stored),
-        };
-        if proxy_changed {
-            v.push(FieldViolation::new(
-                "http.proxy",
-                format!(
-                    "routes the request through a new proxy while stored secrets are kept ({REDACTED:?}): send the secret values again with this change"
-                ),
-            ));
-        }
-        // Following redirects or skipping certificate checks would let the
-        // kept secrets reach another host (an open redirect on the same
-        // origin, a man in the middle): loosening either needs them anew.
-        for (field, loosened) in [
-            (
-                "http.follow_redirects",
-                http.follow_redirects && !stored.follow_redirects,
-            ),
-            (
-                "http.insecure_skip_tls_verify",
-                http.insecure_skip_tls_verify && !stored.insecure_skip_tls_verify,
-            ),
-        ] {
-            if loosened {
-                v.push(FieldViolation::new(
-                    field,
-                    format!(
-                        "is turned on while stored secrets are kept ({REDACTED:?}): send the secret values again with this change"
-                    ),
-                ));
-            }
-        }
-    }
-    v
+/// [`restore_proxy`] for the written job's proxy, against the stored
+/// job's proxy of the same kind.
+fn restore_proxy_of(job: &mut Job, stored: Option<&Job>) -> Vec<FieldViolation> {
+    let Some(check) = job.check.as_mut() else {
+        return Vec::new();
+    };
+    let field = match check {
+        Check::Http(_) => "http.proxy",
+        Check::Tcp(_) => "tcp.proxy",
+        Check::Socks5(_) => "socks5.proxy",
+        _ => return Vec::new(),
+    };
+    let stored = stored.map(|stored| match (&*check, stored.check.as_ref()) {
+        (Check::Http(_), Some(Check::Http(stored))) => stored.proxy.as_ref(),
+        (Check::Tcp(_), Some(Check::Tcp(stored))) => stored.proxy.as_ref(),
+        (Check::Socks5(_), Some(Check::Socks5(stored))) => stored.proxy.as_ref(),
+        _ => None,
+    });
+    restore_proxy(field, proxy_of(check), stored)
+}
+
+/// A proxy's endpoint as compared: the host case-insensitively, the port.
+fn endpoint_key(proxy: &Socks5Proxy) -> (String, u32) {
+    (proxy.host.to_ascii_lowercase(), proxy.port)
 }
 
 /// Why a marker cannot be kept: there is no stored `what`.
@@ -285,7 +477,7 @@ enum UrlMarker {
     /// The userinfo is the marker, as answers show it (`https://***@host/`).
     Userinfo,
     /// The marker is only part of the userinfo (`https://user:***@host/`).
-    Partial,
+    Partial { scheme: String },
 }
 
 fn url_marker(raw: &str) -> UrlMarker {
@@ -294,7 +486,9 @@ fn url_marker(raw: &str) -> UrlMarker {
     };
     match (url.username(), url.password()) {
         (REDACTED, None) => UrlMarker::Userinfo,
-        (REDACTED, Some(_)) | (_, Some(REDACTED)) => UrlMarker::Partial,
+        (REDACTED, Some(_)) | (_, Some(REDACTED)) => UrlMarker::Partial {
+            scheme: url.scheme().to_owned(),
+        },
         _ => UrlMarker::None,
     }
 }
@@ -317,7 +511,7 @@ fn with_userinfo_of(raw: &str, stored: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use monitor_proto::v1::HttpHeader;
+    use monitor_proto::v1::{GrpcHealthCheck, HttpCheck, WebSocketCheck};
 
     use super::*;
 
@@ -501,6 +695,214 @@ mod tests {
             let v = violations(restore(&mut partial, Some(&stored())).unwrap_err());
             assert_eq!(v[0].field, "http.url", "{url}");
         }
+    }
+
+    fn websocket_job(url: &str, headers: Vec<HttpHeader>, secret_headers: &[&str]) -> Job {
+        Job {
+            name: "j".into(),
+            check: Some(Check::Websocket(WebSocketCheck {
+                url: url.into(),
+                headers,
+                secret_headers: secret_headers.iter().map(|s| s.to_string()).collect(),
+                send: "ping".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn websocket(job: &Job) -> &WebSocketCheck {
+        match &job.check {
+            Some(Check::Websocket(websocket)) => websocket,
+            _ => panic!("not websocket"),
+        }
+    }
+
+    fn stored_websocket() -> Job {
+        websocket_job(
+            "wss://user:pw@Chat.example/live",
+            vec![
+                header("Authorization", "Bearer t0ken"),
+                header("X-Session", "s"),
+                header("Origin", "o"),
+            ],
+            &["x-session"],
+        )
+    }
+
+    #[test]
+    fn websocket_userinfo_and_secret_headers_are_write_only() {
+        let shown = redact(stored_websocket());
+        let check = websocket(&shown);
+        assert_eq!(check.url, "wss://***@chat.example/live");
+        let values: Vec<&str> = check.headers.iter().map(|h| h.value.as_str()).collect();
+        assert_eq!(values, [REDACTED, REDACTED, "o"]);
+        assert_eq!(check.send, "ping");
+
+        let mut back = shown.clone();
+        restore(&mut back, Some(&stored_websocket())).unwrap();
+        assert_eq!(back, stored_websocket());
+
+        let v = violations(restore(&mut shown.clone(), None).unwrap_err());
+        let fields: Vec<&str> = v.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "websocket.url",
+                "websocket.headers[0].value",
+                "websocket.headers[1].value"
+            ]
+        );
+    }
+
+    #[test]
+    fn websocket_secrets_stay_with_their_origin_and_certificate_checks() {
+        let mut moved = websocket_job("wss://***@evil.example/live", vec![], &[]);
+        let v = violations(restore(&mut moved, Some(&stored_websocket())).unwrap_err());
+        assert_eq!(v[0].field, "websocket.url");
+        assert!(
+            v[0].description.contains("wss://evil.example") && v[0].description.contains("wss://chat.example"),
+            "{}",
+            v[0].description
+        );
+        let mut looser = websocket_job("wss://***@chat.example/live", vec![], &[]);
+        if let Some(Check::Websocket(websocket)) = looser.check.as_mut() {
+            websocket.insecure_skip_tls_verify = true;
+        }
+        let v = violations(restore(&mut looser, Some(&stored_websocket())).unwrap_err());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].field, "websocket.insecure_skip_tls_verify");
+        let mut partial = websocket_job("wss://user:***@chat.example/live", vec![], &[]);
+        let v = violations(restore(&mut partial, Some(&stored_websocket())).unwrap_err());
+        assert!(v[0].description.contains("(wss://***@host/)"), "{}", v[0].description);
+    }
+
+    fn grpc_job(host: &str, tls: bool, metadata: Vec<HttpHeader>, secret_metadata: &[&str]) -> Job {
+        Job {
+            name: "j".into(),
+            check: Some(Check::GrpcHealth(GrpcHealthCheck {
+                host: host.into(),
+                port: 443,
+                tls,
+                metadata,
+                secret_metadata: secret_metadata.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn grpc(job: &Job) -> &GrpcHealthCheck {
+        match &job.check {
+            Some(Check::GrpcHealth(grpc)) => grpc,
+            _ => panic!("not grpc_health"),
+        }
+    }
+
+    fn stored_grpc() -> Job {
+        grpc_job(
+            "Grpc.shop.example",
+            true,
+            vec![
+                header("authorization", "Bearer t0ken"),
+                header("x-api-key", "k"),
+                header("cookie", "c=1"),
+                header("x-session", "s"),
+                header("x-tenant", "shop"),
+            ],
+            &["X-Session"],
+        )
+    }
+
+    #[test]
+    fn grpc_metadata_of_secret_names_is_write_only() {
+        let shown = redact(stored_grpc());
+        let values: Vec<&str> = grpc(&shown).metadata.iter().map(|h| h.value.as_str()).collect();
+        assert_eq!(values, [REDACTED, REDACTED, REDACTED, REDACTED, "shop"]);
+        assert_eq!(grpc(&shown).host, "Grpc.shop.example");
+
+        let mut back = shown.clone();
+        restore(&mut back, Some(&stored_grpc())).unwrap();
+        assert_eq!(back, stored_grpc());
+
+        // A new value replaces; the host's case does not move the target.
+        let mut changed = grpc_job(
+            "grpc.shop.example",
+            true,
+            vec![header("Authorization", "Bearer new"), header("X-Api-Key", REDACTED)],
+            &[],
+        );
+        restore(&mut changed, Some(&stored_grpc())).unwrap();
+        let values: Vec<&str> = grpc(&changed).metadata.iter().map(|h| h.value.as_str()).collect();
+        assert_eq!(values, ["Bearer new", "k"]);
+    }
+
+    #[test]
+    fn grpc_markers_need_a_stored_secret_of_that_name() {
+        let mut new = grpc_job("grpc.shop.example", true, vec![header("authorization", REDACTED)], &[]);
+        let v = violations(restore(&mut new, None).unwrap_err());
+        assert_eq!(v[0].field, "grpc_health.metadata[0].value");
+        assert!(v[0].description.contains("a new job has none"), "{}", v[0].description);
+        assert!(
+            v[0].description.contains("value of metadata \"authorization\""),
+            "{}",
+            v[0].description
+        );
+
+        let mut unmarked = grpc_job("grpc.shop.example", true, vec![header("x-session", REDACTED)], &[]);
+        let v = violations(restore(&mut unmarked, Some(&stored_grpc())).unwrap_err());
+        assert_eq!(v[0].field, "grpc_health.metadata[0].value");
+        assert!(
+            v[0].description.contains("is not secret metadata here") && v[0].description.contains("secret_metadata"),
+            "{}",
+            v[0].description
+        );
+
+        // The stored job was an HTTP check: nothing of gRPC to keep.
+        let mut other_kind = grpc_job("shop.example", true, vec![header("authorization", REDACTED)], &[]);
+        let http_job = job("https://shop.example/", vec![header("Authorization", "Bearer t")], &[]);
+        let v = violations(restore(&mut other_kind, Some(&http_job)).unwrap_err());
+        assert!(
+            v[0].description.contains("no stored value of metadata"),
+            "{}",
+            v[0].description
+        );
+    }
+
+    #[test]
+    fn grpc_secrets_stay_with_their_target_and_its_tls() {
+        let kept = vec![header("authorization", REDACTED)];
+        let mut moved = grpc_job("evil.example", true, kept.clone(), &[]);
+        let v = violations(restore(&mut moved, Some(&stored_grpc())).unwrap_err());
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].field, "grpc_health.host");
+        assert_eq!(
+            v[0].description,
+            "moves the job to evil.example:443 over TLS while keeping stored secrets (\"***\") that belong to grpc.shop.example:443 over TLS: send the secret values again for the new target"
+        );
+        let mut plaintext = grpc_job("grpc.shop.example", false, kept.clone(), &[]);
+        let v = violations(restore(&mut plaintext, Some(&stored_grpc())).unwrap_err());
+        assert_eq!(v[0].field, "grpc_health.tls");
+        assert!(v[0].description.contains("in plaintext"), "{}", v[0].description);
+        let mut looser = grpc_job("grpc.shop.example", true, kept, &[]);
+        if let Some(Check::GrpcHealth(grpc)) = looser.check.as_mut() {
+            grpc.insecure_skip_tls_verify = true;
+        }
+        let v = violations(restore(&mut looser, Some(&stored_grpc())).unwrap_err());
+        assert_eq!(v[0].field, "grpc_health.insecure_skip_tls_verify");
+        // New values may go anywhere.
+        let mut fresh = grpc_job("evil.example", false, vec![header("authorization", "x")], &[]);
+        restore(&mut fresh, Some(&stored_grpc())).unwrap();
+    }
+
+    #[test]
+    fn tcp_checks_have_nothing_to_restore() {
+        let mut tcp = Job {
+            check: Some(Check::Tcp(Default::default())),
+            ..Default::default()
+        };
+        restore(&mut tcp, None).unwrap();
+        assert_eq!(redact(tcp.clone()), tcp);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::{collections::HashMap, time::Duration};
 
 use monitor_core::labels::{LABEL_KEY_RULE, MAX_LABEL_VALUE_CHARS, is_label_key};
 use monitor_proto::v1::{
-    HeaderAssertion, HeaderCondition, HttpCheck, HttpMethod, Job, JobState, JsonCondition, JsonPathAssertion, TcpCheck,
-    job::Check,
+    HeaderAssertion, HeaderCondition, HttpCheck, HttpHeader, HttpMethod, Job, JobState, JsonCondition,
+    JsonPathAssertion, TcpCheck, job::Check,
 };
 use monitor_store::models::job::{JobFields, STATE_RUNNING, STATE_STOPPED};
 
@@ -250,13 +250,8 @@ fn validate_check(check: &Check, timeout: Option<Duration>, v: &mut Vec<FieldVio
         Check::Tls(tls) => kinds::tls::validate(tls, v),
         Check::Ssh(ssh) => kinds::ssh::validate(ssh, v),
         Check::Socks5(socks5) => kinds::socks5::validate(socks5, v),
-        other => {
-            v.push(FieldViolation::new(
-                check_kind(other),
-                "this check kind is not available yet",
-            ));
-            None
-        }
+        Check::GrpcHealth(grpc) => kinds::grpc_health::validate(grpc, v),
+        Check::Websocket(websocket) => kinds::websocket::validate(websocket, v),
     }
 }
 
@@ -361,7 +356,7 @@ fn validate_http(
     v: &mut Vec<FieldViolation>,
 ) -> Option<serde_json::Value> {
     let before = v.len();
-    validate_url(&http.url, v);
+    validate_url("http.url", &http.url, &["http", "https"], v);
     let method = match HttpMethod::try_from(http.method) {
         Ok(HttpMethod::Unspecified) => HttpMethod::Get,
         Ok(method) => method,
@@ -376,7 +371,12 @@ fn validate_http(
             HttpMethod::Get
         }
     };
-    validate_headers(http, v);
+    validate_headers(
+        &HeaderNaming::HTTP_CHECK.at("http"),
+        &http.headers,
+        &http.secret_headers,
+        v,
+    );
     if http.body.len() > MAX_BODY_BYTES {
         v.push(FieldViolation::new(
             "http.body",
@@ -568,81 +568,143 @@ fn last_line(text: &str) -> String {
         .to_owned()
 }
 
-fn validate_url(raw: &str, v: &mut Vec<FieldViolation>) {
+/// An absolute URL of one of `schemes` with a host, at most
+/// [`MAX_URL_CHARS`]; userinfo is allowed (it is a secret, see `secrets`).
+pub(super) fn validate_url(field: &str, raw: &str, schemes: &[&str], v: &mut Vec<FieldViolation>) {
     if raw.is_empty() {
-        v.push(FieldViolation::new("http.url", "is required"));
+        v.push(FieldViolation::new(field, "is required"));
         return;
     }
     if raw.len() > MAX_URL_CHARS {
         v.push(FieldViolation::new(
-            "http.url",
+            field,
             format!("must be at most {MAX_URL_CHARS} characters"),
         ));
         return;
     }
     match url::Url::parse(raw) {
-        Err(err) => v.push(FieldViolation::new(
-            "http.url",
-            format!("is not an absolute URL: {err}"),
+        Err(err) => v.push(FieldViolation::new(field, format!("is not an absolute URL: {err}"))),
+        Ok(url) if !schemes.contains(&url.scheme()) => v.push(FieldViolation::new(
+            field,
+            format!("scheme must be {} (got {:?})", schemes.join(" or "), url.scheme()),
         )),
-        Ok(url) if !matches!(url.scheme(), "http" | "https") => v.push(FieldViolation::new(
-            "http.url",
-            format!("scheme must be http or https (got {:?})", url.scheme()),
-        )),
-        Ok(url) if url.host_str().is_none_or(str::is_empty) => {
-            v.push(FieldViolation::new("http.url", "must name a host"))
-        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => v.push(FieldViolation::new(field, "must name a host")),
         Ok(_) => {}
     }
 }
 
-fn validate_headers(http: &HttpCheck, v: &mut Vec<FieldViolation>) {
-    if http.headers.len() > MAX_HEADERS {
+/// Where a list of headers (or gRPC metadata) and its secret names sit in
+/// a spec, and what messages call them.
+pub(super) struct HeaderFields {
+    /// `http.headers`, `grpc_health.metadata`.
+    pub(super) list: String,
+    /// `http.secret_headers`, `grpc_health.secret_metadata`.
+    pub(super) secret_names: String,
+    /// What the entries are called in a count: "headers", "entries".
+    pub(super) plural: &'static str,
+    /// What a name is called: "header name", "metadata name".
+    pub(super) name: &'static str,
+}
+
+/// A [`HeaderFields`] before the kind's prefix is known.
+pub(super) struct HeaderNaming {
+    list: &'static str,
+    secret_names: &'static str,
+    plural: &'static str,
+    name: &'static str,
+}
+
+impl HeaderNaming {
+    /// `headers` and `secret_headers` (HTTP and WebSocket checks).
+    pub(super) const HTTP_CHECK: HeaderNaming = HeaderNaming {
+        list: "headers",
+        secret_names: "secret_headers",
+        plural: "headers",
+        name: "header name",
+    };
+    /// `metadata` and `secret_metadata` (gRPC health checks).
+    pub(super) const GRPC_METADATA: HeaderNaming = HeaderNaming {
+        list: "metadata",
+        secret_names: "secret_metadata",
+        plural: "entries",
+        name: "metadata name",
+    };
+
+    /// The fields under the kind `prefix` (`http`).
+    pub(super) fn at(&self, prefix: &str) -> HeaderFields {
+        HeaderFields {
+            list: format!("{prefix}.{}", self.list),
+            secret_names: format!("{prefix}.{}", self.secret_names),
+            plural: self.plural,
+            name: self.name,
+        }
+    }
+}
+
+/// Headers (or metadata) and the names marked secret: at most
+/// [`MAX_HEADERS`] of each, valid names, values of visible ASCII within
+/// [`MAX_HEADER_VALUE_BYTES`], all of it within [`MAX_HEADERS_TOTAL_BYTES`].
+pub(super) fn validate_headers(
+    fields: &HeaderFields,
+    headers: &[HttpHeader],
+    secret_names: &[String],
+    v: &mut Vec<FieldViolation>,
+) {
+    let HeaderFields {
+        list,
+        secret_names: secret_field,
+        plural,
+        name: name_noun,
+    } = fields;
+    if headers.len() > MAX_HEADERS {
         v.push(FieldViolation::new(
-            "http.headers",
-            format!("at most {MAX_HEADERS} headers (got {})", http.headers.len()),
+            list.as_str(),
+            format!("at most {MAX_HEADERS} {plural} (got {})", headers.len()),
         ));
     }
     let mut total = 0;
-    for (i, header) in http.headers.iter().enumerate() {
+    for (i, header) in headers.iter().enumerate() {
         total += header.name.len() + header.value.len();
         if http::HeaderName::from_bytes(header.name.as_bytes()).is_err() {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].name"),
-                format!("{:?} is not a valid header name", header.name),
+                format!("{list}[{i}].name"),
+                format!("{:?} is not a valid {name_noun}", header.name),
             ));
         }
         if header.value.len() > MAX_HEADER_VALUE_BYTES {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].value"),
+                format!("{list}[{i}].value"),
                 format!("must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
             ));
         } else if http::HeaderValue::from_str(&header.value).is_err() {
             v.push(FieldViolation::new(
-                format!("http.headers[{i}].value"),
+                format!("{list}[{i}].value"),
                 "must be visible ASCII, spaces or tabs (no line breaks)",
             ));
         }
     }
-    if http.secret_headers.len() > MAX_HEADERS {
+    if secret_names.len() > MAX_HEADERS {
         v.push(FieldViolation::new(
-            "http.secret_headers",
-            format!("at most {MAX_HEADERS} names (got {})", http.secret_headers.len()),
+            secret_field.as_str(),
+            format!("at most {MAX_HEADERS} names (got {})", secret_names.len()),
         ));
     }
-    for (i, name) in http.secret_headers.iter().enumerate() {
+    for (i, name) in secret_names.iter().enumerate() {
         total += name.len();
         if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
             v.push(FieldViolation::new(
-                format!("http.secret_headers[{i}]"),
-                format!("{name:?} is not a valid header name"),
+                format!("{secret_field}[{i}]"),
+                format!("{name:?} is not a valid {name_noun}"),
             ));
         }
     }
     if total > MAX_HEADERS_TOTAL_BYTES {
+        let secret_short = secret_field.rsplit('.').next().unwrap_or(secret_field);
         v.push(FieldViolation::new(
-            "http.headers",
-            format!("names and values (with secret_headers) must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"),
+            list.as_str(),
+            format!(
+                "names and values (with {secret_short}) must total at most {MAX_HEADERS_TOTAL_BYTES} bytes (got {total})"
+            ),
         ));
     }
 }

@@ -374,7 +374,8 @@ pub(super) fn clipped(text: &str) -> Cow<'_, str> {
     }
 }
 
-fn quoted(text: &str) -> String {
+/// [`clipped`] `text` in quotes.
+pub(super) fn quoted(text: &str) -> String {
     format!("{:?}", clipped(text))
 }
 

@@ -27,6 +27,8 @@
 //!   `starttls` upgrades an SMTP session first.
 //! - `ssh`: the SSH check: the server's identification line.
 //! - `socks5`: the SOCKS5 client (for checks through a proxy) and check.
+//! - `grpc_health`: the gRPC health check (`grpc.health.v1.Health/Check`).
+//! - `websocket`: the WebSocket check: upgrade, send, expect a reply.
 
 pub use monitor_core::blocklist;
 
@@ -34,6 +36,7 @@ mod assertions;
 mod certificate;
 mod connect;
 mod dns;
+mod grpc_health;
 mod http;
 mod icmp;
 mod phases;
@@ -44,6 +47,7 @@ mod starttls;
 mod tcp;
 mod tls;
 mod tls_check;
+mod websocket;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -114,6 +118,12 @@ struct Shared {
     dns_system: dns::SystemNameserver,
     /// The ICMP sockets every ping check shares, opened on first use.
     pingers: icmp::Pingers,
+    /// See [`CheckConfig::user_agent`]; the HTTP clients have their own copy.
+    user_agent: String,
+    /// TLS of gRPC health checks (ALPN h2), by insecure_skip_tls_verify.
+    grpc_tls: tls::ClientConfigs,
+    /// TLS of wss checks (ALPN http/1.1), by insecure_skip_tls_verify.
+    websocket_tls: tls::ClientConfigs,
 }
 
 impl CheckRunner {
@@ -131,6 +141,9 @@ impl CheckRunner {
                 max_body_bytes: config.max_body_bytes,
                 dns_system: dns::SystemNameserver::new(dns::RESOLV_CONF),
                 pingers: icmp::Pingers::default(),
+                user_agent: config.user_agent,
+                grpc_tls: tls::ClientConfigs::new(grpc_health::ALPN)?,
+                websocket_tls: tls::ClientConfigs::new(websocket::ALPN)?,
             }),
         })
     }
@@ -161,11 +174,8 @@ impl CheckRunner {
             }
             Some(job::Check::Ssh(check)) => ssh::run(&self.inner, check, started, deadline).await,
             Some(job::Check::Socks5(check)) => socks5::run(&self.inner.blocklist, check, started, deadline).await,
-            Some(other) => Failure::new(
-                CheckOutcome::Unspecified,
-                format!("this worker does not run {} checks", kind_name(other)),
-            )
-            .into_result(started.elapsed()),
+            Some(job::Check::GrpcHealth(check)) => grpc_health::run(&self.inner, check, started, deadline).await,
+            Some(job::Check::Websocket(check)) => websocket::run(&self.inner, check, started, deadline).await,
             None => Failure::new(CheckOutcome::Unspecified, "the job has no check").into_result(started.elapsed()),
         };
         result.start_time = Some(start_time.into());

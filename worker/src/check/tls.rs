@@ -1,5 +1,8 @@
 //! TLS for the checks: rustls with the ring provider (like the mock; no
 //! OpenSSL), the client configurations, and certificate errors in words.
+//! Checks that speak TLS themselves (gRPC health, WebSocket) keep the two
+//! configurations with their own ALPN in [`ClientConfigs`] and shake hands
+//! with [`connect`].
 //!
 //! - Verifying (HTTPS): the platform verifier (on Linux, the system's CA
 //!   bundle checked by webpki), so a target is trusted exactly when the
@@ -12,14 +15,22 @@
 //!   then judged by [`system_roots_verifier`], webpki over the same system
 //!   roots, which tells an untrusted chain from a name that does not match.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use monitor_proto::v1::CheckOutcome;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_platform_verifier::BuilderVerifierExt as _;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use super::Failure;
 
 /// HTTP/2 when the server offers it, else HTTP/1.1, as browsers do.
 fn alpn_protocols() -> Vec<Vec<u8>> {
@@ -87,6 +98,72 @@ pub(super) fn roots_verifier(roots: RootCertStore) -> Result<Arc<WebPkiServerVer
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
         .build()
         .map_err(|error| rustls::Error::General(error.to_string()))
+}
+
+/// Both configurations offering one set of ALPN protocols, built once and
+/// shared by every check of a kind.
+pub(super) struct ClientConfigs {
+    verifying: Arc<ClientConfig>,
+    insecure: Arc<ClientConfig>,
+}
+
+impl ClientConfigs {
+    /// `alpn`: the protocols offered, most wanted first (`h2` for gRPC,
+    /// `http/1.1` for the WebSocket upgrade).
+    pub(super) fn new(alpn: &[&[u8]]) -> Result<Self, rustls::Error> {
+        let with_alpn = |mut config: ClientConfig| {
+            config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+            Arc::new(config)
+        };
+        Ok(Self {
+            verifying: with_alpn(verifying_config()?),
+            insecure: with_alpn(insecure_config()?),
+        })
+    }
+
+    pub(super) fn get(&self, insecure_skip_tls_verify: bool) -> Arc<ClientConfig> {
+        if insecure_skip_tls_verify {
+            Arc::clone(&self.insecure)
+        } else {
+            Arc::clone(&self.verifying)
+        }
+    }
+}
+
+/// The TLS handshake over a connected `stream`, with SNI `host` (no SNI
+/// for an IP address, whose certificate must name the address). A failure
+/// is a `TLS` outcome in words; `address` names the peer in messages.
+pub(super) async fn connect(
+    config: Arc<ClientConfig>,
+    host: &str,
+    stream: TcpStream,
+    address: SocketAddr,
+) -> Result<TlsStream<TcpStream>, Failure> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|host| host.strip_suffix(']'))
+        .unwrap_or(host);
+    let server_name = ServerName::try_from(bare.to_owned())
+        .map_err(|_| Failure::new(CheckOutcome::Tls, format!("{host:?} is not a valid TLS server name")))?;
+    TlsConnector::from(config)
+        .connect(server_name, stream)
+        .await
+        .map_err(|error| handshake_failure(&error, bare, address))
+}
+
+/// A failed handshake: the rustls error inside, or how the connection broke.
+fn handshake_failure(error: &io::Error, host: &str, address: SocketAddr) -> Failure {
+    if let Some(tls) = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return Failure::new(CheckOutcome::Tls, describe(tls, host));
+    }
+    let message = match error.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            format!("TLS handshake failed: connection closed by the server ({address})")
+        }
+        io::ErrorKind::ConnectionReset => format!("TLS handshake failed: connection reset by the server ({address})"),
+        _ => format!("TLS handshake failed: {error} ({address})"),
+    };
+    Failure::new(CheckOutcome::Tls, message)
 }
 
 /// Accepts every certificate; checks handshake signatures.
@@ -167,6 +244,33 @@ mod tests {
     #[test]
     fn the_inspecting_configuration_offers_no_protocol() {
         assert!(inspecting_config().unwrap().alpn_protocols.is_empty());
+    }
+
+    #[test]
+    fn shared_configurations_offer_their_own_protocols() {
+        let configs = ClientConfigs::new(&[b"h2"]).unwrap();
+        assert_eq!(configs.get(false).alpn_protocols, [b"h2".to_vec()]);
+        assert_eq!(configs.get(true).alpn_protocols, [b"h2".to_vec()]);
+        assert!(!Arc::ptr_eq(&configs.get(false), &configs.get(true)));
+    }
+
+    #[test]
+    fn broken_handshakes_say_how() {
+        let address = "127.0.0.1:443".parse().unwrap();
+        let closed = handshake_failure(&io::Error::from(io::ErrorKind::UnexpectedEof), "h", address);
+        assert_eq!(closed.outcome, CheckOutcome::Tls);
+        assert_eq!(
+            closed.error,
+            "TLS handshake failed: connection closed by the server (127.0.0.1:443)"
+        );
+        let untrusted = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            handshake_failure(&untrusted, "h", address).error,
+            "certificate not trusted (unknown issuer)"
+        );
     }
 
     #[test]

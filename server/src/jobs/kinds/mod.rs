@@ -1,11 +1,16 @@
 //! Validation of the check kinds beyond HTTP and TCP, one file per kind,
-//! each called from `validate::validate_check` with the violations so far.
+//! each called from `validate::validate_check` with the job's violations
+//! to add to (field paths relative to the job: `dns.name`), on the shared
+//! rules of [`super::validate`] (hosts, ports, URLs, headers, assertion
+//! texts and regexes).
 
 pub(super) mod dns;
+pub(super) mod grpc_health;
 pub(super) mod icmp;
 pub(super) mod socks5;
 pub(super) mod ssh;
 pub(super) mod tls;
+pub(super) mod websocket;
 
 /// The violations of a valid job whose check is `check` (empty when the
 /// job is accepted), for the kinds' tests.
