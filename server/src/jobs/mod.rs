@@ -48,16 +48,23 @@ use validate::validate_job;
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
 pub const MAX_PAGE_SIZE: i64 = 1000;
 
-/// Fields UpdateJob may name in its update mask.
-pub const UPDATABLE_FIELDS: &[&str] = &[
-    "name",
-    "labels",
-    "interval",
-    "timeout",
-    "desired_state",
-    "locations",
+/// The job's own fields UpdateJob may name in its update mask; besides
+/// these, any member of the oneof `Job.check` ([`CHECK_FIELDS`]).
+pub const UPDATABLE_FIELDS: &[&str] = &["name", "labels", "interval", "timeout", "desired_state", "locations"];
+
+/// The members of the oneof `Job.check` by proto name (as
+/// `convert::check_kind` names them): naming any one in an update mask
+/// replaces the check, whichever kind it was.
+pub const CHECK_FIELDS: &[&str] = &[
     "http",
     "tcp",
+    "dns",
+    "icmp",
+    "tls",
+    "grpc_health",
+    "websocket",
+    "ssh",
+    "socks5",
 ];
 
 /// Jobs in PostgreSQL, behind the API's rules.
@@ -230,10 +237,14 @@ impl JobCatalog {
         }
         let paths = request.update_mask.map(|mask| mask.paths).unwrap_or_default();
         for (i, path) in paths.iter().enumerate() {
-            if !UPDATABLE_FIELDS.contains(&path.as_str()) {
+            if !UPDATABLE_FIELDS.contains(&path.as_str()) && !CHECK_FIELDS.contains(&path.as_str()) {
                 return Err(ApiError::invalid(
                     format!("update_mask.paths[{i}]"),
-                    format!("{path:?} cannot be updated; use one of {}", UPDATABLE_FIELDS.join(", ")),
+                    format!(
+                        "{path:?} cannot be updated; use one of {}, {}",
+                        UPDATABLE_FIELDS.join(", "),
+                        CHECK_FIELDS.join(", ")
+                    ),
                 ));
             }
         }
@@ -277,7 +288,7 @@ impl JobCatalog {
             merged.locations = changes.locations.clone();
         }
         // The check kind is one field: naming either member replaces it.
-        if wants("http") || wants("tcp") {
+        if CHECK_FIELDS.iter().any(|field| wants(field)) {
             merged.check = changes.check.clone();
             // A secret sent back as the marker keeps the stored value.
             secrets::restore(&mut merged, Some(&stored)).map_err(|err| err.within("job."))?;
@@ -433,5 +444,31 @@ pub fn fields_of(row: &job::JobRow) -> JobFields {
         timeout_ms: row.timeout_ms,
         desired_state: row.desired_state.clone(),
         locations: row.locations.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_proto::v1::job::Check;
+
+    use super::{CHECK_FIELDS, convert::check_kind};
+
+    /// A job of every kind can be edited: CHECK_FIELDS, which an update
+    /// mask may name, holds every member of the oneof as it is stored.
+    #[test]
+    fn every_check_kind_is_updatable() {
+        let kinds = [
+            Check::Http(Default::default()),
+            Check::Tcp(Default::default()),
+            Check::Dns(Default::default()),
+            Check::Icmp(Default::default()),
+            Check::Tls(Default::default()),
+            Check::GrpcHealth(Default::default()),
+            Check::Websocket(Default::default()),
+            Check::Ssh(Default::default()),
+            Check::Socks5(Default::default()),
+        ];
+        let names: Vec<&str> = kinds.iter().map(check_kind).collect();
+        assert_eq!(names, CHECK_FIELDS);
     }
 }
