@@ -12,7 +12,7 @@ import { showDialog } from "./dialogs";
 import { h, uid } from "./dom";
 import { FormFields } from "./fields";
 import { humanDuration, parseDuration } from "./format";
-import { KindSettings } from "./settings";
+import { KindSettings } from "./kindform";
 import type { ChannelKind, FieldViolation, NotificationChannel } from "./types";
 
 /** Opens the form; resolves with the saved channel, or undefined when closed without saving. */

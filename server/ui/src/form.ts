@@ -10,7 +10,7 @@ import { showDialog } from "./dialogs";
 import { h, uid } from "./dom";
 import { FormFields, parseLabelLines } from "./fields";
 import { humanDuration, parseDuration, sortedEntries } from "./format";
-import { KindSettings } from "./settings";
+import { KindSettings } from "./kindform";
 import type { FieldViolation, Job } from "./types";
 
 /**
