@@ -26,9 +26,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
-import { chromium } from "playwright-core";
-
-import { chromiumArgs, eventually, restAt } from "./support.mjs";
+import { described, eventually, launchPage, restAt, screenshot as screenshotTo, submitAndClose } from "./support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -56,24 +54,7 @@ const env = {
   console: [],
 };
 
-async function screenshot(page, name) {
-  if (!page || page.isClosed()) return;
-  try {
-    await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
-  } catch (err) {
-    console.error(`screenshot ${name} failed: ${err.message}`);
-  }
-}
-
-/** The texts the aria-describedby of `locator` points at, joined. */
-function described(locator) {
-  return locator.evaluate((input) =>
-    (input.getAttribute("aria-describedby") ?? "")
-      .split(/\s+/)
-      .map((id) => document.getElementById(id)?.textContent ?? "")
-      .join(" | "),
-  );
-}
+const screenshot = (page, name) => screenshotTo(page, artifacts, name);
 
 /** The stored channel named `name`, through the API. */
 async function channelNamed(name) {
@@ -82,31 +63,13 @@ async function channelNamed(name) {
   return (listed.body.channels ?? []).find((c) => c.name === name);
 }
 
-/** Submits a form dialog and waits for it to close, reporting what it shows if it does not. */
-async function submitAndClose(page, dialog, button) {
-  await dialog.getByRole("button", { name: button }).click();
-  try {
-    await dialog.waitFor({ state: "detached", timeout: 10_000 });
-  } catch (err) {
-    const shown = await dialog.locator(".form-alert, .field-error").allTextContents();
-    await page.keyboard.press("Escape");
-    throw new Error(`the form did not close; it shows ${JSON.stringify(shown.filter(Boolean))} (${err.message})`);
-  }
-}
-
 before(
   async () => {
     assert.ok(fs.existsSync(chromiumPath), `${chromiumPath} is missing: apt-get install chromium`);
     fs.mkdirSync(artifacts, { recursive: true });
     const listed = await rest("GET", "/v1/notification-channels");
     assert.equal(listed.status, 200, `the dev server at ${serverUrl} does not answer /v1/notification-channels: run scripts/dev up`);
-    env.browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumArgs, timeout: 60_000 });
-    const context = await env.browser.newContext({ viewport: { width: 1280, height: 900 } });
-    env.page = await context.newPage();
-    env.page.on("console", (msg) => {
-      if (msg.type() === "error") env.console.push(`${env.page.url()}: ${msg.text()}`);
-    });
-    env.page.on("pageerror", (err) => env.console.push(`${env.page.url()}: uncaught ${err.message}`));
+    ({ browser: env.browser, page: env.page } = await launchPage(chromiumPath, env.console));
   },
   { timeout: 90_000 },
 );

@@ -237,10 +237,10 @@ test("a bad URL is refused with the server's message beside the URL field", asyn
   const dialog = page.getByRole("dialog", { name: "New job" });
   await dialog.waitFor();
   try {
-    await dialog.getByLabel("Name").fill(`ui-bad-${suffix}`);
-    await dialog.getByLabel("URL").fill("ftp://x");
+    await dialog.getByLabel("Name", { exact: true }).fill(`ui-bad-${suffix}`);
+    await dialog.getByLabel("URL", { exact: true }).fill("ftp://x");
     await dialog.getByRole("button", { name: "Create job" }).click();
-    const url = dialog.getByLabel("URL");
+    const url = dialog.getByLabel("URL", { exact: true });
     await eventually("aria-invalid on the URL field", async () => (await url.getAttribute("aria-invalid")) === "true", { timeout: 10_000 });
     // The message is the server's (google.rpc.BadRequest for job.http.url), tied to the field.
     const described = await url.evaluate((input) =>
@@ -268,11 +268,11 @@ test("a new job against the mock is created stopped", async () => {
   const page = env.page;
   await page.getByRole("button", { name: "New job" }).click();
   const dialog = page.getByRole("dialog", { name: "New job" });
-  await dialog.getByLabel("Name").fill(jobName);
+  await dialog.getByLabel("Name", { exact: true }).fill(jobName);
   await dialog.getByLabel("Interval").fill("2s");
   await dialog.getByLabel("Timeout").fill("1s");
   await dialog.getByLabel("Labels").fill("suite=ui");
-  await dialog.getByLabel("URL").fill(`${mockUrl}/status/200`);
+  await dialog.getByLabel("URL", { exact: true }).fill(`${mockUrl}/status/200`);
   await dialog.getByLabel("Accepted status codes").fill("200-299");
   await dialog.getByRole("button", { name: "Create job" }).click();
   try {

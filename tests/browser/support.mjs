@@ -5,6 +5,8 @@ import { spawnSync } from "node:child_process";
 import { once } from "node:events";
 import net from "node:net";
 
+import { chromium } from "playwright-core";
+
 /** Headless Chromium flags; this machine has no internet: without these Chromium keeps dialling out. */
 export const chromiumArgs = [
   "--headless",
@@ -17,6 +19,22 @@ export const chromiumArgs = [
   "--disable-sync",
   "--disable-dev-shm-usage",
 ];
+
+/**
+ * Headless Chromium at `executablePath` with one 1280×900 page; the page's
+ * console errors and uncaught exceptions are pushed to `errors` (for a
+ * test's closing "no script errors" check).
+ */
+export async function launchPage(executablePath, errors) {
+  const browser = await chromium.launch({ executablePath, headless: true, args: chromiumArgs, timeout: 60_000 });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(`${page.url()}: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => errors.push(`${page.url()}: uncaught ${err.message}`));
+  return { browser, page };
+}
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
 export async function freePort() {
@@ -65,5 +83,37 @@ export async function eventually(what, check, { timeout = 30_000, interval = 250
     }
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout / 1000} s (${last})`);
     await new Promise((r) => setTimeout(r, interval));
+  }
+}
+
+/** A full-page screenshot of `page` as `dir`/`name`.png; a failure is only logged. */
+export async function screenshot(page, dir, name) {
+  if (!page || page.isClosed()) return;
+  try {
+    await page.screenshot({ path: `${dir}/${name}.png`, fullPage: true });
+  } catch (err) {
+    console.error(`screenshot ${name} failed: ${err.message}`);
+  }
+}
+
+/** The texts the aria-describedby of `locator` points at, joined with " | ". */
+export function described(locator) {
+  return locator.evaluate((input) =>
+    (input.getAttribute("aria-describedby") ?? "")
+      .split(/\s+/)
+      .map((id) => document.getElementById(id)?.textContent ?? "")
+      .join(" | "),
+  );
+}
+
+/** Submits a form dialog with `button` and waits for it to close, reporting what it shows if it does not. */
+export async function submitAndClose(page, dialog, button) {
+  await dialog.getByRole("button", { name: button }).click();
+  try {
+    await dialog.waitFor({ state: "detached", timeout: 10_000 });
+  } catch (err) {
+    const shown = await dialog.locator(".form-alert, .field-error").allTextContents();
+    await page.keyboard.press("Escape");
+    throw new Error(`the form did not close; it shows ${JSON.stringify(shown.filter(Boolean))} (${err.message})`);
   }
 }

@@ -7,11 +7,12 @@
 // stays the same). The server's field violations appear beside their fields.
 
 import { ApiError, Code, describe, notifications } from "./api";
-import { CHANNEL_KINDS, channelFieldOf, kindOf, kindSpec, settingKey, settingText, settingValue, type SettingProblem } from "./channelkinds";
+import { CHANNEL_KINDS, channelFieldOf, kindOf } from "./channelkinds";
 import { showDialog } from "./dialogs";
 import { h, uid } from "./dom";
-import { type Control, FormFields } from "./fields";
+import { FormFields } from "./fields";
 import { humanDuration, parseDuration } from "./format";
+import { KindSettings } from "./kindform";
 import type { ChannelKind, FieldViolation, NotificationChannel } from "./types";
 
 /** Opens the form; resolves with the saved channel, or undefined when closed without saving. */
@@ -28,44 +29,9 @@ export function openChannelForm(existing?: NotificationChannel): Promise<Notific
     const enabled = h("input", { type: "checkbox", checked: channel.enabled ?? true });
     const groupWait = h("input", { type: "text", value: channel.groupWait ? humanDuration(channel.groupWait) : "", autocomplete: "off" });
     const initialKind: ChannelKind = kindOf(channel) ?? "webhook";
-    const kind = h("select", {}, CHANNEL_KINDS.map((spec) => h("option", { value: spec.kind, text: spec.label })));
-    kind.value = initialKind;
+    const kinds = new KindSettings(fields, CHANNEL_KINDS, initialKind, (k) => channel[k], (spec) => `${spec.label} settings`);
     // The kind cannot change (delete the channel and create another).
-    kind.disabled = editing;
-    const about = h("p", { class: "hint" });
-
-    const controls = new Map<string, Control>();
-    const sets = CHANNEL_KINDS.map((spec) => {
-      const stored = (channel[spec.kind] ?? {}) as Record<string, unknown>;
-      const rows = spec.settings.map((setting) => {
-        const text = settingText(setting, stored[setting.key]);
-        let control: Control;
-        if (setting.type === "headers" || setting.type === "list" || setting.type === "multiline") {
-          control = h("textarea", { rows: setting.type === "multiline" ? 4 : 2, spellcheck: "false" });
-          control.value = text;
-        } else if (setting.type === "select") {
-          control = h("select", {}, (setting.options ?? []).map(([value, label]) => h("option", { value, text: label })));
-          control.value = text;
-        } else {
-          control = h("input", {
-            type: setting.type === "secret" ? "password" : setting.type === "url" ? "url" : "text",
-            value: text,
-            autocomplete: setting.type === "secret" ? "new-password" : "off",
-            spellcheck: "false",
-            inputmode: setting.type === "number" ? "numeric" : null,
-          });
-        }
-        controls.set(settingKey(spec.kind, setting), control);
-        return field(settingKey(spec.kind, setting), setting.label, control, setting.hint);
-      });
-      return { spec, set: h("fieldset", { class: "check-fields", "data-kind": spec.kind }, h("legend", { text: `${spec.label} settings` }), rows) };
-    });
-    const showKind = () => {
-      for (const { spec, set } of sets) set.hidden = spec.kind !== kind.value;
-      about.textContent = kindSpec(kind.value)?.about ?? "";
-    };
-    kind.addEventListener("change", showKind);
-    showKind();
+    kinds.selector.disabled = editing;
 
     const submitLabel = editing ? "Save channel" : "Create channel";
     const submit = h("button", { type: "submit", class: "primary", text: submitLabel });
@@ -79,11 +45,11 @@ export function openChannelForm(existing?: NotificationChannel): Promise<Notific
       h(
         "div",
         { class: "row" },
-        field("kind", "Kind", kind, editing ? "A channel's kind cannot change" : undefined),
+        field("kind", "Kind", kinds.selector, editing ? "A channel's kind cannot change" : undefined),
         field("groupWait", "Group wait", groupWait, "Events within this long are sent as one message; 0s: each alone; empty: 10s"),
       ),
-      about,
-      sets.map(({ set }) => set),
+      kinds.about,
+      kinds.sets,
       field("enabled", "Enabled", enabled),
       h("div", { class: "dialog-actions" }, cancel, submit),
     );
@@ -91,8 +57,6 @@ export function openChannelForm(existing?: NotificationChannel): Promise<Notific
 
     /** The channel the form describes, or the problems found before asking the server. */
     const read = (): { channel: NotificationChannel } | { violations: FieldViolation[] } => {
-      const spec = kindSpec(kind.value);
-      const problems: SettingProblem[] = [];
       const violations: FieldViolation[] = [];
       const out: NotificationChannel = { name: name.value.trim(), enabled: enabled.checked };
       if (groupWait.value.trim()) {
@@ -100,15 +64,7 @@ export function openChannelForm(existing?: NotificationChannel): Promise<Notific
         if (parsed) out.groupWait = parsed;
         else violations.push({ field: "group_wait", description: `"${groupWait.value}" is not a duration such as 0s, 10s or 1m` });
       }
-      if (spec) {
-        const settings: Record<string, unknown> = {};
-        for (const setting of spec.settings) {
-          const control = controls.get(settingKey(spec.kind, setting));
-          settings[setting.key] = settingValue(setting, control?.value ?? "", problems);
-        }
-        out[spec.kind] = settings;
-        violations.push(...problems.map((p) => ({ field: `${spec.kind}.${p.path}`, description: p.description })));
-      }
+      out[kinds.kind] = kinds.read(violations);
       return violations.length ? { violations } : { channel: out };
     };
 

@@ -16,10 +16,22 @@ export interface Field {
   focusable: HTMLElement;
   error: HTMLElement;
   wrapper: HTMLElement;
+  /** For a list of rows: the control of row `index` (its `part`, a proto field name), marked and focused instead of the field. */
+  partControl?: (index: number, part: string | undefined) => HTMLElement | undefined;
 }
 
-/** Where a server field path belongs: the form field's key, and how to name the sub-path ("" for none). */
-export type FieldLocator = (path: string) => { key: string; detail: string } | undefined;
+/**
+ * Where a server field path belongs: the form field's key, how to name the
+ * sub-path ("" for none), and for a path into a list its entry and field.
+ */
+export interface FieldTarget {
+  key: string;
+  detail: string;
+  index?: number;
+  part?: string;
+}
+
+export type FieldLocator = (path: string) => FieldTarget | undefined;
 
 /** A form's fields and its alert area (messages no field owns). */
 export class FormFields {
@@ -61,11 +73,38 @@ export class FormFields {
     this.fields.set(field.key, field);
   }
 
+  /**
+   * A fieldset of several controls (rows of a list) with a hint and an
+   * error line, registered as one field; `errorId` is for the controls'
+   * aria-describedby.
+   */
+  group(
+    key: string,
+    legend: string,
+    content: Node[],
+    options: { hint?: string; focusable: HTMLElement; partControl?: Field["partControl"] },
+  ): { set: HTMLFieldSetElement; errorId: string } {
+    const id = uid(`${this.prefix}-${key}`);
+    const error = h("p", { id: `${id}-error`, class: "field-error" });
+    const hint = options.hint ? h("p", { id: `${id}-hint`, class: "hint", text: options.hint }) : null;
+    const set = h(
+      "fieldset",
+      { class: "group", "data-field": key, "aria-describedby": hint ? `${hint.id} ${error.id}` : error.id },
+      h("legend", { text: legend }),
+      content,
+      hint,
+      error,
+    );
+    this.register({ key, control: set, focusable: options.focusable, error, wrapper: set, partControl: options.partControl });
+    return { set, errorId: error.id };
+  }
+
   clear(): void {
     this.alertArea.replaceChildren();
     for (const f of this.fields.values()) {
       f.error.textContent = "";
       f.control.removeAttribute("aria-invalid");
+      f.wrapper.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
       f.wrapper.classList.remove("has-error");
     }
   }
@@ -73,7 +112,7 @@ export class FormFields {
   /** Shows violations beside their fields; the rest in the alert. Focuses the first. */
   show(violations: FieldViolation[], fallback?: string): void {
     const unplaced: string[] = [];
-    let first: Field | undefined;
+    let first: HTMLElement | undefined;
     for (const v of violations) {
       const target = this.locate(v.field);
       const f = target ? this.fields.get(target.key) : undefined;
@@ -85,12 +124,14 @@ export class FormFields {
       f.error.textContent = f.error.textContent ? `${f.error.textContent} ${text}` : text;
       f.control.setAttribute("aria-invalid", "true");
       f.wrapper.classList.add("has-error");
-      first ??= f;
+      const part = target.index === undefined ? undefined : f.partControl?.(target.index, target.part);
+      part?.setAttribute("aria-invalid", "true");
+      first ??= part ?? f.focusable;
     }
     const messages = unplaced.length ? unplaced : fallback && !first ? [fallback] : [];
     if (messages.length) this.alertArea.replaceChildren(...messages.map((m) => h("p", { text: m })));
     else if (first) this.alertArea.replaceChildren(h("p", { text: "Some fields need attention: see the messages beside them." }));
-    if (first) first.focusable.focus();
+    if (first) first.focus();
     else this.alertArea.focus();
   }
 

@@ -29,6 +29,9 @@ const outcomeNames: Record<string, string> = {
   CHECK_OUTCOME_TLS: "TLS error",
   CHECK_OUTCOME_HTTP_ERROR: "HTTP error",
   CHECK_OUTCOME_BLOCKED: "blocked",
+  CHECK_OUTCOME_PROTOCOL_ERROR: "protocol error",
+  CHECK_OUTCOME_NOT_PERMITTED: "not permitted",
+  CHECK_OUTCOME_PROXY: "proxy error",
 };
 
 export function outcomeName(outcome: CheckOutcome | undefined): string {
@@ -107,11 +110,17 @@ export function millis(ms: number | undefined): string {
   return ms >= 100 ? `${Math.round(ms)} ms` : `${ms.toFixed(1)} ms`;
 }
 
-/** Parses a proto3 JSON Duration ("30s", "1.500s") into milliseconds. */
-export function durationMs(value: string | undefined): number | undefined {
+/** Parses a proto3 JSON Duration ("30s", "0.000250s") into seconds, unrounded. */
+export function durationSeconds(value: string | undefined): number | undefined {
   if (!value) return undefined;
   const match = /^(-?\d+(?:\.\d+)?)s$/.exec(value.trim());
-  return match ? Math.round(Number(match[1]) * 1000) : undefined;
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Parses a proto3 JSON Duration ("30s", "1.500s") into whole milliseconds. */
+export function durationMs(value: string | undefined): number | undefined {
+  const seconds = durationSeconds(value);
+  return seconds === undefined ? undefined : Math.round(seconds * 1000);
 }
 
 /** A Duration for people: "30s", "5m", "1h30m", "1.5s". */

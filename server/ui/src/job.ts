@@ -1,5 +1,6 @@
-// The job page: the spec (readable and raw JSON), its status with
-// placements, uPlot charts of latency and of checks by status code from
+// The job page: the spec (readable, from the check kind's settings table,
+// and raw JSON), its status with placements and each placement's latest
+// result (results.ts), uPlot charts of latency and of checks by status code from
 // QueryMetrics with granularity and range selectors, and a table of the
 // recent minutes, and its alerting (open incident, covering rules);
 // refreshed every 5 s while the tab is visible.
@@ -7,6 +8,7 @@
 import { deleteJob, editJob, toggleJob } from "./actions";
 import { ApiError, Code, api, describe } from "./api";
 import { LatencyChart, StatusChart } from "./charts";
+import { checkKindOf, checkSpec } from "./checkkinds";
 import { alerts, h, replaceChildren, setText } from "./dom";
 import {
   absoluteTime,
@@ -24,7 +26,9 @@ import {
 } from "./format";
 import { JobAlertsCard } from "./jobalerts";
 import { Poller } from "./poller";
-import type { Job, JobStatus, MetricPoint, QueryMetricsResponse } from "./types";
+import { type Fact, factList, resultView } from "./results";
+import { settingDisplay, valueAt } from "./settings";
+import type { Job, JobPlacement, JobStatus, MetricPoint, QueryMetricsResponse } from "./types";
 import type { View } from "./view";
 
 const REFRESH_MS = 5000;
@@ -47,14 +51,6 @@ const MAX_BUCKETS = 10000;
 /** The chart settings outlive the page, so the next job opens the same way. */
 const chartSettings = { granularity: "1m", range: "1h" };
 
-function dl(entries: [string, Node | string][]): HTMLDListElement {
-  return h(
-    "dl",
-    { class: "facts" },
-    entries.map(([term, value]) => h("div", {}, h("dt", { text: term }), h("dd", {}, value))),
-  );
-}
-
 function countsText(counts: Record<string, string> | undefined, readable = (k: string) => k): string {
   const entries = Object.entries(counts ?? {})
     .filter(([, v]) => intOf(v) > 0)
@@ -62,31 +58,18 @@ function countsText(counts: Record<string, string> | undefined, readable = (k: s
   return entries.length ? entries.map(([k, v]) => `${readable(k)} × ${v}`).join(", ") : "—";
 }
 
-/** The job's check, in words. */
-function checkFacts(job: Job): [string, Node | string][] {
-  if (job.tcp) {
-    return [
-      ["Check", "TCP connect"],
-      ["Host", job.tcp.host ?? ""],
-      ["Port", String(job.tcp.port ?? "")],
-    ];
+/** The job's check, in words, from the kind's settings table (secrets only as "set"). */
+function checkFacts(job: Job): Fact[] {
+  const kind = checkKindOf(job);
+  const spec = kind && checkSpec(kind);
+  if (!kind || !spec) return [["Check", "none"]];
+  const facts: Fact[] = [["Check", spec.label, "check"]];
+  for (const setting of spec.settings) {
+    const text = settingDisplay(setting, valueAt(job[kind], setting.key));
+    if (text === undefined) continue;
+    const value = setting.type === "url" || setting.type === "escaped" ? h("code", { text }) : text;
+    facts.push([setting.label, value, `${kind}.${setting.key}`]);
   }
-  const http = job.http ?? {};
-  const a = http.assertions ?? {};
-  const facts: [string, Node | string][] = [
-    ["Check", "HTTP request"],
-    ["URL", h("code", { text: http.url ?? "" })],
-    ["Method", (http.method ?? "HTTP_METHOD_GET").replace("HTTP_METHOD_", "")],
-    ["Accepted status", (a.acceptedStatus ?? []).map((r) => (r.min === r.max ? `${r.min}` : `${r.min}–${r.max}`)).join(", ") || "200–399"],
-    ["Follow redirects", http.followRedirects ? "yes" : "no"],
-    ["Verify TLS", http.insecureSkipTlsVerify ? "no (skipped)" : "yes"],
-  ];
-  if (http.headers?.length) facts.push(["Headers", http.headers.map((x) => `${x.name}: ${x.value}`).join("; ")]);
-  if (http.secretHeaders?.length) facts.push(["Secret headers", http.secretHeaders.join(", ")]);
-  if (http.body) facts.push(["Body", `${atob(http.body).length} bytes`]);
-  if (a.bodyContains) facts.push(["Body contains", h("code", { text: a.bodyContains })]);
-  if (a.bodyRegex) facts.push(["Body matches", h("code", { text: a.bodyRegex })]);
-  if (a.maxResponseTime) facts.push(["Max response time", humanDuration(a.maxResponseTime)]);
   return facts;
 }
 
@@ -101,6 +84,9 @@ export class JobView implements View {
   private readonly deleteButton: HTMLButtonElement;
   private readonly statusFacts: HTMLElement;
   private readonly placements: HTMLTableSectionElement;
+  /** Each placement's latest result; redrawn only when one changed. */
+  private readonly results: HTMLElement;
+  private resultsKey = "";
   private readonly specFacts: HTMLElement;
   private readonly raw: HTMLElement;
   private readonly metricsSummary: HTMLElement;
@@ -131,6 +117,7 @@ export class JobView implements View {
 
     this.statusFacts = h("div", {});
     this.placements = h("tbody", {});
+    this.results = h("div", { class: "results" });
     this.specFacts = h("div", {});
     this.raw = h("code", {});
     this.metricsSummary = h("p", { class: "metrics-summary", "aria-live": "polite" });
@@ -184,6 +171,8 @@ export class JobView implements View {
         this.statusFacts,
         h("h3", { text: "Placements" }),
         table("Placements: where the job runs", ["Location", "Worker", "Epoch", "Last outcome", "Last check", "Checks", "Failures"], this.placements),
+        h("h3", { text: "Latest results" }),
+        this.results,
       ),
       h(
         "section",
@@ -323,7 +312,7 @@ export class JobView implements View {
       this.raw.textContent = rawText;
       replaceChildren(
         this.specFacts,
-        dl([
+        factList([
           ["Id", h("code", { text: job.id ?? "" })],
           ["Labels", sortedEntries(job.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "—"],
           ["Locations", (job.locations ?? []).join(", ") || "any one worker"],
@@ -348,7 +337,7 @@ export class JobView implements View {
     const outcome = outcomeName(status.lastOutcome);
     replaceChildren(
       this.statusFacts,
-      dl([
+      factList([
         ["Desired state", stateName(status.desiredState)],
         ["Phase", phase],
         ["Message", status.message || "—"],
@@ -381,6 +370,28 @@ export class JobView implements View {
     );
     if (rows.length === 0) rows.push(h("tr", {}, h("td", { colspan: 7, class: "muted", text: "Not placed: the job is stopped or no worker has it yet." })));
     this.placements.replaceChildren(...rows);
+    this.renderResults(status.placements ?? []);
+  }
+
+  /** Each placement's latest result: outcome, error, assertions and the kind's detail. */
+  private renderResults(placements: JobPlacement[]): void {
+    const key = JSON.stringify(placements.map((p) => [p.location, p.lastResult]));
+    if (key === this.resultsKey) return;
+    this.resultsKey = key;
+    const reported = placements.filter((p) => p.lastResult);
+    replaceChildren(
+      this.results,
+      reported.length
+        ? reported.map((p) =>
+            h(
+              "section",
+              { class: "result-card", "data-location": p.location ?? "", "aria-label": `Latest result in ${p.location || "any location"}` },
+              h("h4", { text: `${p.location || "any"}${p.workerId ? ` · ${p.workerId}` : ""}` }),
+              resultView(p.lastResult ?? {}),
+            ),
+          )
+        : h("p", { class: "muted", text: "No result reported yet." }),
+    );
   }
 
   private renderMetrics(metrics: QueryMetricsResponse, stepSeconds: number, start: Date, end: Date): void {

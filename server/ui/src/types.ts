@@ -25,16 +25,64 @@ export interface StatusRange {
   max?: number;
 }
 
+/** A value of the oneof Job.check, by its proto3 JSON name. */
+export type CheckKind = "http" | "tcp" | "dns" | "icmp" | "tls" | "grpcHealth" | "websocket" | "ssh" | "socks5";
+
+export type HeaderCondition =
+  | "HEADER_CONDITION_UNSPECIFIED"
+  | "HEADER_CONDITION_EXISTS"
+  | "HEADER_CONDITION_ABSENT"
+  | "HEADER_CONDITION_EQUALS"
+  | "HEADER_CONDITION_REGEX";
+
+export type JsonCondition =
+  | "JSON_CONDITION_UNSPECIFIED"
+  | "JSON_CONDITION_EXISTS"
+  | "JSON_CONDITION_EQUALS"
+  | "JSON_CONDITION_CONTAINS"
+  | "JSON_CONDITION_LESS_THAN"
+  | "JSON_CONDITION_LESS_OR_EQUAL"
+  | "JSON_CONDITION_GREATER_THAN"
+  | "JSON_CONDITION_GREATER_OR_EQUAL"
+  | "JSON_CONDITION_NOT_EQUALS";
+
+export interface HeaderAssertion {
+  name?: string;
+  condition?: HeaderCondition;
+  /** EQUALS: the value; REGEX: a regular expression. */
+  value?: string;
+}
+
+export interface JsonPathAssertion {
+  /** RFC 9535 query, e.g. $.status */
+  path?: string;
+  condition?: JsonCondition;
+  /** Read as JSON when it parses as JSON, else as a string. */
+  value?: string;
+}
+
 export interface HttpAssertions {
   acceptedStatus?: StatusRange[];
   bodyContains?: string;
   bodyRegex?: string;
   maxResponseTime?: string;
+  headers?: HeaderAssertion[];
+  jsonPath?: JsonPathAssertion[];
+  certMinDaysRemaining?: number;
 }
 
 export interface HttpHeader {
   name?: string;
   value?: string;
+}
+
+/** A SOCKS5 proxy a check connects through. */
+export interface Socks5Proxy {
+  host?: string;
+  port?: number;
+  username?: string;
+  /** Write-only: answers show "***"; sending "***" back keeps the stored one. */
+  password?: string;
 }
 
 export interface HttpCheck {
@@ -49,11 +97,111 @@ export interface HttpCheck {
   followRedirects?: boolean;
   insecureSkipTlsVerify?: boolean;
   assertions?: HttpAssertions;
+  proxy?: Socks5Proxy;
 }
 
 export interface TcpCheck {
   host?: string;
   port?: number;
+  send?: string;
+  expectContains?: string;
+  expectRegex?: string;
+  proxy?: Socks5Proxy;
+}
+
+export type DnsRecordType =
+  | "DNS_RECORD_TYPE_UNSPECIFIED"
+  | "DNS_RECORD_TYPE_A"
+  | "DNS_RECORD_TYPE_AAAA"
+  | "DNS_RECORD_TYPE_CNAME"
+  | "DNS_RECORD_TYPE_MX"
+  | "DNS_RECORD_TYPE_TXT"
+  | "DNS_RECORD_TYPE_NS"
+  | "DNS_RECORD_TYPE_SOA";
+export type DnsTransport = "DNS_TRANSPORT_UNSPECIFIED" | "DNS_TRANSPORT_UDP" | "DNS_TRANSPORT_TCP";
+
+export interface DnsAssertions {
+  /** Response code name; empty means NOERROR. */
+  rcode?: string;
+  answersContain?: string[];
+  answersEqual?: string[];
+  answerRegex?: string;
+}
+
+export interface DnsCheck {
+  name?: string;
+  recordType?: DnsRecordType;
+  /** "ip" or "ip:port"; empty: the worker's resolver configuration. */
+  server?: string;
+  transport?: DnsTransport;
+  assertions?: DnsAssertions;
+}
+
+export interface IcmpAssertions {
+  /** Optional in the proto: absent means no loss condition (0 is a condition). */
+  maxLossPercent?: number;
+  maxAvgRtt?: string;
+}
+
+export interface IcmpCheck {
+  host?: string;
+  /** 1 to 10; 0 (absent) means 3. */
+  count?: number;
+  /** Unset means 200 ms. */
+  interval?: string;
+  assertions?: IcmpAssertions;
+}
+
+export type TlsStartTls = "TLS_START_TLS_UNSPECIFIED" | "TLS_START_TLS_NONE" | "TLS_START_TLS_SMTP";
+
+export interface TlsAssertions {
+  allowUntrustedChain?: boolean;
+  allowHostnameMismatch?: boolean;
+  minDaysRemaining?: number;
+}
+
+export interface TlsCheck {
+  host?: string;
+  port?: number;
+  serverName?: string;
+  starttls?: TlsStartTls;
+  assertions?: TlsAssertions;
+}
+
+export interface GrpcHealthCheck {
+  host?: string;
+  port?: number;
+  service?: string;
+  tls?: boolean;
+  insecureSkipTlsVerify?: boolean;
+  /** Secret values come back as "***", as for HTTP headers. */
+  metadata?: HttpHeader[];
+  secretMetadata?: string[];
+}
+
+export interface WebSocketCheck {
+  url?: string;
+  /** Secret values come back as "***", as for HTTP headers. */
+  headers?: HttpHeader[];
+  send?: string;
+  expectContains?: string;
+  expectRegex?: string;
+  insecureSkipTlsVerify?: boolean;
+  secretHeaders?: string[];
+}
+
+export interface SshCheck {
+  host?: string;
+  /** 0 (absent) means 22. */
+  port?: number;
+  bannerContains?: string;
+  bannerRegex?: string;
+}
+
+export interface Socks5Check {
+  proxy?: Socks5Proxy;
+  targetHost?: string;
+  targetPort?: number;
 }
 
 export interface Job {
@@ -68,8 +216,151 @@ export interface Job {
   updateTime?: string;
   stateChangeTime?: string;
   locations?: string[];
+  // The oneof check: exactly one of these is set.
   http?: HttpCheck;
   tcp?: TcpCheck;
+  dns?: DnsCheck;
+  icmp?: IcmpCheck;
+  tls?: TlsCheck;
+  grpcHealth?: GrpcHealthCheck;
+  websocket?: WebSocketCheck;
+  ssh?: SshCheck;
+  socks5?: Socks5Check;
+}
+
+// Check results (proto/monitor/v1/check_result.proto).
+
+export interface AssertionResult {
+  /** "status", "header", "rcode", "loss", "chain", "banner", ... */
+  name?: string;
+  passed?: boolean;
+  detail?: string;
+}
+
+export interface HttpTiming {
+  dns?: string;
+  connect?: string;
+  tlsHandshake?: string;
+  firstByte?: string;
+  transfer?: string;
+}
+
+export interface CertificateInfo {
+  subject?: string;
+  issuer?: string;
+  subjectAltNames?: string[];
+  notBefore?: string;
+  notAfter?: string;
+  serial?: string;
+  sha256Fingerprint?: string;
+}
+
+export interface HttpResult {
+  statusCode?: number;
+  /** uint64 */
+  bodyBytes?: Int64;
+  firstByteTime?: string;
+  finalUrl?: string;
+  redirects?: number;
+  timing?: HttpTiming;
+  httpVersion?: string;
+  certificate?: CertificateInfo;
+  connectionReused?: boolean;
+}
+
+export interface TcpResult {
+  connectTime?: string;
+  address?: string;
+  received?: string;
+  responseTime?: string;
+}
+
+export interface DnsResult {
+  rcode?: string;
+  answers?: string[];
+  queryTime?: string;
+  server?: string;
+}
+
+export interface IcmpResult {
+  address?: string;
+  sent?: number;
+  received?: number;
+  minRtt?: string;
+  avgRtt?: string;
+  maxRtt?: string;
+  /** "dgram" or "raw" */
+  socket?: string;
+}
+
+export interface TlsResult {
+  address?: string;
+  protocolVersion?: string;
+  cipherSuite?: string;
+  /** Leaf first. */
+  chain?: CertificateInfo[];
+  chainTrusted?: boolean;
+  chainError?: string;
+  hostnameMatches?: boolean;
+  connectTime?: string;
+  handshakeTime?: string;
+  /** int64: negative when expired. */
+  daysRemaining?: Int64;
+}
+
+export interface GrpcHealthResult {
+  status?: string;
+  grpcCode?: string;
+  responseTime?: string;
+  address?: string;
+}
+
+export interface WebSocketResult {
+  statusCode?: number;
+  connectTime?: string;
+  received?: string;
+  replyTime?: string;
+}
+
+export interface SshResult {
+  banner?: string;
+  connectTime?: string;
+  bannerTime?: string;
+  address?: string;
+}
+
+export interface Socks5Result {
+  proxyAddress?: string;
+  connectTime?: string;
+  handshakeTime?: string;
+  reply?: string;
+}
+
+/** One check's result; the detail is the member named like the job's check kind. */
+export interface CheckResult {
+  schemaVersion?: number;
+  checkId?: string;
+  jobId?: string;
+  jobVersion?: Int64;
+  workerId?: string;
+  /** uint64 */
+  epoch?: Int64;
+  location?: string;
+  scheduledTime?: string;
+  startTime?: string;
+  duration?: string;
+  outcome?: CheckOutcome;
+  error?: string;
+  assertions?: AssertionResult[];
+  http?: HttpResult;
+  tcp?: TcpResult;
+  dns?: DnsResult;
+  icmp?: IcmpResult;
+  tls?: TlsResult;
+  grpcHealth?: GrpcHealthResult;
+  websocket?: WebSocketResult;
+  ssh?: SshResult;
+  socks5?: Socks5Result;
 }
 
 export interface JobPlacement {
@@ -80,6 +371,8 @@ export interface JobPlacement {
   lastOutcome?: CheckOutcome;
   checks?: Int64;
   failures?: Int64;
+  /** The latest check's result as the worker reported it. */
+  lastResult?: CheckResult;
 }
 
 export interface JobStatus {
