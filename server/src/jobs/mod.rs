@@ -60,12 +60,15 @@ pub const UPDATABLE_FIELDS: &[&str] = &[
     "locations",
     "http",
     "tcp",
+    "dns",
+    "icmp",
     "grpc_health",
     "websocket",
 ];
 
-/// The members of `Job.check` UpdateJob takes (each built kind's name).
-const CHECK_FIELDS: &[&str] = &["http", "tcp", "grpc_health", "websocket"];
+/// The members of `Job.check` UpdateJob takes (each built kind's name):
+/// naming any of them replaces the check.
+const CHECK_FIELDS: &[&str] = &["http", "tcp", "dns", "icmp", "grpc_health", "websocket"];
 
 /// Jobs in PostgreSQL, behind the API's rules.
 #[derive(Clone)]
