@@ -219,3 +219,57 @@ async fn a_tcp_check_goes_through_the_proxy() {
         format!("the proxy could not reach 127.0.0.1:{port}: connection refused")
     );
 }
+
+fn http_through(proxy: Socks5Proxy, url: String) -> monitor_proto::v1::HttpCheck {
+    monitor_proto::v1::HttpCheck {
+        url,
+        proxy: Some(proxy),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn an_http_check_goes_through_the_proxy_with_its_login() {
+    let mock = login_mock().await;
+    let runner = runner();
+    let proxy = with_login(proxy_of(&mock), USER, PASSWORD);
+    let before = mock.stats().await.total;
+    let result = runner
+        .run(&job(
+            Check::Http(http_through(proxy.clone(), mock.url("/status/204"))),
+            GENEROUS,
+        ))
+        .await;
+    assert_eq!(result.outcome(), CheckOutcome::Ok, "{result:?}");
+    let Some(check_result::Detail::Http(http)) = &result.detail else {
+        panic!("{result:?}")
+    };
+    assert_eq!(http.status_code, 204);
+    // The connect phase is the proxy's (TCP plus the SOCKS5 exchange).
+    assert!(http.timing.as_ref().unwrap().connect.is_some(), "{http:?}");
+    assert_eq!(
+        mock.stats().await.total,
+        before + 1,
+        "the request reached the mock through the proxy"
+    );
+
+    // A wrong password is the proxy refusing, not the target.
+    let wrong = with_login(proxy_of(&mock), USER, "wrong");
+    let refused = runner
+        .run(&job(
+            Check::Http(http_through(wrong, mock.url("/status/204"))),
+            GENEROUS,
+        ))
+        .await;
+    assert_eq!(refused.outcome(), CheckOutcome::Proxy, "{refused:?}");
+    assert!(refused.error.starts_with("SOCKS5 proxy: "), "{}", refused.error);
+
+    // The proxy's own address is subject to the blocklist.
+    let blocked = default_runner()
+        .run(&job(
+            Check::Http(http_through(proxy, mock.url("/status/204"))),
+            GENEROUS,
+        ))
+        .await;
+    assert_eq!(blocked.outcome(), CheckOutcome::Blocked, "{blocked:?}");
+}
