@@ -117,6 +117,9 @@ pub async fn run_with_tls(
 /// Serves every listener given until `shutdown` completes, then drains
 /// for at most the configured grace period.
 pub async fn run_listeners(listeners: Listeners, config: MockConfig, shutdown: impl Future<Output = ()>) {
+    // tonic's TLS (the gRPC TLS listener) takes the process's default
+    // provider; the binary builds rustls with ring only.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let Listeners {
         http: listener,
         tls,

@@ -6,8 +6,12 @@
 //! worker's RSS, and, as the reference measured in the same run, wrk's req/s
 //! on the same mock route.
 //!
-//! `cargo bench -p monitor-worker --bench probe_load -- [--jobs 10000] [--seconds 20]`
+//! `cargo bench -p monitor-worker --bench probe_load -- [--jobs 10000] [--seconds 20] [--mix 1]`
 //! Max-rate mode: raise `--jobs` (e.g. 30000) until checks/s stops following.
+//! `--mix 1`: the jobs cycle through every check kind (HTTP, TCP, DNS, ICMP,
+//! TLS, gRPC health, WebSocket, SSH, SOCKS5) against the mock's listeners;
+//! checks/s is then counted by the worker's own counter (`checks_total`),
+//! since only HTTP requests reach the mock's route counts.
 
 use std::{
     path::Path,
@@ -19,17 +23,21 @@ use monitor_store::{
     models::job::{JobFields, STATE_RUNNING},
     testing::TestDb,
 };
-use monitor_testkit::{fresh, kafka::shared_brokers, mock::MockServer, server::TestServer, worker::spawn_worker};
+use monitor_testkit::{
+    fresh, kafka::shared_brokers, mock::MockServer, mock_dns::MockDns, server::TestServer, worker::spawn_worker,
+};
 
 struct Options {
     jobs: usize,
     seconds: u64,
+    mix: bool,
 }
 
 fn options() -> Options {
     let mut options = Options {
         jobs: 10_000,
         seconds: 20,
+        mix: false,
     };
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut it = args.iter();
@@ -41,10 +49,56 @@ fn options() -> Options {
         match flag.as_str() {
             "--jobs" => options.jobs = value.max(1) as usize,
             "--seconds" => options.seconds = value.max(5),
+            "--mix" => options.mix = value != 0,
             other => panic!("unknown argument {other}"),
         }
     }
     options
+}
+
+/// The check of job `i`: HTTP only, or (with `--mix`) each kind in turn.
+fn check_of(i: usize, mix: bool, mock: &MockServer, dns: &MockDns) -> (&'static str, serde_json::Value) {
+    use serde_json::json;
+    let http = mock.url("/website_mock");
+    if !mix {
+        return ("http", json!({"url": http, "method": "HTTP_METHOD_GET"}));
+    }
+    let port = |address: Option<std::net::SocketAddr>| address.expect("listener started").port();
+    match i % 9 {
+        0 => ("http", json!({"url": http, "method": "HTTP_METHOD_GET"})),
+        1 => ("tcp", json!({"host": "127.0.0.1", "port": mock.address.port()})),
+        2 => (
+            "dns",
+            json!({"name": "www.mock.test", "server": dns.address.to_string(), "recordType": "DNS_RECORD_TYPE_A"}),
+        ),
+        3 => ("icmp", json!({"host": "127.0.0.1", "count": 1})),
+        4 => (
+            "tls",
+            json!({"host": "127.0.0.1", "port": port(mock.tls_address), "assertions": {"allowUntrustedChain": true}}),
+        ),
+        5 => (
+            "grpc_health",
+            json!({"host": "127.0.0.1", "port": port(mock.grpc_address)}),
+        ),
+        6 => (
+            "websocket",
+            json!({"url": mock.ws_url("/ws/echo"), "send": "ping", "expectContains": "ping"}),
+        ),
+        7 => ("ssh", json!({"host": "127.0.0.1", "port": port(mock.ssh_address)})),
+        _ => (
+            "socks5",
+            json!({"proxy": {"host": "127.0.0.1", "port": port(mock.socks5_address)},
+                   "targetHost": "127.0.0.1", "targetPort": mock.address.port()}),
+        ),
+    }
+}
+
+/// Checks the worker has completed, by its own counter.
+async fn worker_checks(worker: &monitor_testkit::worker::WorkerProcess) -> u64 {
+    match worker.metrics().await {
+        Ok(scrape) => monitor_testkit::metrics::sum(&scrape, "monitor_probe_checks_total", &[]) as u64,
+        Err(_) => 0,
+    }
 }
 
 /// Requests the mock served on its `/website_mock` route.
@@ -67,7 +121,17 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 async fn main() {
     let options = options();
     let brokers = shared_brokers();
-    let mock = MockServer::start(&["--latency-ms", "0"]).await;
+    let (mock, _certificate) = MockServer::start_with_grpc(
+        &[
+            "--latency-ms",
+            "0",
+            "--ssh-listen=127.0.0.1:0",
+            "--socks5-listen=127.0.0.1:0",
+        ],
+        Some(&monitor_testkit::mock::tls_config(-1, 30)),
+    )
+    .await;
+    let dns = MockDns::start().await;
     let target = mock.url("/website_mock");
 
     let db = Arc::new(TestDb::new().await);
@@ -75,11 +139,12 @@ async fn main() {
     {
         let mut conn = pool.get().await.unwrap();
         for i in 0..options.jobs {
+            let (kind, spec) = check_of(i, options.mix, &mock, &dns);
             let fields = JobFields {
                 name: format!("bench-{i:06}"),
                 labels: serde_json::json!({}),
-                check_kind: "http".into(),
-                check_spec: serde_json::json!({"url": target, "method": "HTTP_METHOD_GET"}),
+                check_kind: kind.into(),
+                check_spec: spec,
                 interval_ms: 1000,
                 timeout_ms: 1000,
                 desired_state: STATE_RUNNING.into(),
@@ -110,14 +175,42 @@ async fn main() {
     let pid = worker.pid();
 
     // Let the worker take every job and settle for two intervals.
+    let counted = async |worker: &monitor_testkit::worker::WorkerProcess| {
+        if options.mix {
+            worker_checks(worker).await
+        } else {
+            mock_total(&mock).await
+        }
+    };
     let started = Instant::now();
-    while mock_total(&mock).await < options.jobs as u64 && started.elapsed() < Duration::from_secs(60) {
+    while counted(&worker).await < options.jobs as u64 && started.elapsed() < Duration::from_secs(60) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (before, t0) = (mock_total(&mock).await, Instant::now());
+    let (before, t0) = (counted(&worker).await, Instant::now());
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
-    let (after, elapsed) = (mock_total(&mock).await, t0.elapsed());
+    let (after, elapsed) = (counted(&worker).await, t0.elapsed());
+    let outcomes = match worker.metrics().await {
+        Ok(scrape) => {
+            let mut failed: Vec<String> = scrape
+                .samples
+                .iter()
+                .filter(|sample| sample.metric == "monitor_probe_checks_total")
+                .filter(|sample| sample.labels.get("outcome") != Some("CHECK_OUTCOME_OK"))
+                .map(|sample| {
+                    format!(
+                        "{}/{}={}",
+                        sample.labels.get("kind").unwrap_or("?"),
+                        sample.labels.get("outcome").unwrap_or("?"),
+                        monitor_testkit::metrics::value(sample)
+                    )
+                })
+                .collect();
+            failed.sort();
+            failed
+        }
+        Err(error) => vec![format!("metrics unreadable: {error}")],
+    };
     let rss = rss_kib(pid, "VmRSS:");
     let peak = rss_kib(pid, "VmHWM:");
     worker.stop().await;
@@ -152,10 +245,20 @@ async fn main() {
         "probe: {} jobs at a 1 s interval, one worker, {} s window, {cores} cores",
         options.jobs, options.seconds
     );
+    let counter = if options.mix {
+        "worker-counted, mixed kinds"
+    } else {
+        "mock-counted"
+    };
     println!(
-        "checks/s sustained (mock-counted)   {rate:>10.0}   (the schedule asks {})",
+        "checks/s sustained ({counter})   {rate:>10.0}   (the schedule asks {})",
         options.jobs
     );
+    if outcomes.is_empty() {
+        println!("checks not OK                       none");
+    } else {
+        println!("checks not OK (kind/outcome=count)  {}", outcomes.join(" "));
+    }
     println!(
         "lateness p50 / p99 / max            {:.1} / {:.1} / {:.1} ms",
         field("lateness_p50_us") as f64 / 1000.0,
