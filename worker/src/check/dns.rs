@@ -57,24 +57,11 @@ pub(super) async fn run(shared: &Shared, check: &DnsCheck, started: Instant, dea
         Ok(Err(failure)) => (Some(failure), Vec::new()),
         Ok(Ok(Answered { asked, answers })) => {
             let results = answers::evaluate(check.assertions.as_ref(), asked, &seen.rcode, &answers, &shared.regexes);
-            let failure = results
-                .iter()
-                .find(|result| !result.passed)
-                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            let failure = super::first_failed(&results);
             (failure, results)
         }
     };
-    let (outcome, error) = failure.map_or((CheckOutcome::Ok, String::new()), |failure| {
-        (failure.outcome, failure.error)
-    });
-    CheckResult {
-        duration: Some(duration.into()),
-        outcome: outcome.into(),
-        error,
-        assertions,
-        detail: Some(check_result::Detail::Dns(seen)),
-        ..CheckResult::default()
-    }
+    super::finished(duration, failure, assertions, check_result::Detail::Dns(seen))
 }
 
 /// A reply that arrived and decoded.

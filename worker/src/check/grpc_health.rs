@@ -69,22 +69,12 @@ pub(super) async fn run(shared: &Shared, check: &GrpcHealthCheck, started: Insta
             (failure, vec![serving])
         }
     };
-    let (outcome, error) = failure.map_or((CheckOutcome::Ok, String::new()), |failure| {
-        (failure.outcome, failure.error)
-    });
-    CheckResult {
-        duration: Some(duration.into()),
-        outcome: outcome.into(),
-        error,
-        assertions,
-        detail: Some(check_result::Detail::GrpcHealth(GrpcHealthResult {
+    super::finished(duration, failure, assertions, check_result::Detail::GrpcHealth(GrpcHealthResult {
             status: seen.status,
             grpc_code: seen.grpc_code,
             response_time: Some(duration.into()),
             address: seen.address,
-        })),
-        ..CheckResult::default()
-    }
+        }))
 }
 
 /// The one assertion: the service is `SERVING`.

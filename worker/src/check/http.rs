@@ -303,10 +303,7 @@ pub(super) async fn run(shared: &Shared, check: &HttpCheck, started: Instant, de
                 now_unix: chrono::Utc::now().timestamp(),
             };
             let results = assertions::evaluate(check.assertions.as_ref(), &answer, &shared.regexes);
-            let failure = results
-                .iter()
-                .find(|result| !result.passed)
-                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            let failure = super::first_failed(&results);
             (failure, results)
         }
     };

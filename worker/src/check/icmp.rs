@@ -64,25 +64,12 @@ pub(super) async fn run(shared: &Shared, check: &IcmpCheck, started: Instant, de
                 (Some(failure), Vec::new())
             } else {
                 let results = evaluate(check.assertions.as_ref(), &echoes);
-                let failure = results
-                    .iter()
-                    .find(|result| !result.passed)
-                    .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+                let failure = super::first_failed(&results);
                 (failure, results)
             }
         }
     };
-    let (outcome, error) = failure.map_or((CheckOutcome::Ok, String::new()), |failure| {
-        (failure.outcome, failure.error)
-    });
-    CheckResult {
-        duration: Some(duration.into()),
-        outcome: outcome.into(),
-        error,
-        assertions,
-        detail: Some(check_result::Detail::Icmp(seen)),
-        ..CheckResult::default()
-    }
+    super::finished(duration, failure, assertions, check_result::Detail::Icmp(seen))
 }
 
 /// How the echoes went.

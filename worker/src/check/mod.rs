@@ -53,7 +53,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use monitor_proto::v1::{CheckOutcome, CheckResult, Job, job};
+use monitor_proto::v1::{AssertionResult, CheckOutcome, CheckResult, Job, check_result, job};
 use tokio::time::Instant;
 
 pub use blocklist::Blocklist;
@@ -180,6 +180,35 @@ impl CheckRunner {
         };
         result.start_time = Some(start_time.into());
         result
+    }
+}
+
+/// The first assertion that failed, as the check's failure.
+fn first_failed(results: &[AssertionResult]) -> Option<Failure> {
+    results
+        .iter()
+        .find(|result| !result.passed)
+        .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()))
+}
+
+/// A check's result: OK unless `failure`, with the assertions evaluated
+/// and the kind's detail.
+fn finished(
+    duration: Duration,
+    failure: Option<Failure>,
+    assertions: Vec<AssertionResult>,
+    detail: check_result::Detail,
+) -> CheckResult {
+    let (outcome, error) = failure.map_or((CheckOutcome::Ok, String::new()), |failure| {
+        (failure.outcome, failure.error)
+    });
+    CheckResult {
+        duration: Some(duration.into()),
+        outcome: outcome.into(),
+        error,
+        assertions,
+        detail: Some(detail),
+        ..CheckResult::default()
     }
 }
 

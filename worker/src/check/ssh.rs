@@ -59,10 +59,7 @@ pub(super) async fn run(shared: &Shared, check: &SshCheck, started: Instant, dea
         Ok(Err(failure)) => (Some(failure), Vec::new()),
         Ok(Ok(())) => {
             let results = banner_assertions(check, &seen.banner, &shared.regexes);
-            let failure = results
-                .iter()
-                .find(|result| !result.passed)
-                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            let failure = super::first_failed(&results);
             (failure, results)
         }
     };

@@ -85,10 +85,7 @@ fn expects_answer(check: &TcpCheck) -> bool {
 /// that does not hold.
 fn judged(check: &TcpCheck, seen: &Seen, regexes: &RegexCache) -> (Option<Failure>, Vec<AssertionResult>) {
     let results = expectations(check, &String::from_utf8_lossy(&seen.received), regexes);
-    let failure = results
-        .iter()
-        .find(|result| !result.passed)
-        .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+    let failure = super::first_failed(&results);
     (failure, results)
 }
 

@@ -98,10 +98,7 @@ pub(super) async fn run(
                 now,
                 &mut detail,
             );
-            let failure = results
-                .iter()
-                .find(|result| !result.passed)
-                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            let failure = super::first_failed(&results);
             (failure, results)
         }
     };

@@ -69,10 +69,7 @@ pub(super) async fn run(shared: &Shared, check: &WebSocketCheck, started: Instan
         Ok(Err(failure)) => (Some(failure), Vec::new()),
         Ok(Ok(())) => {
             let results = expectations(check, seen.reply.as_deref().unwrap_or(""), shared);
-            let failure = results
-                .iter()
-                .find(|result| !result.passed)
-                .map(|result| Failure::new(CheckOutcome::AssertionFailed, result.detail.clone()));
+            let failure = super::first_failed(&results);
             (failure, results)
         }
     };
