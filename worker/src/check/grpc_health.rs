@@ -69,12 +69,17 @@ pub(super) async fn run(shared: &Shared, check: &GrpcHealthCheck, started: Insta
             (failure, vec![serving])
         }
     };
-    super::finished(duration, failure, assertions, check_result::Detail::GrpcHealth(GrpcHealthResult {
+    super::finished(
+        duration,
+        failure,
+        assertions,
+        check_result::Detail::GrpcHealth(GrpcHealthResult {
             status: seen.status,
             grpc_code: seen.grpc_code,
             response_time: Some(duration.into()),
             address: seen.address,
-        }))
+        }),
+    )
 }
 
 /// The one assertion: the service is `SERVING`.
