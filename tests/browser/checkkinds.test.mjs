@@ -103,7 +103,7 @@ async function addRow(group, item, values) {
 const KIND_CASES = {
   http: {
     fill: async (group) => {
-      await input(group, "URL").fill("http://127.0.0.1:8081/json");
+      await input(group, "URL").fill("https://127.0.0.1:8443/json");
       await input(group, "Method").selectOption("HTTP_METHOD_POST");
       await input(group, "Headers").fill("X-Team: web\nAuthorization: Bearer ui-secret-token");
       await input(group, "Body").fill('{"probe":true}');
@@ -116,7 +116,7 @@ const KIND_CASES = {
       await addRow(group, "JSONPath condition", { path: "$.latency_ms", condition: "JSON_CONDITION_LESS_THAN", value: "250" });
     },
     stored: {
-      url: "http://127.0.0.1:8081/json",
+      url: "https://127.0.0.1:8443/json",
       method: "HTTP_METHOD_POST",
       headers: [
         { name: "X-Team", value: "web" },
@@ -229,7 +229,7 @@ const KIND_CASES = {
   },
   websocket: {
     fill: async (group) => {
-      await input(group, "WebSocket URL").fill("ws://127.0.0.1:8081/ws");
+      await input(group, "WebSocket URL").fill("wss://127.0.0.1:8443/ws");
       await input(group, "Headers").fill("X-Team: web");
       await input(group, "Send").fill("ping");
       await input(group, "Reply contains").fill("pong");
@@ -237,7 +237,7 @@ const KIND_CASES = {
       await input(group, "Skip TLS certificate verification").check();
     },
     stored: {
-      url: "ws://127.0.0.1:8081/ws",
+      url: "wss://127.0.0.1:8443/ws",
       headers: [{ name: "X-Team", value: "web" }],
       send: "ping",
       expectContains: "pong",
