@@ -455,12 +455,20 @@ pub const MAX_ASSERTION_ROWS: usize = 32;
 /// A certificate expiry condition, in days, at most (10 years).
 pub const MAX_CERT_DAYS: u32 = 3650;
 
-fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolation>) {
-    if rows.len() > MAX_ASSERTION_ROWS {
+/// Refuses more than [`MAX_ASSERTION_ROWS`] condition rows under `field`.
+fn too_many_rows(field: &str, rows: usize, v: &mut Vec<FieldViolation>) -> bool {
+    let too_many = rows > MAX_ASSERTION_ROWS;
+    if too_many {
         v.push(FieldViolation::new(
-            "http.assertions.headers",
-            format!("at most {MAX_ASSERTION_ROWS} conditions (got {})", rows.len()),
+            field,
+            format!("at most {MAX_ASSERTION_ROWS} conditions (got {rows})"),
         ));
+    }
+    too_many
+}
+
+fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolation>) {
+    if too_many_rows("http.assertions.headers", rows.len(), v) {
         return;
     }
     for (i, row) in rows.iter().enumerate() {
@@ -502,11 +510,7 @@ fn validate_header_assertions(rows: &[HeaderAssertion], v: &mut Vec<FieldViolati
 }
 
 fn validate_json_path_assertions(rows: &[JsonPathAssertion], v: &mut Vec<FieldViolation>) {
-    if rows.len() > MAX_ASSERTION_ROWS {
-        v.push(FieldViolation::new(
-            "http.assertions.json_path",
-            format!("at most {MAX_ASSERTION_ROWS} conditions (got {})", rows.len()),
-        ));
+    if too_many_rows("http.assertions.json_path", rows.len(), v) {
         return;
     }
     for (i, row) in rows.iter().enumerate() {
