@@ -292,6 +292,25 @@ async fn a_closed_tcp_port_is_a_connect_failure() {
 }
 
 #[tokio::test]
+async fn a_closed_udp_port_is_a_connect_failure() {
+    // A UDP port nothing listens on: the kernel answers the query with
+    // ICMP port unreachable, which the connected socket's recv reports.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port();
+    let check = DnsCheck {
+        name: "www.mock.test".into(),
+        server: format!("127.0.0.1:{port}"),
+        transport: DnsTransport::Udp as i32,
+        ..DnsCheck::default()
+    };
+    let result = run(check).await;
+    assert_eq!(result.outcome(), CheckOutcome::Connect, "{result:?}");
+    assert_eq!(result.error, format!("connection refused (udp 127.0.0.1:{port})"));
+}
+
+#[tokio::test]
 async fn a_loopback_server_is_blocked_without_allow_net() {
     let dns = MockDns::start().await;
     let default_runner = CheckRunner::new(CheckConfig::default()).expect("runner builds");

@@ -45,6 +45,13 @@ impl KindJob {
         Self { name, json }
     }
 
+    /// The same job named `<kind>-<via>`, for creating it once per API.
+    fn named(&self, via: &str) -> KindJob {
+        let mut json = self.json.clone();
+        json["name"] = json!(format!("{}-{via}", self.name));
+        KindJob { name: self.name, json }
+    }
+
     fn message(&self) -> Job {
         serde_json::from_value(self.json.clone()).unwrap_or_else(|error| panic!("{}: {error}", self.name))
     }
@@ -171,21 +178,21 @@ async fn every_kind_runs_on_a_probe_and_shows_its_detail_and_rollup() {
     let topic = fresh("checks");
     let brokers = shared_brokers();
 
-    // Even kinds over gRPC, odd ones over REST.
+    // Every kind twice: once created over gRPC, once over REST.
     let http = reqwest::Client::new();
     let mut ids = BTreeMap::new();
-    for (i, job) in jobs(&mock, &dns).into_iter().enumerate() {
-        let id = if i % 2 == 0 {
-            server.create(job.message()).await.id
-        } else {
-            let response = http.post(server.url("/v1/jobs")).json(&job.json).send().await.unwrap();
-            let status = response.status();
-            let body: Value = response.json().await.unwrap();
-            assert_eq!(status, reqwest::StatusCode::CREATED, "{}: {body}", job.name);
-            assert_eq!(body["job"]["desiredState"], "JOB_STATE_RUNNING", "{body}");
-            body["job"]["id"].as_str().unwrap().to_owned()
-        };
-        ids.insert(job.name, id);
+    for job in jobs(&mock, &dns) {
+        let grpc = job.named("grpc");
+        let id = server.create(grpc.message()).await.id;
+        ids.insert((job.name, "grpc"), id);
+
+        let rest = job.named("rest");
+        let response = http.post(server.url("/v1/jobs")).json(&rest.json).send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{}: {body}", job.name);
+        assert_eq!(body["job"]["desiredState"], "JOB_STATE_RUNNING", "{body}");
+        ids.insert((job.name, "rest"), body["job"]["id"].as_str().unwrap().to_owned());
     }
 
     let server_url = format!("http://{}", server.addr);
@@ -211,9 +218,9 @@ async fn every_kind_runs_on_a_probe_and_shows_its_detail_and_rollup() {
     let aggregator = common::spawn_aggregator(&server.db.url, &brokers, &topic);
 
     // Each job's latest result, as the status reports it, is its kind's and passed.
-    for (kind, id) in &ids {
+    for ((kind, via), id) in &ids {
         let result = wait_until(
-            &format!("{kind}: a passing result"),
+            &format!("{kind} created over {via}: a passing result"),
             Duration::from_secs(30),
             || async {
                 let status = server
@@ -249,31 +256,35 @@ async fn every_kind_runs_on_a_probe_and_shows_its_detail_and_rollup() {
     }
 
     // The rollups count each job's checks and its kind's answer counters.
-    for (kind, id) in &ids {
+    for ((kind, via), id) in &ids {
         let request = QueryMetricsRequest {
             job_id: id.clone(),
             granularity: "1m".into(),
             ..QueryMetricsRequest::default()
         };
-        wait_until(&format!("{kind}: rolled up"), Duration::from_secs(30), || async {
-            let response = server
-                .jobs
-                .clone()
-                .query_metrics(request.clone())
-                .await
-                .map_err(|status| status.to_string())?
-                .into_inner();
-            let summary = response.summary.ok_or("no summary")?;
-            if summary.checks == 0 || summary.rt_count.unwrap_or(0) == 0 {
-                return Err(format!("{summary:?}"));
-            }
-            for counter in expected_counters(kind) {
-                if !summary.status_counts.contains_key(*counter) {
-                    return Err(format!("no {counter}: {summary:?}"));
+        wait_until(
+            &format!("{kind} created over {via}: rolled up"),
+            Duration::from_secs(30),
+            || async {
+                let response = server
+                    .jobs
+                    .clone()
+                    .query_metrics(request.clone())
+                    .await
+                    .map_err(|status| status.to_string())?
+                    .into_inner();
+                let summary = response.summary.ok_or("no summary")?;
+                if summary.checks == 0 || summary.rt_count.unwrap_or(0) == 0 {
+                    return Err(format!("{summary:?}"));
                 }
-            }
-            Ok(())
-        })
+                for counter in expected_counters(kind) {
+                    if !summary.status_counts.contains_key(*counter) {
+                        return Err(format!("no {counter}: {summary:?}"));
+                    }
+                }
+                Ok(())
+            },
+        )
         .await;
     }
 

@@ -245,6 +245,39 @@ async fn a_server_that_is_not_tls_fails_the_handshake() {
     assert!(result.assertions.is_empty());
 }
 
+/// A server that answers every ClientHello with a fatal TLS alert
+/// (handshake_failure, as a server with no cipher suite or version in
+/// common sends), then closes.
+async fn refusing_tls_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut hello = [0u8; 512];
+            if stream.read(&mut hello).await.is_ok_and(|n| n > 0) {
+                // Record type alert (21), TLS 1.2, length 2: fatal (2), handshake_failure (40).
+                let _ = stream.write_all(&[21, 3, 3, 0, 2, 2, 40]).await;
+            }
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_server_alert_fails_the_handshake_with_the_alert_named() {
+    let address = refusing_tls_server().await;
+    let result = run(check("127.0.0.1", address.port())).await;
+    assert_eq!(result.outcome(), CheckOutcome::Tls, "{result:?}");
+    assert_eq!(
+        result.error,
+        "TLS handshake failed: the server sent alert HandshakeFailure"
+    );
+    let detail = tls_detail(&result);
+    assert!(detail.connect_time.is_some());
+    assert!(detail.handshake_time.is_none() && detail.chain.is_empty());
+}
+
 #[tokio::test]
 async fn a_silent_server_times_out_after_connecting() {
     let address = silent_server().await;

@@ -118,6 +118,16 @@ async fn the_repository_jobs_json_imports_cleanly() {
         .collect();
     assert!(methods.contains(&(monitor_proto::v1::HttpMethod::Head as i32)));
     assert!(methods.contains(&(monitor_proto::v1::HttpMethod::Post as i32)));
+    // The examples show the other kinds the mock of `scripts/dev up` answers.
+    let mut kinds: Vec<&str> = listed
+        .jobs
+        .iter()
+        .filter_map(|j| j.check.as_ref())
+        .map(monitor_server::jobs::convert::check_kind)
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    assert_eq!(kinds, ["dns", "grpc_health", "http", "icmp", "ssh", "tcp", "websocket"]);
     let again = jobs_file::import_file(&server.pool, &path).await.unwrap();
     assert_eq!(again.unchanged.len(), report.created.len());
 }
