@@ -107,6 +107,21 @@ async fn mock_total(mock: &MockServer) -> u64 {
     stats.by_route.get("website_mock").map_or(0, |route| route.total)
 }
 
+/// CPU time (user + system) a process has used so far, from
+/// `/proc/<pid>/stat` (fields 14 and 15, in clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<u64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    ticks.iter().sum::<u64>() as f64 / 100.0
+}
+
 fn rss_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -188,8 +203,11 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (before, t0) = (counted(&worker).await, Instant::now());
+    let (worker_cpu0, own_cpu0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     let (after, elapsed) = (counted(&worker).await, t0.elapsed());
+    let worker_cpu = cpu_seconds(pid) - worker_cpu0;
+    let own_cpu = cpu_seconds(std::process::id()) - own_cpu0;
     let outcomes = match worker.metrics().await {
         Ok(scrape) => {
             let mut failed: Vec<String> = scrape
@@ -264,6 +282,13 @@ async fn main() {
         field("lateness_p50_us") as f64 / 1000.0,
         field("lateness_p99_us") as f64 / 1000.0,
         field("lateness_max_us") as f64 / 1000.0
+    );
+    let checks = (after - before).max(1) as f64;
+    println!(
+        "worker CPU per check / share       {:.0} µs / {:.0} % of one core (mock + control plane: {:.0} %)",
+        worker_cpu / checks * 1e6,
+        worker_cpu / elapsed.as_secs_f64() * 100.0,
+        own_cpu / elapsed.as_secs_f64() * 100.0
     );
     println!(
         "results delivered / failed          {} / {}",

@@ -9,6 +9,11 @@ use monitor_worker::{
 };
 use tokio::sync::watch;
 
+// Every check allocates its request, answer and result; glibc's malloc was
+// the top of the probe's profile (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Monitor workers.
 #[derive(Debug, Parser)]
 #[command(name = "monitor-worker", version, about)]

@@ -353,9 +353,9 @@ async fn run_job(
             }
             counters.last_check_ms.store(started_ms, Ordering::Relaxed);
             counters.last_outcome.store(result.outcome, Ordering::Relaxed);
-            *counters.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(reported(&result));
-            counters.unreported.store(true, Ordering::Relaxed);
             inner.producer.publish(&result).await;
+            *counters.last_result.lock().unwrap_or_else(|p| p.into_inner()) = Some(reported(result));
+            counters.unreported.store(true, Ordering::Relaxed);
             inner.completed.fetch_add(1, Ordering::Relaxed);
             inner.in_flight.fetch_sub(1, Ordering::Relaxed);
             busy.store(false, Ordering::Relaxed);
@@ -366,13 +366,13 @@ async fn run_job(
 
 /// A result as a report carries it: what the assignment already names
 /// (job, location, epoch, worker) is left out.
-fn reported(result: &CheckResult) -> CheckResult {
+fn reported(result: CheckResult) -> CheckResult {
     CheckResult {
         check_id: String::new(),
         job_id: String::new(),
         worker_id: String::new(),
         location: String::new(),
-        ..result.clone()
+        ..result
     }
 }
 
