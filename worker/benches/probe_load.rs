@@ -6,12 +6,13 @@
 //! worker's RSS, and, as the reference measured in the same run, wrk's req/s
 //! on the same mock route.
 //!
-//! `cargo bench -p monitor-worker --bench probe_load -- [--jobs 10000] [--seconds 20] [--mix 1]`
+//! `cargo bench -p monitor-worker --bench probe_load -- [--jobs 10000] [--seconds 20] [--mix 1 | --kind tls]`
 //! Max-rate mode: raise `--jobs` (e.g. 30000) until checks/s stops following.
 //! `--mix 1`: the jobs cycle through every check kind (HTTP, TCP, DNS, ICMP,
 //! TLS, gRPC health, WebSocket, SSH, SOCKS5) against the mock's listeners;
 //! checks/s is then counted by the worker's own counter (`checks_total`),
-//! since only HTTP requests reach the mock's route counts.
+//! since only HTTP requests reach the mock's route counts. `--kind K`: every
+//! job of kind K (one of [`KINDS`]), for what one kind costs per check.
 
 use std::{
     path::Path,
@@ -31,21 +32,47 @@ struct Options {
     jobs: usize,
     seconds: u64,
     mix: bool,
+    /// With `--kind`: every job of this one kind (its index in [`KINDS`]).
+    kind: Option<usize>,
 }
+
+impl Options {
+    /// Whether some jobs are not HTTP, so the mock's route count misses them.
+    fn worker_counted(&self) -> bool {
+        self.mix || self.kind.is_some_and(|kind| kind != 0)
+    }
+}
+
+/// The kinds `--mix` cycles through, in order.
+const KINDS: [&str; 9] = [
+    "http",
+    "tcp",
+    "dns",
+    "icmp",
+    "tls",
+    "grpc_health",
+    "websocket",
+    "ssh",
+    "socks5",
+];
 
 fn options() -> Options {
     let mut options = Options {
         jobs: 10_000,
         seconds: 20,
         mix: false,
+        kind: None,
     };
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let value = it
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or_else(|| panic!("{flag} needs a number"));
+        let text = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        if flag == "--kind" {
+            let index = KINDS.iter().position(|kind| kind == text);
+            options.kind = Some(index.unwrap_or_else(|| panic!("--kind is one of {KINDS:?}, not {text:?}")));
+            continue;
+        }
+        let value = text.parse::<u64>().unwrap_or_else(|_| panic!("{flag} needs a number"));
         match flag.as_str() {
             "--jobs" => options.jobs = value.max(1) as usize,
             "--seconds" => options.seconds = value.max(5),
@@ -56,15 +83,18 @@ fn options() -> Options {
     options
 }
 
-/// The check of job `i`: HTTP only, or (with `--mix`) each kind in turn.
-fn check_of(i: usize, mix: bool, mock: &MockServer, dns: &MockDns) -> (&'static str, serde_json::Value) {
+/// The check of job `i`: HTTP only, each kind in turn (`--mix`), or one
+/// kind (`--kind`).
+fn check_of(i: usize, options: &Options, mock: &MockServer, dns: &MockDns) -> (&'static str, serde_json::Value) {
     use serde_json::json;
     let http = mock.url("/website_mock");
-    if !mix {
-        return ("http", json!({"url": http, "method": "HTTP_METHOD_GET"}));
-    }
+    let kind = match (options.kind, options.mix) {
+        (Some(kind), _) => kind,
+        (None, true) => i % KINDS.len(),
+        (None, false) => 0,
+    };
     let port = |address: Option<std::net::SocketAddr>| address.expect("listener started").port();
-    match i % 9 {
+    match kind {
         0 => ("http", json!({"url": http, "method": "HTTP_METHOD_GET"})),
         1 => ("tcp", json!({"host": "127.0.0.1", "port": mock.address.port()})),
         2 => (
@@ -154,7 +184,7 @@ async fn main() {
     {
         let mut conn = pool.get().await.unwrap();
         for i in 0..options.jobs {
-            let (kind, spec) = check_of(i, options.mix, &mock, &dns);
+            let (kind, spec) = check_of(i, &options, &mock, &dns);
             let fields = JobFields {
                 name: format!("bench-{i:06}"),
                 labels: serde_json::json!({}),
@@ -191,7 +221,7 @@ async fn main() {
 
     // Let the worker take every job and settle for two intervals.
     let counted = async |worker: &monitor_testkit::worker::WorkerProcess| {
-        if options.mix {
+        if options.worker_counted() {
             worker_checks(worker).await
         } else {
             mock_total(&mock).await
@@ -260,11 +290,17 @@ async fn main() {
     let rate = (after - before) as f64 / elapsed.as_secs_f64();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!(
-        "probe: {} jobs at a 1 s interval, one worker, {} s window, {cores} cores",
-        options.jobs, options.seconds
+        "probe: {} jobs ({}) at a 1 s interval, one worker, {} s window, {cores} cores",
+        options.jobs,
+        match (options.kind, options.mix) {
+            (Some(kind), _) => KINDS[kind],
+            (None, true) => "every kind in turn",
+            (None, false) => "http",
+        },
+        options.seconds
     );
-    let counter = if options.mix {
-        "worker-counted, mixed kinds"
+    let counter = if options.worker_counted() {
+        "worker-counted"
     } else {
         "mock-counted"
     };
