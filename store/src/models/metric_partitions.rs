@@ -50,8 +50,12 @@ pub struct MetricPartition {
 /// and creates it again ([`is_missing_partition`]).
 #[derive(Debug, Default)]
 pub struct MetricPartitions {
-    known: Mutex<HashMap<String, BTreeMap<DateTime<Utc>, DateTime<Utc>>>>,
+    /// Per granularity label, the known ranges as start -> end.
+    known: Mutex<HashMap<String, Ranges>>,
 }
+
+/// Partition ranges `[start, end)` keyed by start.
+type Ranges = BTreeMap<DateTime<Utc>, DateTime<Utc>>;
 
 impl MetricPartitions {
     /// Whether a known partition of `granularity` holds `dt`.
