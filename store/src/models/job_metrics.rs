@@ -226,7 +226,7 @@ pub struct Retained {
 /// otherwise). Only when `keep` is shorter than that span (e.g. `1m=12h`),
 /// which would keep more than twice the age, are the older rows of the
 /// straddling partition DELETEd as well.
-#[tracing::instrument(skip_all, fields(granularity))]
+#[tracing::instrument(skip_all, fields(granularity = %granularity))]
 pub async fn apply_retention(
     conn: &mut AsyncPgConnection,
     partitions: &MetricPartitions,
@@ -234,7 +234,13 @@ pub async fn apply_retention(
     keep: std::time::Duration,
     now: DateTime<Utc>,
 ) -> Result<Retained, StoreError> {
-    let before = now - chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    let Some(before) = chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|keep| now.checked_sub_signed(keep))
+    else {
+        // An age beyond any date: nothing is that old.
+        return Ok(Retained::default());
+    };
     let partitions_dropped = metric_partitions::drop_before(conn, granularity, before).await?;
     if !partitions_dropped.is_empty() {
         partitions.forget(granularity);
