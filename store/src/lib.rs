@@ -7,8 +7,10 @@
 //!   regenerate it (diesel_cli: `cargo install diesel_cli
 //!   --no-default-features --features postgres --locked`), against an empty
 //!   database `$URL`: `diesel migration run --migration-dir migrations
-//!   --database-url $URL && diesel print-schema --database-url $URL >
-//!   store/src/schema.rs`.
+//!   --database-url $URL && diesel print-schema --database-url $URL
+//!   --except-tables '^job_metrics_.+' > store/src/schema.rs` (the
+//!   partitions of `job_metrics` are tables too; the schema names only the
+//!   partitioned parent every query goes through).
 //! - [`models`]: one module per table with its rows and queries
 //!   (`consumer_offsets` holds the fenced offset writes any consumer that
 //!   keeps its state in PostgreSQL shares).

@@ -88,6 +88,30 @@ impl TestDb {
         }
     }
 
+    /// A database for one test migrated only up to the migration directory
+    /// `last` (see [`migrations::run_until`]), to test a later migration
+    /// over rows in the older shape.
+    pub async fn at_migration(last: &str) -> TestDb {
+        let base = base_url();
+        let admin_url = with_database(&base, "postgres");
+        let mut admin = admin_connection(&admin_url)
+            .await
+            .unwrap_or_else(|err| panic!("tests need PostgreSQL at {admin_url}: {err}"));
+        let name = format!("monitor_test_{}", uuid::Uuid::now_v7().simple());
+        exec(&mut admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|err| panic!("create test database {name}: {err}"));
+        let db = TestDb {
+            url: with_database(&base, &name),
+            name,
+            admin_url,
+        };
+        migrations::run_until(&db.url, last)
+            .await
+            .unwrap_or_else(|err| panic!("migrate up to {last}: {err}"));
+        db
+    }
+
     /// A small pool on this test's database.
     pub fn pool(&self) -> DbPool {
         connect(&self.url, 4).expect("pool")

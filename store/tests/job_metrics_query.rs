@@ -7,6 +7,7 @@ use monitor_store::{
     models::{
         consumer_offsets::{self, PartitionProgress},
         job_metrics::{self, FlushOutcome},
+        metric_partitions::MetricPartitions,
     },
     rollup::{Rollup, RollupKey},
     testing::TestDb,
@@ -165,10 +166,18 @@ async fn retention_deletes_only_old_rows_of_its_granularity() {
     job_metrics::flush(&mut conn, GROUP, TOPIC, &rows, &progress)
         .await
         .unwrap();
-    let deleted = job_metrics::apply_retention(&mut conn, "1m", at("2026-11-20T00:00:00Z"))
+    let partitions = MetricPartitions::default();
+    let keep = std::time::Duration::from_secs(7 * 86_400);
+    let retained = job_metrics::apply_retention(&mut conn, &partitions, "1m", keep, at("2026-11-27T00:00:00Z"))
         .await
         .unwrap();
-    assert_eq!(deleted, 1);
+    assert_eq!(
+        retained,
+        job_metrics::Retained {
+            partitions_dropped: vec!["job_metrics_1m_20261101".into()],
+            rows_deleted: 0
+        }
+    );
     let left_minutes = job_metrics::query(
         &mut conn,
         job,

@@ -727,3 +727,92 @@ async fn aggregator_metrics_count_what_it_did() {
     assert_eq!(aggregator.get("/healthz").await.unwrap().0, 200);
     aggregator.terminate().await;
 }
+
+/// The retention task's pass with the default flags (`1m=14d,1h=400d`, day
+/// rows kept): every configured granularity gets its current and next two
+/// partitions, and rows past their age go with their whole partition.
+#[tokio::test]
+async fn the_retention_pass_creates_partitions_ahead_and_drops_old_ones_by_default() {
+    use monitor_store::{
+        models::{
+            consumer_offsets::PartitionProgress,
+            job_metrics,
+            metric_partitions::{self, MetricPartitions},
+        },
+        rollup::{Rollup, RollupKey},
+    };
+    use monitor_worker::aggregate::retention::retention_pass;
+
+    let db = TestDb::new().await;
+    let pool = db.pool();
+    let args = AggregateArgs::from_flags(["aggregate"]).unwrap();
+    let granularities: Vec<String> = args.granularities.iter().map(|g| g.label().to_owned()).collect();
+    let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+    let job = Uuid::now_v7();
+    let days_ago = |d: i64| now - chrono::Duration::days(d);
+    let mut rollup = Rollup::default();
+    rollup.add(Some(20.0), true, Some(200), None);
+    let rows: Vec<(RollupKey, Rollup)> = [
+        ("1m", days_ago(15)),   // 2026-11-17: its day lies before the cutoff 11-18T12:00
+        ("1m", days_ago(13)),   // kept
+        ("1h", days_ago(450)),  // 2025-09-08: September is before the cutoff 2025-10-28T12:00
+        ("1h", days_ago(390)),  // kept
+        ("1d", days_ago(1000)), // day rows are kept
+    ]
+    .into_iter()
+    .map(|(granularity, dt)| {
+        let key = RollupKey {
+            job_id: job,
+            location: String::new(),
+            granularity: granularity.into(),
+            dt,
+        };
+        (key, rollup.clone())
+    })
+    .collect();
+    let mut conn = pool.get().await.unwrap();
+    let progress = [PartitionProgress {
+        partition: 0,
+        expected: None,
+        next_offset: 1,
+    }];
+    job_metrics::flush(&mut conn, "retention-test", "t", &rows, &progress)
+        .await
+        .unwrap();
+
+    let partitions = MetricPartitions::default();
+    let removed = retention_pass(&pool, &partitions, &granularities, &args.retention, now).await;
+    assert_eq!(removed["1m"].partitions_dropped, ["job_metrics_1m_20261117"]);
+    assert_eq!(removed["1h"].partitions_dropped, ["job_metrics_1h_202509"]);
+    assert_eq!(removed["1m"].rows_deleted + removed["1h"].rows_deleted, 0);
+    assert!(!removed.contains_key("1d"));
+    let names =
+        |list: Vec<metric_partitions::MetricPartition>| -> Vec<String> { list.into_iter().map(|p| p.name).collect() };
+    let minutes = names(metric_partitions::list(&mut conn, "1m").await.unwrap());
+    assert_eq!(
+        minutes,
+        [
+            "job_metrics_1m_20261119",
+            "job_metrics_1m_20261202",
+            "job_metrics_1m_20261203",
+            "job_metrics_1m_20261204"
+        ]
+    );
+    let days = names(metric_partitions::list(&mut conn, "1d").await.unwrap());
+    assert_eq!(days.len(), 4, "{days:?}");
+    assert_eq!(
+        days[1..],
+        [
+            "job_metrics_1d_202612",
+            "job_metrics_1d_202701",
+            "job_metrics_1d_202702"
+        ]
+    );
+    let left: Vec<(String, DateTime<Utc>)> = stored_rows(&db)
+        .await
+        .into_iter()
+        .map(|r| (r.granularity, r.dt))
+        .collect();
+    assert_eq!(left.len(), 3, "{left:?}");
+    assert!(left.contains(&("1d".into(), days_ago(1000))));
+}

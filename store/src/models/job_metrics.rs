@@ -1,6 +1,7 @@
 //! `job_metrics`: the stored rollups. The aggregator's exactly-once flush
 //! (rollups and the partitions' offsets in one fenced transaction, see
-//! [`super::consumer_offsets`]), retention, and the reads behind
+//! [`super::consumer_offsets`]), retention (by dropping partitions, see
+//! [`super::metric_partitions`]), and the reads behind
 //! QueryMetrics and the job summaries. The maths of a rollup lives in
 //! [`crate::rollup`].
 
@@ -17,7 +18,10 @@ use uuid::Uuid;
 
 use crate::{
     StoreError,
-    models::consumer_offsets::{self, PartitionProgress},
+    models::{
+        consumer_offsets::{self, PartitionProgress},
+        metric_partitions::{self, MetricPartitions},
+    },
     rollup::{Rollup, RollupKey},
     schema::job_metrics,
 };
@@ -39,7 +43,9 @@ pub enum FlushOutcome {
     Committed {
         /// Rollup rows upserted (new or added to).
         rows: usize,
-        /// SQL statements the transaction ran (the benchmark reports them).
+        /// SQL statements the transaction ran (the benchmark reports them;
+        /// creating a partition for a new bucket runs before it and is not
+        /// counted).
         statements: usize,
     },
     /// Another consumer moved these partitions' stored offsets since this
@@ -64,12 +70,64 @@ ON CONFLICT (job_id, location, granularity, dt) DO UPDATE SET
     errors = monitor_jsonb_add(m.errors, EXCLUDED.errors),
     updated_at = now()";
 
+/// [`flush_with`] for a one-off writer (a test, a tool) without a
+/// partition cache: it asks the database once per partition the rows fall
+/// in.
+pub async fn flush(
+    conn: &mut AsyncPgConnection,
+    group: &str,
+    topic: &str,
+    rollups: &[(RollupKey, Rollup)],
+    progress: &[PartitionProgress],
+) -> Result<FlushOutcome, StoreError> {
+    flush_with(conn, &MetricPartitions::default(), group, topic, rollups, progress).await
+}
+
 /// Writes `rollups` and the partitions' next offsets in one transaction,
 /// with four statements whatever the number of rows (lock the partitions,
 /// read their offsets, upsert the rollups, upsert the offsets). Fenced
 /// (nothing written) when a stored offset is not the one this consumer
 /// expected.
-pub async fn flush(
+///
+/// Before the transaction, the `job_metrics` partitions of buckets that
+/// `partitions` does not know are created (each in its own short
+/// transaction; nothing when every bucket is known, the usual case). If a
+/// partition it knew was dropped meanwhile (another process's retention,
+/// and a late bucket past its age), the transaction fails having written
+/// nothing; the granularities' knowledge is dropped, the partitions are
+/// created again and the transaction runs once more, so no row is lost.
+#[tracing::instrument(skip_all, fields(rows = rollups.len()))]
+pub async fn flush_with(
+    conn: &mut AsyncPgConnection,
+    partitions: &MetricPartitions,
+    group: &str,
+    topic: &str,
+    rollups: &[(RollupKey, Rollup)],
+    progress: &[PartitionProgress],
+) -> Result<FlushOutcome, StoreError> {
+    let buckets: Vec<(&str, DateTime<Utc>)> = rollups
+        .iter()
+        .map(|(key, _)| (key.granularity.as_str(), key.dt))
+        .collect();
+    let created = partitions.ensure_for(conn, &buckets).await?;
+    if created > 0 {
+        tracing::debug!(calls = created, "asked for job_metrics partitions of new buckets");
+    }
+    match write_flush(conn, group, topic, rollups, progress).await {
+        Err(err) if metric_partitions::is_missing_partition(&err) => {
+            tracing::warn!(error = %err, "a known job_metrics partition is gone; creating it again");
+            for (granularity, _) in &buckets {
+                partitions.forget(granularity);
+            }
+            partitions.ensure_for(conn, &buckets).await?;
+            write_flush(conn, group, topic, rollups, progress).await
+        }
+        other => other,
+    }
+}
+
+/// The fenced transaction of [`flush_with`].
+async fn write_flush(
     conn: &mut AsyncPgConnection,
     group: &str,
     topic: &str,
@@ -151,19 +209,55 @@ impl Columns {
     }
 }
 
-/// Deletes rows of `granularity` older than `before`; returns how many.
+/// What one retention pass removed of a granularity.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retained {
+    /// Partitions dropped whole (every row older than the age), oldest first.
+    pub partitions_dropped: Vec<String>,
+    /// Rows deleted one by one from the partition that straddles the
+    /// cutoff (only when the age is shorter than one partition's span).
+    pub rows_deleted: usize,
+}
+
+/// Removes the rows of `granularity` older than `keep` at `now`, by
+/// dropping whole partitions: a partition goes once all of it is older
+/// than the age, so a row is kept at least `keep` and at most `keep` plus
+/// one partition's span (a day for widths under an hour, a month
+/// otherwise). Only when `keep` is shorter than that span (e.g. `1m=12h`),
+/// which would keep more than twice the age, are the older rows of the
+/// straddling partition DELETEd as well.
+#[tracing::instrument(skip_all, fields(granularity = %granularity))]
 pub async fn apply_retention(
     conn: &mut AsyncPgConnection,
+    partitions: &MetricPartitions,
     granularity: &str,
-    before: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    Ok(diesel::delete(
-        job_metrics::table
-            .filter(job_metrics::granularity.eq(granularity))
-            .filter(job_metrics::dt.lt(before)),
+    keep: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Result<Retained, StoreError> {
+    let Some(before) = chrono::Duration::from_std(keep)
+        .ok()
+        .and_then(|keep| now.checked_sub_signed(keep))
+    else {
+        // An age beyond any date: nothing is that old.
+        return Ok(Retained::default());
+    };
+    let partitions_dropped = metric_partitions::drop_before(conn, granularity, before).await?;
+    if !partitions_dropped.is_empty() {
+        partitions.forget(granularity);
+    }
+    let rows_deleted = diesel::sql_query(
+        "DELETE FROM job_metrics WHERE granularity = $1 AND dt < $2 \
+         AND make_interval(secs => $3) < ('1 ' || monitor_metric_partition_unit($1))::interval",
     )
+    .bind::<Text, _>(granularity)
+    .bind::<Timestamptz, _>(before)
+    .bind::<Double, _>(keep.as_secs_f64())
     .execute(conn)
-    .await?)
+    .await?;
+    Ok(Retained {
+        partitions_dropped,
+        rows_deleted,
+    })
 }
 
 /// A stored rollup row: the [`RollupKey`] and [`Rollup`] fields as columns

@@ -7,6 +7,7 @@ pub mod consumer_offsets;
 pub mod incident;
 pub mod job;
 pub mod job_metrics;
+pub mod metric_partitions;
 pub mod notification_channel;
 pub mod notification_delivery;
 pub mod silence;

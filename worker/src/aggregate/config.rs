@@ -55,8 +55,11 @@ pub struct AggregateArgs {
     #[arg(long, env = "MONITOR_GRANULARITIES", value_delimiter = ',', default_value = "1m,1h,1d", value_parser = parse_granularity)]
     pub granularities: Vec<Granularity>,
     /// How long rows are kept per granularity, comma-separated granularity=age
-    /// (granularities not listed are kept forever).
-    #[arg(long = "retention", env = "MONITOR_RETENTION", value_delimiter = ',', default_value = "1m=7d,1h=90d", value_parser = parse_retention)]
+    /// (granularities not listed are kept forever: day rows by default, for
+    /// yearly SLAs). Whole partitions are dropped, so a row may outlive its
+    /// age by up to one partition (a day for widths under an hour, else a
+    /// month).
+    #[arg(long = "retention", env = "MONITOR_RETENTION", value_delimiter = ',', default_value = "1m=14d,1h=400d", value_parser = parse_retention)]
     pub retention_pairs: Vec<(String, Duration)>,
     #[arg(skip)]
     pub retention: BTreeMap<String, Duration>,
@@ -169,6 +172,19 @@ mod tests {
             parse_retention("1m=9999d").unwrap_err(),
             "\"9999d\" is longer than 3650 days"
         );
+    }
+
+    #[test]
+    fn the_default_retention_keeps_two_weeks_of_minutes_and_day_rows_forever() {
+        let args = AggregateArgs::from_flags(["x"]).unwrap();
+        assert_eq!(
+            args.retention,
+            BTreeMap::from([
+                ("1m".to_owned(), Duration::from_secs(14 * 86_400)),
+                ("1h".to_owned(), Duration::from_secs(400 * 86_400)),
+            ])
+        );
+        assert!(!args.retention.contains_key("1d"));
     }
 
     #[test]

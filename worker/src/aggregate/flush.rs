@@ -1,6 +1,7 @@
 //! The flush pipeline: taking the pending rollups and the partitions'
 //! progress as one [`Flush`], writing it in one fenced transaction
-//! (`job_metrics::flush`, in the background while consuming goes on, or in
+//! (`job_metrics::flush_with`, which first creates the `job_metrics`
+//! partitions of buckets not seen yet; in the background while consuming goes on, or in
 //! the foreground on a revocation and at shutdown), retrying while the
 //! database is down, and applying how it ended to the pending state, the
 //! consumer's positions and the metrics.
@@ -12,6 +13,7 @@ use monitor_store::{
     models::{
         consumer_offsets::PartitionProgress,
         job_metrics::{self, FlushOutcome},
+        metric_partitions::MetricPartitions,
     },
     rollup::{Rollup, RollupKey},
 };
@@ -55,6 +57,7 @@ const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
 /// failure (nothing written).
 async fn write(
     pool: &DbPool,
+    partitions: &MetricPartitions,
     group: &str,
     topic: &str,
     flush: &Flush,
@@ -66,7 +69,7 @@ async fn write(
         attempts += 1;
         let result: Result<FlushOutcome, StoreError> = async {
             let mut conn = pool.get().await?;
-            job_metrics::flush(&mut conn, group, topic, &flush.rows, &flush.progress).await
+            job_metrics::flush_with(&mut conn, partitions, group, topic, &flush.rows, &flush.progress).await
         }
         .await;
         match result {
@@ -154,14 +157,18 @@ impl Aggregator {
 
     /// Starts writing a flush in the background, so consuming goes on.
     pub(super) fn spawn_flush(&mut self, flush: Flush, shutdown: &watch::Receiver<bool>) -> InFlight {
-        let (pool, group, topic) = (
+        let (pool, partitions, group, topic) = (
             self.pool.clone(),
+            self.partitions.clone(),
             self.args.group_id.clone(),
             self.args.kafka.kafka_topic.clone(),
         );
         let progress = flush.progress.clone();
         let shutdown = shutdown.clone();
-        let task = tokio::spawn(async move { write(&pool, &group, &topic, &flush, until_shutdown(&shutdown)).await });
+        let task =
+            tokio::spawn(
+                async move { write(&pool, &partitions, &group, &topic, &flush, until_shutdown(&shutdown)).await },
+            );
         InFlight {
             progress,
             task,
@@ -225,6 +232,7 @@ impl Aggregator {
         let started = Instant::now();
         let outcome = write(
             &self.pool,
+            &self.partitions,
             &self.args.group_id,
             &self.args.kafka.kafka_topic,
             &flush,

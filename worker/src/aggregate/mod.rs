@@ -21,7 +21,8 @@
 //! - [`config`]: the role's settings.
 //! - [`pending`]: the rollups consumed but not yet flushed, per partition.
 //! - `flush`: taking, writing (fenced, retried) and applying a flush.
-//! - [`retention`]: deleting rollups past their granularity's age.
+//! - [`retention`]: creating `job_metrics` partitions ahead and dropping
+//!   those past their granularity's age.
 //! - here: [`Aggregator`] with its consuming loop, and [`run`], the wiring.
 //!
 //! The consumer itself (the group member with its offsets in PostgreSQL,
@@ -33,9 +34,12 @@ mod flush;
 pub mod pending;
 pub mod retention;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use monitor_store::{DbPool, models::job_metrics::FlushOutcome};
+use monitor_store::{
+    DbPool,
+    models::{job_metrics::FlushOutcome, metric_partitions::MetricPartitions},
+};
 use rdkafka::{Message, error::KafkaError, message::OwnedMessage};
 use tokio::sync::{mpsc, watch};
 
@@ -68,6 +72,9 @@ pub struct Aggregator {
     args: AggregateArgs,
     /// Where flushes are written.
     pool: DbPool,
+    /// The `job_metrics` partitions known to exist (shared with the
+    /// retention task), so a flush creates only those of new buckets.
+    partitions: Arc<MetricPartitions>,
     /// The results topic's group member, with its offsets in PostgreSQL.
     stream: FencedConsumer,
     /// Revocations from the consumer's callbacks (apart from `stream`, so
@@ -99,12 +106,20 @@ impl Aggregator {
         Ok(Aggregator {
             args,
             pool,
+            partitions: Arc::default(),
             stream,
             revoked,
             dead_letters,
             pending: Pending::default(),
             stats,
         })
+    }
+
+    /// Shares `partitions` (what the retention task created or dropped)
+    /// instead of a cache of its own.
+    pub fn with_partitions(mut self, partitions: Arc<MetricPartitions>) -> Self {
+        self.partitions = partitions;
+        self
     }
 
     /// Counts into these (registered) metrics instead of unregistered ones.
@@ -239,8 +254,11 @@ impl Aggregator {
 /// Runs the aggregate role until `shutdown`.
 pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let pool = monitor_store::connect(args.consumer.database_url.expose(), 4)?;
+    let partitions = Arc::new(MetricPartitions::default());
     let retention = tokio::spawn(retention_loop(
         pool.clone(),
+        partitions.clone(),
+        args.granularities.iter().map(|g| g.label().to_owned()).collect(),
         args.retention.clone(),
         Duration::from_secs(600),
     ));
@@ -248,7 +266,9 @@ pub async fn run(args: AggregateArgs, shutdown: watch::Receiver<bool>) -> anyhow
     let metrics = AggregatorMetrics::register(&mut registry);
     let telemetry =
         StoreConsumerTelemetry::spawn(&pool, &args.kafka, args.consumer.metrics_listen, registry, &shutdown)?;
-    let aggregator = Aggregator::new(args, pool)?.with_metrics(metrics);
+    let aggregator = Aggregator::new(args, pool)?
+        .with_partitions(partitions)
+        .with_metrics(metrics);
     let result = aggregator.run(shutdown).await;
     retention.abort();
     telemetry.stop();
