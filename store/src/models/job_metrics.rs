@@ -5,7 +5,7 @@
 //! QueryMetrics and the job summaries. The maths of a rollup lives in
 //! [`crate::rollup`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use diesel::{
@@ -105,9 +105,12 @@ pub async fn flush_with(
     rollups: &[(RollupKey, Rollup)],
     progress: &[PartitionProgress],
 ) -> Result<FlushOutcome, StoreError> {
+    // A flush's rows fall in a handful of buckets: each is looked up once.
     let buckets: Vec<(&str, DateTime<Utc>)> = rollups
         .iter()
         .map(|(key, _)| (key.granularity.as_str(), key.dt))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     let created = partitions.ensure_for(conn, &buckets).await?;
     if created > 0 {
